@@ -1,0 +1,255 @@
+"""The Trello calls syncd makes, through py-trello's client over one `ApiSession`.
+
+py-trello is used only as a transport (`TrelloClient.fetch_json`), never through its lazy
+`Board`/`Card` objects, which cost one request per property (N+1). Every call passes its nested
+parameters explicitly: Trello's defaults silently truncate (``labels_limit`` and
+``actions_limit`` default to 50, ``/cards`` defaults to ``filter=visible``).
+
+Credentials travel in the ``Authorization: OAuth oauth_consumer_key=…, oauth_token=…`` header
+set by the session; py-trello's ``key``/``token`` query parameters are stripped there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from trello import TrelloClient
+from trello.exceptions import ResourceUnavailable
+
+from adapters.transport import (
+    ApiError,
+    ApiSession,
+    HttpStatusError,
+    RequestEvent,
+    RetryPolicy,
+    TokenBucket,
+)
+
+TRELLO_PUBLIC_PREFIXES = ("https://api.trello.com/1", "https://trello.com/1")
+MAX_PAGE = 1000
+MAX_BATCH = 10
+
+# One nested GET /1/boards/{id}: the whole board but its actions (see trello-api.md §1.1).
+SNAPSHOT_PARAMS: dict[str, str] = {
+    "fields": "id,name,desc,closed,url,shortUrl,shortLink,dateLastActivity,labelNames",
+    "actions": "none",
+    "lists": "all",
+    "list_fields": "id,name,closed,pos,idBoard",
+    "cards": "all",
+    "card_fields": "all",
+    "card_customFieldItems": "true",
+    "card_attachments": "true",
+    "card_attachment_fields": "id,name,url,date,bytes,mimeType,isUpload",
+    "customFields": "true",
+    "labels": "all",
+    "label_fields": "id,idBoard,name,color",
+    "labels_limit": "1000",
+    "members": "all",
+    "member_fields": "id,fullName,username,initials",
+    "checklists": "all",
+    "checklist_fields": "all",
+    "checkItems": "all",
+    "checkItem_fields": "all",
+}
+# Without cards, for the paged fallback on boards too large for one request.
+SKELETON_PARAMS = {**SNAPSHOT_PARAMS, "cards": "none", "checklists": "none"}
+CARD_PARAMS: dict[str, str] = {
+    "fields": "all",
+    "checklists": "all",
+    "checkItem_fields": "all",
+    "customFieldItems": "true",
+    "attachments": "true",
+    "attachment_fields": "id,name,url,date,bytes,mimeType,isUpload",
+    "members": "true",
+    "member_fields": "id,fullName,username,initials",
+}
+
+
+def oauth_header(api_key: str, token: str) -> dict[str, str]:
+    """Trello's header form of key + token (keeps both out of URLs and logs)."""
+    return {"Authorization": f'OAuth oauth_consumer_key="{api_key}", oauth_token="{token}"'}
+
+
+def make_trello_session(
+    *,
+    api_base: str,
+    api_key: str,
+    token: str,
+    max_requests_per_10s: int,
+    timeout: float,
+    policy: RetryPolicy | None = None,
+    observer: Callable[[RequestEvent], None] | None = None,
+) -> ApiSession:
+    """The Trello `ApiSession`: rewrite, auth header, timeout, shared bucket, retries."""
+    policy = policy or RetryPolicy()
+    return ApiSession(
+        service="trello",
+        base_url=api_base,
+        rewrite_prefixes=TRELLO_PUBLIC_PREFIXES,
+        auth_headers=oauth_header(api_key, token),
+        strip_params=("key", "token"),
+        timeout=timeout,
+        bucket=TokenBucket(max_requests_per_10s, policy.window_seconds),
+        policy=policy,
+        observer=observer,
+    )
+
+
+class TooManyCards(ApiError):
+    """Trello refused a nested board fetch as too large (403 API_TOO_MANY_CARDS_REQUESTED)."""
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """One route's answer inside a `/1/batch` response."""
+
+    status: int
+    body: Any
+
+
+class TrelloAPI:
+    """Typed access to the Trello routes syncd uses (one method per route)."""
+
+    def __init__(self, session: ApiSession, *, token: str = "") -> None:
+        self.session = session
+        self.token = token
+        # key/token are placeholders: the session strips them and sends the auth header.
+        self.client = TrelloClient(api_key="-", api_secret="-", http_service=session)
+
+    def _call(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return self.client.fetch_json(
+                path, http_method=method, query_params=dict(params or {}), post_args=body
+            )
+        except HttpStatusError as exc:
+            if exc.status == 403 and "API_TOO_MANY_CARDS_REQUESTED" in exc.body:
+                raise TooManyCards(str(exc)) from None
+            raise
+        except ResourceUnavailable as exc:  # a non-200 2xx/3xx py-trello did not expect
+            raise ApiError(f"trello {method} {path}: unexpected answer ({exc._status})") from None
+        except (json.JSONDecodeError, requests.JSONDecodeError):
+            raise ApiError(f"trello {method} {path}: the answer is not JSON") from None
+
+    # -- boards -------------------------------------------------------------------------
+
+    def board_snapshot(self, board: str) -> dict[str, Any]:
+        """The whole board in one request (raises `TooManyCards` when Trello refuses)."""
+        return _expect(self._call(f"/boards/{board}", SNAPSHOT_PARAMS), dict, f"board {board}")
+
+    def board_skeleton(self, board: str) -> dict[str, Any]:
+        """The board without cards nor checklists (for the paged fallback)."""
+        return _expect(self._call(f"/boards/{board}", SKELETON_PARAMS), dict, f"board {board}")
+
+    def board_cards_pages(self, board: str) -> Iterator[list[dict[str, Any]]]:
+        """Every card of the board (archived included), newest first, 1000 per request."""
+        before: str | None = None
+        while True:
+            params = {**CARD_PARAMS, "filter": "all", "limit": str(MAX_PAGE)}
+            if before:
+                params["before"] = before
+            page = _expect(self._call(f"/boards/{board}/cards", params), list, "cards page")
+            if page:
+                yield page
+            if len(page) < MAX_PAGE:
+                return
+            before = min(card["id"] for card in page)
+
+    def actions_pages(
+        self, board: str, *, since: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Board actions newer than `since` (all when None), newest first, 1000 per request."""
+        before: str | None = None
+        while True:
+            params = {
+                "filter": "all",
+                "limit": str(MAX_PAGE),
+                "memberCreator_fields": "fullName,username",
+            }
+            if since:
+                params["since"] = since
+            if before:
+                params["before"] = before
+            page = _expect(self._call(f"/boards/{board}/actions", params), list, "actions page")
+            if page:
+                yield page
+            if len(page) < MAX_PAGE:
+                return
+            before = min(action["id"] for action in page)
+
+    # -- batch --------------------------------------------------------------------------
+
+    def batch(self, routes: Sequence[str]) -> list[BatchAnswer]:
+        """Up to 10 GET routes in one request (`/1/batch`)."""
+        if not 0 < len(routes) <= MAX_BATCH:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH} routes, not {len(routes)}")
+        urls = ",".join(routes)
+        answer = _expect(self._call("/batch", {"urls": urls}), list, "batch")
+        results = []
+        for item in answer:
+            if not isinstance(item, dict) or len(item) != 1:
+                raise ApiError("trello batch: unexpected answer shape")
+            ((status, body),) = item.items()
+            results.append(BatchAnswer(int(status) if str(status).isdigit() else 0, body))
+        if len(results) != len(routes):
+            raise ApiError(f"trello batch: {len(results)} answers for {len(routes)} routes")
+        return results
+
+    def newest_action_ids(self, boards: Sequence[str]) -> dict[str, str | None]:
+        """The newest action id of each board: the cheap change check (1 request per 10 boards)."""
+        result: dict[str, str | None] = {}
+        for start in range(0, len(boards), MAX_BATCH):
+            chunk = list(boards[start : start + MAX_BATCH])
+            routes = [f"/boards/{quote(board)}/actions?limit=1&fields=id" for board in chunk]
+            for board, answer in zip(chunk, self.batch(routes), strict=True):
+                if answer.status != 200 or not isinstance(answer.body, list):
+                    raise ApiError(f"trello change check of board {board}: {answer.status}")
+                result[board] = answer.body[0]["id"] if answer.body else None
+        return result
+
+    def cards(self, card_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Fetch cards by id through `/1/batch` (10 per request); None for a deleted card."""
+        query = urlencode(CARD_PARAMS, safe="")
+        result: dict[str, dict[str, Any] | None] = {}
+        for start in range(0, len(card_ids), MAX_BATCH):
+            chunk = list(card_ids[start : start + MAX_BATCH])
+            answers = self.batch([f"/cards/{quote(card_id)}?{query}" for card_id in chunk])
+            for card_id, answer in zip(chunk, answers, strict=True):
+                if answer.status == 200 and isinstance(answer.body, dict):
+                    result[card_id] = answer.body
+                elif answer.status in (404, 400):
+                    result[card_id] = None
+                else:
+                    raise ApiError(f"trello card {card_id} in batch: {answer.status}")
+        return result
+
+    # -- webhooks -----------------------------------------------------------------------
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks of our token."""
+        return _expect(self._call(f"/tokens/{self.token}/webhooks"), list, "webhooks")
+
+    def create_webhook(self, callback_url: str, id_model: str, description: str) -> dict[str, Any]:
+        body = {"callbackURL": callback_url, "idModel": id_model, "description": description}
+        return _expect(self._call("/webhooks", method="POST", body=body), dict, "webhook")
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call(f"/webhooks/{webhook_id}", method="DELETE")
+
+
+def _expect(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise ApiError(
+            f"trello {what}: expected a JSON {kind.__name__}, got {type(value).__name__}"
+        )
+    return value

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the store and its Alembic migrations (imports nothing of syncd)."""

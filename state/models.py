@@ -1,0 +1,285 @@
+"""The SQL tables of the mirror (SQLModel), shared by SQLite and PostgreSQL.
+
+Conventions:
+- Trello and Figma ids are the primary keys, as strings.
+- Timestamps are ISO-8601 UTC strings of one fixed shape (``2026-11-30T08:00:00.000Z``, the
+  shape Trello uses): they sort and compare as text identically on SQLite and PostgreSQL and
+  never lose their time zone. `state.store.utc_iso` writes them.
+- Nothing mirrored is ever erased: a card or frame gone from the remote gets ``deleted_at``.
+- ``card_version`` is the card history: one row per observed change of one field, with the
+  old and new values as JSON text. Drift reports are queries over it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+metadata = SQLModel.metadata
+
+
+class Board(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    short_link: str = Field(default="", index=True)
+    name: str = ""
+    desc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    url: str = ""
+    closed: bool = False
+    role: str = ""
+    date_last_activity: str | None = None
+
+
+class BoardList(SQLModel, table=True):
+    __tablename__ = "board_list"
+    id: str = Field(primary_key=True)
+    board_id: str = Field(foreign_key="board.id", index=True)
+    name: str = ""
+    closed: bool = False
+    pos: float = 0.0
+
+
+class Label(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    board_id: str = Field(foreign_key="board.id", index=True)
+    name: str = ""
+    color: str | None = None
+
+
+class Member(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    full_name: str = ""
+    username: str = ""
+    initials: str = ""
+
+
+class BoardMember(SQLModel, table=True):
+    __tablename__ = "board_member"
+    board_id: str = Field(foreign_key="board.id", primary_key=True)
+    member_id: str = Field(foreign_key="member.id", primary_key=True)
+
+
+class Card(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    board_id: str = Field(foreign_key="board.id", index=True)
+    list_id: str = Field(default="", index=True)
+    name: str = ""
+    desc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    closed: bool = False
+    due: str | None = None
+    due_complete: bool = False
+    url: str = ""
+    short_link: str = ""
+    id_short: int = 0
+    pos: float = 0.0
+    date_last_activity: str | None = None
+    created_at: str | None = None  # from the id's embedded timestamp
+    first_seen_at: str = ""
+    updated_at: str = ""
+    deleted_at: str | None = Field(default=None, index=True)
+
+
+class CardLabel(SQLModel, table=True):
+    __tablename__ = "card_label"
+    card_id: str = Field(foreign_key="card.id", primary_key=True)
+    label_id: str = Field(primary_key=True)
+
+
+class CardMember(SQLModel, table=True):
+    __tablename__ = "card_member"
+    card_id: str = Field(foreign_key="card.id", primary_key=True)
+    member_id: str = Field(primary_key=True)
+
+
+class Checklist(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    card_id: str = Field(foreign_key="card.id", index=True)
+    board_id: str = Field(index=True)
+    name: str = ""
+    pos: float = 0.0
+
+
+class CheckItem(SQLModel, table=True):
+    __tablename__ = "check_item"
+    id: str = Field(primary_key=True)
+    checklist_id: str = Field(foreign_key="checklist.id", index=True)
+    card_id: str = Field(foreign_key="card.id", index=True)
+    name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    state: str = "incomplete"
+    pos: float = 0.0
+
+
+class CustomField(SQLModel, table=True):
+    __tablename__ = "custom_field"
+    id: str = Field(primary_key=True)
+    board_id: str = Field(foreign_key="board.id", index=True)
+    name: str = ""
+    type: str = "text"
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CustomFieldItem(SQLModel, table=True):
+    __tablename__ = "custom_field_item"
+    card_id: str = Field(foreign_key="card.id", primary_key=True)
+    custom_field_id: str = Field(primary_key=True)
+    value: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Attachment(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    card_id: str = Field(foreign_key="card.id", index=True)
+    name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    url: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    date: str | None = None
+
+
+class Action(SQLModel, table=True):
+    """A raw Trello action (board history), keyed by its id: applying one twice is a no-op."""
+
+    id: str = Field(primary_key=True)
+    board_id: str = Field(index=True)
+    type: str = ""
+    date: str = Field(default="", index=True)
+    card_id: str | None = Field(default=None, index=True)
+    member_creator_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source: str = "poll"  # "poll" (actions feed) or "webhook"
+
+
+class CardVersion(SQLModel, table=True):
+    """One observed change of one field of one card."""
+
+    __tablename__ = "card_version"
+    __table_args__ = (Index("ix_card_version_board_observed", "board_id", "observed_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    card_id: str = Field(index=True)
+    board_id: str
+    observed_at: str
+    field: str  # created, name, list, labels, members, closed, due, desc, checklist, ...
+    old: str | None = Field(default=None, sa_column=Column(Text))  # JSON text
+    new: str | None = Field(default=None, sa_column=Column(Text))  # JSON text
+    source: str = "snapshot"  # snapshot, incremental, webhook
+    action_id: str | None = None
+
+
+class SyncState(SQLModel, table=True):
+    """Where each configured board's sync stands; moves in the same transaction as its rows."""
+
+    __tablename__ = "sync_state"
+    board_ref: str = Field(primary_key=True)  # as configured: id or short link
+    board_id: str | None = None
+    role: str = ""
+    action_cursor: str | None = None  # newest action id applied
+    board_activity: str | None = None  # board dateLastActivity at the last sync
+    last_full_at: str | None = None
+    last_success_at: str | None = None
+    last_poll_at: str | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: str | None = None
+
+
+class Flag(SQLModel, table=True):
+    """A governance flag of one département; open while ``resolved_at`` is null."""
+
+    __table_args__ = (Index("ix_flag_open", "department", "code", "resolved_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    department: str
+    code: str
+    message: str = ""
+    since: str
+    last_seen_at: str
+    resolved_at: str | None = Field(default=None, index=True)
+
+
+class GovernanceSnapshot(SQLModel, table=True):
+    """Per-département state at the last evaluation, to report what changed (referents, …)."""
+
+    __tablename__ = "governance_snapshot"
+    department: str = Field(primary_key=True)
+    referents: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    priority_actions: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    updated_at: str = ""
+
+
+class GovernanceEvent(SQLModel, table=True):
+    """A governance change seen between two evaluations (priority added/completed, referents)."""
+
+    __tablename__ = "governance_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: str = Field(index=True)
+    department: str
+    kind: str
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A Trello webhook delivery, by action id: a replay is recognised and applied once."""
+
+    __tablename__ = "webhook_delivery"
+    action_id: str = Field(primary_key=True)
+    board_id: str = ""
+    received_at: str = ""
+    applied_at: str | None = None
+    outcome: str = "queued"
+
+
+class FigmaFile(SQLModel, table=True):
+    __tablename__ = "figma_file"
+    key: str = Field(primary_key=True)
+    name: str = ""
+    last_modified: str | None = None
+    version: str | None = None
+    editor_type: str | None = None
+    thumbnail_url: str | None = Field(default=None, sa_column=Column(Text))
+    tree_version: str | None = None  # the version whose tree is mirrored
+    last_synced_at: str | None = None
+    rate_limited_until: str | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class FigmaNode(SQLModel, table=True):
+    """A page (CANVAS) or a top-level frame of a Figma file."""
+
+    __tablename__ = "figma_node"
+    file_key: str = Field(foreign_key="figma_file.key", primary_key=True)
+    node_id: str = Field(primary_key=True)
+    page_id: str | None = None
+    name: str = ""
+    type: str = ""
+    first_seen_at: str = ""
+    deleted_at: str | None = None
+
+
+class FigmaVersion(SQLModel, table=True):
+    __tablename__ = "figma_version"
+    file_key: str = Field(foreign_key="figma_file.key", primary_key=True)
+    id: str = Field(primary_key=True)
+    created_at: str = ""
+    label: str | None = None
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    user_name: str | None = None
+
+
+class FigmaComment(SQLModel, table=True):
+    __tablename__ = "figma_comment"
+    file_key: str = Field(foreign_key="figma_file.key", primary_key=True)
+    id: str = Field(primary_key=True)
+    author: str = ""
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: str = ""
+    resolved_at: str | None = None
+    node_id: str | None = None
+
+
+class CardFigmaLink(SQLModel, table=True):
+    """A card pointing at a Figma file (and, when the URL says so, a frame)."""
+
+    __tablename__ = "card_figma_link"
+    card_id: str = Field(primary_key=True)
+    file_key: str = Field(primary_key=True)
+    node_id: str = Field(default="", primary_key=True)  # "" = the whole file
+    url: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source: str = "desc"  # desc or attachment

@@ -1,0 +1,775 @@
+"""The store: engine set-up, migrations, the one writer path into the mirror, and read queries.
+
+Writing (`Store.write_board`) follows one algorithm, in one transaction per board:
+
+1. upsert the board and its lists, labels, members and custom-field definitions;
+2. read the *old view* of every card in scope (all the board's cards for a full snapshot, the
+   given cards otherwise): name, list, closed, due, description, labels, members, check-item
+   states, custom-field values;
+3. upsert the cards, replace their children (labels, members, checklists, check items,
+   custom-field items, attachments, Figma links);
+4. mark cards gone from a full snapshot (or reported deleted) with ``deleted_at``, never erase;
+5. diff old and new views and write one ``card_version`` row per changed field;
+6. insert the raw actions (a known action id is skipped: applying twice changes nothing);
+7. move the board's ``sync_state`` (cursor, last success) forward.
+
+Killed at any moment, the database holds either the previous complete state or the new one.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
+``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
+with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core statements.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from state import models as m
+
+Row = dict[str, Any]
+_CHUNK = 500
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    """The one timestamp shape of the store: ``2026-11-30T08:00:00.000Z``."""
+    moment = moment or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """Parse a stored or remote ISO-8601 timestamp into an aware UTC datetime."""
+    if not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; the message is one line."""
+
+
+@dataclass
+class BoardBatch:
+    """Everything one sync step wants written for one board, as plain column dicts."""
+
+    board_ref: str
+    role: str
+    observed_at: str
+    source: str = "snapshot"  # snapshot, incremental, webhook
+    full: bool = False  # a complete snapshot: cards missing from it are gone
+    board: Row | None = None
+    lists: list[Row] = field(default_factory=list)
+    labels: list[Row] = field(default_factory=list)
+    members: list[Row] = field(default_factory=list)
+    custom_fields: list[Row] = field(default_factory=list)
+    cards: list[Row] = field(default_factory=list)
+    card_labels: list[Row] = field(default_factory=list)
+    card_members: list[Row] = field(default_factory=list)
+    checklists: list[Row] = field(default_factory=list)
+    check_items: list[Row] = field(default_factory=list)
+    custom_field_items: list[Row] = field(default_factory=list)
+    attachments: list[Row] = field(default_factory=list)
+    figma_links: list[Row] = field(default_factory=list)
+    actions: list[Row] = field(default_factory=list)
+    gone_card_ids: list[str] = field(default_factory=list)
+    cursor: str | None = None
+    board_activity: str | None = None
+    action_id: str | None = None  # the webhook action behind this batch, kept on versions
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    cards: int
+    versions: int
+    deleted: int
+    actions: int
+
+
+@dataclass
+class MirrorRows:
+    """The whole mirror as plain rows, for the governance rules and reports."""
+
+    boards: list[Row]
+    lists: list[Row]
+    labels: list[Row]
+    members: list[Row]
+    cards: list[Row]
+    card_labels: list[Row]
+    card_members: list[Row]
+    checklists: list[Row]
+    check_items: list[Row]
+    custom_fields: list[Row]
+    custom_field_items: list[Row]
+    attachments: list[Row]
+    figma_links: list[Row]
+
+
+# The children of a card, replaced as a whole when the card is written (order matters for FKs).
+_CARD_CHILDREN: tuple[tuple[str, Table], ...] = (
+    ("card_labels", m.CardLabel.__table__),  # type: ignore[attr-defined]
+    ("card_members", m.CardMember.__table__),  # type: ignore[attr-defined]
+    ("check_items", m.CheckItem.__table__),  # type: ignore[attr-defined]
+    ("checklists", m.Checklist.__table__),  # type: ignore[attr-defined]
+    ("custom_field_items", m.CustomFieldItem.__table__),  # type: ignore[attr-defined]
+    ("attachments", m.Attachment.__table__),  # type: ignore[attr-defined]
+    ("figma_links", m.CardFigmaLink.__table__),  # type: ignore[attr-defined]
+)
+_VIEW_FIELDS = ("name", "list", "closed", "due", "desc", "labels", "members")
+
+
+def _table(model: type[m.SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+class Store:
+    """A mirror database: SQLite (default) or PostgreSQL."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        try:
+            self.engine = self._make_engine(url, immediate=True)
+            self.reader = self._make_engine(url, immediate=False) if self.is_sqlite else self.engine
+            if migrate:
+                self.upgrade()
+        except Exception as exc:  # driver errors are long; give one line
+            raise StoreError(f"cannot open store {self.safe_url}: {_one_line(exc)}") from None
+
+    @property
+    def safe_url(self) -> str:
+        """The store URL without any password."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def _make_engine(self, url: str, *, immediate: bool) -> Engine:
+        if not url.startswith("sqlite"):
+            return create_engine(url, pool_pre_ping=True, future=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+    # -- migrations ---------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Apply the Alembic migrations up to head."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(files("state") / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.reader.begin() as connection:
+            yield connection
+
+    def _upsert(
+        self,
+        connection: Connection,
+        model: type[m.SQLModel],
+        rows: Sequence[Row],
+        keys: Sequence[str],
+        *,
+        keep: Iterable[str] = (),
+        do_nothing: bool = False,
+    ) -> None:
+        if not rows:
+            return
+        table = _table(model)
+        insert = sqlite_insert if self.is_sqlite else pg_insert
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            statement = insert(table)
+            if do_nothing:
+                statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+            else:
+                columns = set(chunk[0]) - set(keys) - set(keep)
+                if not columns:
+                    statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+                else:
+                    statement = statement.on_conflict_do_update(
+                        index_elements=list(keys),
+                        set_={name: statement.excluded[name] for name in columns},
+                    )
+            connection.execute(statement, list(chunk))
+
+    # -- the writer path ----------------------------------------------------------------
+
+    def write_board(self, batch: BoardBatch) -> WriteResult:
+        """Write one board's batch in one transaction (see the module docstring)."""
+        with self._write() as connection:
+            return self._write_board(connection, batch)
+
+    def _write_board(self, connection: Connection, batch: BoardBatch) -> WriteResult:
+        state = (
+            connection.execute(
+                select(_table(m.SyncState)).where(
+                    _table(m.SyncState).c.board_ref == batch.board_ref
+                )
+            )
+            .mappings()
+            .first()
+        )
+        board_id = (batch.board or {}).get("id") or (state["board_id"] if state else None)
+        if board_id is None:
+            raise StoreError(f"board {batch.board_ref} has never been snapshotted")
+        initial = state is None or state["last_full_at"] is None
+
+        if batch.board is not None:
+            self._upsert(connection, m.Board, [batch.board], ["id"])
+        self._upsert(connection, m.BoardList, batch.lists, ["id"])
+        self._upsert(connection, m.Label, batch.labels, ["id"])
+        self._upsert(connection, m.Member, batch.members, ["id"])
+        if batch.full and batch.members:
+            board_member = _table(m.BoardMember)
+            connection.execute(delete(board_member).where(board_member.c.board_id == board_id))
+            self._upsert(
+                connection,
+                m.BoardMember,
+                [{"board_id": board_id, "member_id": row["id"]} for row in batch.members],
+                ["board_id", "member_id"],
+            )
+        self._upsert(connection, m.CustomField, batch.custom_fields, ["id"])
+
+        card_ids = [card["id"] for card in batch.cards]
+        old_views = self._card_views(connection, board_id if batch.full else None, card_ids)
+        for card in batch.cards:
+            card.setdefault("first_seen_at", batch.observed_at)
+            card["updated_at"] = batch.observed_at
+            card["deleted_at"] = None
+        self._upsert(connection, m.Card, batch.cards, ["id"], keep=("first_seen_at",))
+
+        scope = list(old_views) if batch.full else card_ids
+        scope = sorted(set(scope) | set(card_ids))
+        for _name, table in _CARD_CHILDREN:  # children first: check items before checklists
+            for start in range(0, len(scope), _CHUNK):
+                chunk = scope[start : start + _CHUNK]
+                connection.execute(delete(table).where(table.c.card_id.in_(chunk)))
+        for name, table in reversed(_CARD_CHILDREN):  # parents first
+            rows = getattr(batch, name)
+            if rows:
+                for start in range(0, len(rows), _CHUNK):
+                    connection.execute(table.insert(), rows[start : start + _CHUNK])
+
+        present = set(card_ids)
+        gone = set(batch.gone_card_ids)
+        if batch.full:
+            gone |= {card_id for card_id, view in old_views.items() if card_id not in present}
+        gone = {card_id for card_id in gone if card_id not in present}
+        already_deleted = self._deleted_ids(connection, gone)
+        newly_gone = sorted(gone - already_deleted)
+        card_table = _table(m.Card)
+        for start in range(0, len(newly_gone), _CHUNK):
+            connection.execute(
+                update(card_table)
+                .where(card_table.c.id.in_(newly_gone[start : start + _CHUNK]))
+                .values(deleted_at=batch.observed_at, updated_at=batch.observed_at)
+            )
+
+        new_views = _views_from_batch(batch)
+        versions: list[Row] = []
+
+        def version(card_id: str, name: str, old: Any, new: Any) -> None:
+            versions.append(
+                {
+                    "card_id": card_id,
+                    "board_id": board_id,
+                    "observed_at": batch.observed_at,
+                    "field": name,
+                    "old": None if old is None else json.dumps(old, ensure_ascii=False),
+                    "new": None if new is None else json.dumps(new, ensure_ascii=False),
+                    "source": batch.source,
+                    "action_id": batch.action_id,
+                }
+            )
+
+        for card_id, new in new_views.items():
+            old = old_views.get(card_id)
+            if old is None:
+                if not initial:
+                    version(card_id, "created", None, {"name": new["name"], "list": new["list"]})
+                continue
+            if old.get("deleted"):
+                version(card_id, "restored", None, new["name"])
+            for name in _VIEW_FIELDS:
+                if old[name] != new[name]:
+                    version(card_id, name, old[name], new[name])
+            changed_items = {
+                item: [new["checklist"].get(item), old["checklist"].get(item)]
+                for item in set(old["checklist"]) | set(new["checklist"])
+                if old["checklist"].get(item) != new["checklist"].get(item)
+            }
+            if changed_items:
+                version(
+                    card_id,
+                    "checklist",
+                    {item: states[1] for item, states in changed_items.items()},
+                    {item: states[0] for item, states in changed_items.items()},
+                )
+            for field_id in set(old["custom_fields"]) | set(new["custom_fields"]):
+                before = old["custom_fields"].get(field_id)
+                after = new["custom_fields"].get(field_id)
+                if before != after:
+                    version(card_id, "custom_field", {field_id: before}, {field_id: after})
+        for card_id in newly_gone:
+            name = old_views.get(card_id, {}).get("name")
+            version(card_id, "deleted", name, None)
+        if versions:
+            connection.execute(_table(m.CardVersion).insert(), versions)
+
+        actions_before = len(batch.actions)
+        self._upsert(connection, m.Action, batch.actions, ["id"], do_nothing=True)
+
+        self._move_state(connection, batch, board_id, state)
+        return WriteResult(len(batch.cards), len(versions), len(newly_gone), actions_before)
+
+    def _move_state(
+        self,
+        connection: Connection,
+        batch: BoardBatch,
+        board_id: str,
+        state: Mapping[str, Any] | None,
+    ) -> None:
+        values: Row = {
+            "board_ref": batch.board_ref,
+            "board_id": board_id,
+            "role": batch.role,
+            "last_success_at": batch.observed_at,
+            "last_error": None,
+            "last_error_at": None,
+        }
+        cursor = batch.cursor or (state["action_cursor"] if state else None)
+        if state and state["action_cursor"] and cursor and cursor < state["action_cursor"]:
+            cursor = state["action_cursor"]  # ids grow with time: never move backwards
+        values["action_cursor"] = cursor
+        if batch.board_activity is not None:
+            values["board_activity"] = batch.board_activity
+        if batch.full:
+            values["last_full_at"] = batch.observed_at
+        self._upsert(connection, m.SyncState, [values], ["board_ref"])
+
+    def _deleted_ids(self, connection: Connection, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        card = _table(m.Card)
+        found: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            found |= set(
+                connection.execute(
+                    select(card.c.id).where(card.c.id.in_(chunk), card.c.deleted_at.is_not(None))
+                ).scalars()
+            )
+        return found
+
+    def _card_views(
+        self, connection: Connection, board_id: str | None, card_ids: Sequence[str]
+    ) -> dict[str, Row]:
+        """The stored view of cards: the board's live cards (full) or the given ones."""
+        card = _table(m.Card)
+        if board_id is not None:
+            condition = [card.c.board_id == board_id, card.c.deleted_at.is_(None)]
+            chunks: list[Any] = [condition]
+        else:
+            chunks = [
+                [card.c.id.in_(card_ids[start : start + _CHUNK])]
+                for start in range(0, len(card_ids), _CHUNK)
+            ]
+        views: dict[str, Row] = {}
+        for where in chunks:
+            for row in connection.execute(select(card).where(*where)).mappings():
+                views[row["id"]] = {
+                    "name": row["name"],
+                    "list": row["list_id"],
+                    "closed": bool(row["closed"]),
+                    "due": row["due"],
+                    "desc": row["desc"],
+                    "labels": [],
+                    "members": [],
+                    "checklist": {},
+                    "custom_fields": {},
+                    "deleted": row["deleted_at"] is not None,
+                }
+        ids = list(views)
+        children = (
+            (m.CardLabel, "label_id", "labels"),
+            (m.CardMember, "member_id", "members"),
+        )
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for model, column, key in children:
+                table = _table(model)
+                for row in connection.execute(
+                    select(table.c.card_id, table.c[column]).where(table.c.card_id.in_(chunk))
+                ):
+                    views[row[0]][key].append(row[1])
+            items = _table(m.CheckItem)
+            for row in connection.execute(
+                select(items.c.card_id, items.c.id, items.c.state).where(items.c.card_id.in_(chunk))
+            ):
+                views[row[0]]["checklist"][row[1]] = row[2]
+            values = _table(m.CustomFieldItem)
+            for row in connection.execute(
+                select(values.c.card_id, values.c.custom_field_id, values.c.value).where(
+                    values.c.card_id.in_(chunk)
+                )
+            ):
+                views[row[0]]["custom_fields"][row[1]] = row[2]
+        for view in views.values():
+            view["labels"].sort()
+            view["members"].sort()
+        return views
+
+    def record_error(self, board_ref: str, message: str, at: str) -> None:
+        """Remember a failed sync of a board (its rows stay as they were)."""
+        with self._write() as connection:
+            self._upsert(
+                connection,
+                m.SyncState,
+                [{"board_ref": board_ref, "last_error": message[:2000], "last_error_at": at}],
+                ["board_ref"],
+            )
+
+    def record_poll(self, board_ref: str, at: str) -> None:
+        """An idle poll found nothing new: only the poll time moves (readiness)."""
+        with self._write() as connection:
+            table = _table(m.SyncState)
+            connection.execute(
+                update(table)
+                .where(table.c.board_ref == board_ref)
+                .values(last_poll_at=at, last_success_at=at, last_error=None, last_error_at=None)
+            )
+
+    # -- governance ---------------------------------------------------------------------
+
+    def record_evaluation(
+        self,
+        findings: Iterable[tuple[str, str, str]],
+        snapshots: Mapping[str, tuple[list[str], list[str]]],
+        events: Iterable[Row],
+        at: str,
+    ) -> tuple[int, int]:
+        """Open new flags, resolve gone ones, keep the per-département snapshot and events.
+
+        `findings` are (department, code, message); returns (opened, resolved). Writes only
+        differences: an evaluation that finds what the last one found changes no row.
+        """
+        flag = _table(m.Flag)
+        with self._write() as connection:
+            open_rows = {
+                (row["department"], row["code"]): row
+                for row in connection.execute(
+                    select(flag).where(flag.c.resolved_at.is_(None))
+                ).mappings()
+            }
+            seen: set[tuple[str, str]] = set()
+            opened = 0
+            for department, code, message in findings:
+                key = (department, code)
+                seen.add(key)
+                if key in open_rows:
+                    if open_rows[key]["message"] != message:
+                        connection.execute(
+                            update(flag)
+                            .where(flag.c.id == open_rows[key]["id"])
+                            .values(message=message, last_seen_at=at)
+                        )
+                else:
+                    opened += 1
+                    connection.execute(
+                        flag.insert().values(
+                            department=department,
+                            code=code,
+                            message=message,
+                            since=at,
+                            last_seen_at=at,
+                        )
+                    )
+            gone = [row["id"] for key, row in open_rows.items() if key not in seen]
+            if gone:
+                connection.execute(update(flag).where(flag.c.id.in_(gone)).values(resolved_at=at))
+            stored = {
+                row["department"]: (list(row["referents"]), list(row["priority_actions"]))
+                for row in self._all(connection, m.GovernanceSnapshot)
+            }
+            snapshot_rows = [
+                {
+                    "department": code,
+                    "referents": referents,
+                    "priority_actions": priorities,
+                    "updated_at": at,
+                }
+                for code, (referents, priorities) in snapshots.items()
+                if stored.get(code) != (list(referents), list(priorities))
+            ]
+            self._upsert(connection, m.GovernanceSnapshot, snapshot_rows, ["department"])
+            event_rows = list(events)
+            if event_rows:
+                connection.execute(_table(m.GovernanceEvent).insert(), event_rows)
+            return opened, len(gone)
+
+    # -- webhooks -----------------------------------------------------------------------
+
+    def record_delivery(self, action_id: str, board_id: str, at: str) -> bool:
+        """Remember a webhook delivery; False when this action id was delivered before."""
+        table = _table(m.WebhookDelivery)
+        with self._write() as connection:
+            known = connection.execute(
+                select(table.c.action_id).where(table.c.action_id == action_id)
+            ).first()
+            if known is not None:
+                return False
+            connection.execute(
+                table.insert().values(action_id=action_id, board_id=board_id, received_at=at)
+            )
+            return True
+
+    def mark_delivery(self, action_id: str, outcome: str, at: str) -> None:
+        table = _table(m.WebhookDelivery)
+        with self._write() as connection:
+            connection.execute(
+                update(table)
+                .where(table.c.action_id == action_id)
+                .values(outcome=outcome, applied_at=at)
+            )
+
+    def known_actions(self, action_ids: Iterable[str]) -> set[str]:
+        """Which of these action ids are already in the mirror."""
+        ids = list(action_ids)
+        table = _table(m.Action)
+        found: set[str] = set()
+        with self._read() as connection:
+            for start in range(0, len(ids), _CHUNK):
+                found |= set(
+                    connection.execute(
+                        select(table.c.id).where(table.c.id.in_(ids[start : start + _CHUNK]))
+                    ).scalars()
+                )
+        return found
+
+    # -- Figma --------------------------------------------------------------------------
+
+    def write_figma_file(
+        self,
+        file_row: Row,
+        *,
+        nodes: Sequence[Row] | None,
+        versions: Sequence[Row],
+        comments: Sequence[Row],
+        observed_at: str,
+    ) -> None:
+        """Write one Figma file's metadata, and its frames when the tree was read."""
+        key = file_row["key"]
+        with self._write() as connection:
+            self._upsert(connection, m.FigmaFile, [file_row], ["key"])
+            if nodes is not None:
+                table = _table(m.FigmaNode)
+                present = {row["node_id"] for row in nodes}
+                for row in nodes:
+                    row.setdefault("first_seen_at", observed_at)
+                    row["deleted_at"] = None
+                self._upsert(
+                    connection,
+                    m.FigmaNode,
+                    list(nodes),
+                    ["file_key", "node_id"],
+                    keep=("first_seen_at",),
+                )
+                stored = connection.execute(
+                    select(table.c.node_id).where(
+                        table.c.file_key == key, table.c.deleted_at.is_(None)
+                    )
+                ).scalars()
+                gone = [node_id for node_id in stored if node_id not in present]
+                if gone:
+                    connection.execute(
+                        update(table)
+                        .where(table.c.file_key == key, table.c.node_id.in_(gone))
+                        .values(deleted_at=observed_at)
+                    )
+            self._upsert(connection, m.FigmaVersion, list(versions), ["file_key", "id"])
+            self._upsert(connection, m.FigmaComment, list(comments), ["file_key", "id"])
+
+    def update_figma_file(self, key: str, **values: Any) -> None:
+        """Set some columns of a Figma file row (rate limit, error), creating it if needed."""
+        with self._write() as connection:
+            self._upsert(connection, m.FigmaFile, [{"key": key, **values}], ["key"])
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _all(self, connection: Connection, model: type[m.SQLModel], *where: Any) -> list[Row]:
+        statement = select(_table(model)).where(*where) if where else select(_table(model))
+        return [dict(row) for row in connection.execute(statement).mappings()]
+
+    def read_mirror(self) -> MirrorRows:
+        """The whole mirror as rows (deleted cards included, flagged by ``deleted_at``)."""
+        with self._read() as connection:
+            return MirrorRows(
+                boards=self._all(connection, m.Board),
+                lists=self._all(connection, m.BoardList),
+                labels=self._all(connection, m.Label),
+                members=self._all(connection, m.Member),
+                cards=self._all(connection, m.Card),
+                card_labels=self._all(connection, m.CardLabel),
+                card_members=self._all(connection, m.CardMember),
+                checklists=self._all(connection, m.Checklist),
+                check_items=self._all(connection, m.CheckItem),
+                custom_fields=self._all(connection, m.CustomField),
+                custom_field_items=self._all(connection, m.CustomFieldItem),
+                attachments=self._all(connection, m.Attachment),
+                figma_links=self._all(connection, m.CardFigmaLink),
+            )
+
+    def sync_states(self) -> list[Row]:
+        with self._read() as connection:
+            return self._all(connection, m.SyncState)
+
+    def sync_state(self, board_ref: str) -> Row | None:
+        with self._read() as connection:
+            rows = self._all(connection, m.SyncState, _table(m.SyncState).c.board_ref == board_ref)
+        return rows[0] if rows else None
+
+    def flags(self, *, resolved_since: str | None = None) -> list[Row]:
+        """Open flags, plus those resolved at or after `resolved_since`."""
+        flag = _table(m.Flag)
+        condition = flag.c.resolved_at.is_(None)
+        if resolved_since is not None:
+            condition = condition | (flag.c.resolved_at >= resolved_since)
+        with self._read() as connection:
+            return self._all(connection, m.Flag, condition)
+
+    def flags_opened_since(self, since: str) -> list[Row]:
+        flag = _table(m.Flag)
+        with self._read() as connection:
+            return self._all(connection, m.Flag, flag.c.since >= since)
+
+    def card_versions_since(self, since: str) -> list[Row]:
+        table = _table(m.CardVersion)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(table).where(table.c.observed_at >= since).order_by(table.c.id)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def governance_events_since(self, since: str) -> list[Row]:
+        table = _table(m.GovernanceEvent)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(table).where(table.c.at >= since).order_by(table.c.id)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def governance_snapshot(self) -> dict[str, Row]:
+        with self._read() as connection:
+            return {row["department"]: row for row in self._all(connection, m.GovernanceSnapshot)}
+
+    def figma_rows(self) -> dict[str, list[Row]]:
+        with self._read() as connection:
+            return {
+                "files": self._all(connection, m.FigmaFile),
+                "nodes": self._all(connection, m.FigmaNode),
+                "versions": self._all(connection, m.FigmaVersion),
+                "comments": self._all(connection, m.FigmaComment),
+            }
+
+    def custom_field_options(self, board_id: str) -> dict[str, dict[str, str]]:
+        """Dropdown option texts by custom-field id (to resolve ``idValue`` on refetched cards)."""
+        table = _table(m.CustomField)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(table.c.id, table.c.options).where(table.c.board_id == board_id)
+            )
+            return {row[0]: dict(row[1] or {}) for row in rows}
+
+    def count(self, model: type[m.SQLModel], *where: Any) -> int:
+        from sqlalchemy import func
+
+        with self._read() as connection:
+            statement = select(func.count()).select_from(_table(model))
+            if where:
+                statement = statement.where(*where)
+            return int(connection.execute(statement).scalar_one())
+
+
+def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
+    views: dict[str, Row] = {
+        card["id"]: {
+            "name": card.get("name", ""),
+            "list": card.get("list_id", ""),
+            "closed": bool(card.get("closed", False)),
+            "due": card.get("due"),
+            "desc": card.get("desc", ""),
+            "labels": [],
+            "members": [],
+            "checklist": {},
+            "custom_fields": {},
+        }
+        for card in batch.cards
+    }
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for row in batch.card_labels:
+        grouped[row["card_id"]].append(row["label_id"])
+    for card_id, labels in grouped.items():
+        if card_id in views:
+            views[card_id]["labels"] = sorted(labels)
+    grouped = defaultdict(list)
+    for row in batch.card_members:
+        grouped[row["card_id"]].append(row["member_id"])
+    for card_id, members in grouped.items():
+        if card_id in views:
+            views[card_id]["members"] = sorted(members)
+    for row in batch.check_items:
+        if row["card_id"] in views:
+            views[row["card_id"]]["checklist"][row["id"]] = row.get("state", "incomplete")
+    for row in batch.custom_field_items:
+        if row["card_id"] in views:
+            views[row["card_id"]]["custom_fields"][row["custom_field_id"]] = row.get("value", "")
+    return views
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__

@@ -1,0 +1,266 @@
+"""The `syncd` command line (Typer): demo, sync, run, report, webhooks, check, db.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, 3 flags open with
+``--fail-on-flags``. Errors are one line on stderr (a traceback only with ``--debug``); logs go
+to stderr and stdout carries only the command's own output.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+
+from adapters.transport import ApiError
+from state.store import Store, StoreError
+from syncd.config import ConfigError, Settings, load_settings
+from syncd.logs import configure_logging
+from syncd.errors import SyncFailed
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
+
+
+def _click_class(name: str) -> type[Exception]:
+    """Click's exception class as Typer uses it (recent Typer vendors its own Click)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+UsageError = _click_class("UsageError")
+ClickException = _click_class("ClickException")
+
+app = typer.Typer(
+    name="syncd",
+    help="Mirror the consortium's Trello boards and Figma files; flag governance drift.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+webhooks_app = typer.Typer(help="Manage the Trello webhooks of the configured boards.")
+db_app = typer.Typer(help="Database maintenance.")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(db_app, name="db")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class Options:
+    def __init__(self, config: Path | None, debug: bool) -> None:
+        self.config = config
+        self.debug = debug
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+
+def _options(ctx: typer.Context) -> Options:
+    return ctx.ensure_object(Options)  # type: ignore[no-any-return]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config file (or SYNCD_CONFIG).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks.")] = False,
+) -> None:
+    configure_logging(debug=debug)
+    ctx.obj = Options(config, debug)
+
+
+@app.command()
+def demo(
+    db: Annotated[Path, typer.Option(help="SQLite file to mirror into.")] = Path("syncd-demo.db"),
+    fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.table,
+    lang: Annotated[str, typer.Option(help="Report language: fr or en.")] = "fr",
+) -> None:
+    """Start the bundled sandbox, mirror it into a local SQLite file, print the drift report."""
+    from syncd.demo import run_demo
+
+    run_demo(db, fmt.value, lang)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option("--full", help="Take a full snapshot of every board.")] = False,
+) -> None:
+    """One sync pass of every configured board and Figma file, then exit."""
+    from syncd.runtime import build_runtime, sync_pass
+
+    settings = _options(ctx).settings
+    runtime = build_runtime(settings, progress=_progress())
+    result = sync_pass(runtime, full=full)
+    for report in result.boards:
+        typer.echo(
+            f"{report.board}: {report.mode}, {report.requests} requests, {report.cards} cards, "
+            f"{report.changes} changes, {report.seconds:.2f} s"
+            + (f" — {report.error}" if report.error else "")
+        )
+    for file_report in result.figma:
+        typer.echo(f"figma {file_report.key}: {file_report.mode}, {file_report.requests} requests")
+    if result.failed:
+        raise SyncFailed("; ".join(result.failed))
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    register_webhooks: Annotated[
+        bool, typer.Option("--register-webhooks", help="Register the Trello webhooks at start.")
+    ] = False,
+) -> None:
+    """The daemon: scheduled syncs, webhook receiver, dashboard. Stops on SIGTERM/SIGINT."""
+    from syncd.daemon import run_daemon
+
+    raise typer.Exit(run_daemon(_options(ctx).settings, register_webhooks=register_webhooks))
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", help="table (default on a TTY) or json, …")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Also list what changed since this ISO date.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    fail_on_flags: Annotated[
+        bool, typer.Option("--fail-on-flags", help="Exit 3 when any flag is open.")
+    ] = False,
+    lang: Annotated[str, typer.Option(help="Report language: fr or en.")] = "fr",
+) -> None:
+    """The drift report, from the store alone."""
+    if lang not in ("fr", "en"):
+        raise typer.BadParameter("must be fr or en", param_hint="--lang")
+    since_at = _parse_since(since) if since else None
+    settings = _options(ctx).settings
+    from syncd.render import render
+    from syncd.report import build_report
+
+    store = Store(settings.store.url)
+    chosen = fmt.value if fmt else ("table" if sys.stdout.isatty() and not output else "json")
+    data = build_report(store, settings, now=datetime.now(UTC), since=since_at, lang=lang)
+    text = render(data, chosen, lang=lang, color=chosen == "table" and sys.stdout.isatty())
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if fail_on_flags and any(flag["resolved_at"] is None for flag in data["flags"]):
+        raise typer.Exit(EXIT_FLAGS)
+
+
+def _parse_since(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date", param_hint="--since") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@webhooks_app.command("register")
+def webhooks_register(ctx: typer.Context) -> None:
+    """Make exactly one webhook per configured board (idempotent)."""
+    from syncd.runtime import build_runtime
+    from syncd.webhook_admin import register_webhooks
+
+    for line in register_webhooks(build_runtime(_options(ctx).settings)):
+        typer.echo(line)
+
+
+@webhooks_app.command("list")
+def webhooks_list(ctx: typer.Context) -> None:
+    """Show our webhooks and their state."""
+    from syncd.runtime import build_runtime
+    from syncd.webhook_admin import list_webhooks
+
+    for line in list_webhooks(build_runtime(_options(ctx).settings)):
+        typer.echo(line)
+
+
+@webhooks_app.command("delete")
+def webhooks_delete(ctx: typer.Context) -> None:
+    """Delete our webhooks (only those pointing at our public_url)."""
+    from syncd.runtime import build_runtime
+    from syncd.webhook_admin import delete_webhooks
+
+    for line in delete_webhooks(build_runtime(_options(ctx).settings)):
+        typer.echo(line)
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Validate the config and try each remote once."""
+    from syncd.checks import run_checks
+
+    failures = 0
+    for ok, line in run_checks(_options(ctx).settings):
+        typer.echo(("ok    " if ok else "FAIL  ") + line)
+        failures += 0 if ok else 1
+    if failures:
+        raise SyncFailed(f"{failures} check(s) failed")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the database migrations."""
+    settings = _options(ctx).settings
+    store = Store(settings.store.url, migrate=False)
+    store.upgrade()
+    typer.echo(f"store {store.safe_url} is at the latest schema")
+
+
+def _progress() -> object | None:
+    if not sys.stderr.isatty():
+        return None
+    progress_log = structlog.get_logger("syncd.progress")
+    return lambda message: progress_log.info(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map failures to one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = app(args=args, prog_name="syncd", standalone_mode=False)
+        return int(result) if isinstance(result, int) else EXIT_OK
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except typer.Abort:
+        return EXIT_FAILURE
+    except (UsageError, ConfigError) as exc:
+        if debug:
+            raise
+        if isinstance(exc, ConfigError):
+            _error(f"config error: {exc}")
+        else:
+            exc.show()  # type: ignore[attr-defined]
+        return EXIT_USAGE
+    except (ApiError, StoreError, SyncFailed, OSError, ClickException) as exc:
+        if debug:
+            raise
+        _error(str(exc))
+        return EXIT_FAILURE
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"syncd: {' '.join(message.split())}\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

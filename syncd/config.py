@@ -1,0 +1,318 @@
+"""syncd configuration: a TOML file, `SYNCD_<SECTION>_<KEY>` overrides, secrets from the env.
+
+Precedence, highest first: the environment (`SYNCD_STORE_URL`, `SYNCD_TRELLO_API_BASE`, …), the
+TOML file (`--config PATH` or `SYNCD_CONFIG`), the defaults below. Secrets (`TRELLO_API_KEY`,
+`TRELLO_TOKEN`, `TRELLO_API_SECRET`, `FIGMA_TOKEN`, `FIGMA_WEBHOOK_PASSCODE`,
+`SYNCD_ADMIN_TOKEN`) come only from the environment and are `SecretStr`, so they never print.
+
+Every problem becomes a `ConfigError` whose message is one line naming the key, e.g.
+``trello.max_requests_per_10s: Input should be less than or equal to 100``; the CLI turns it into
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "SYNCD_"
+# SYNCD_* variables that are not config overrides.
+NON_OVERRIDE_ENV = frozenset(
+    {"SYNCD_CONFIG", "SYNCD_ADMIN_TOKEN", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"}
+)
+_BOARD_ID = re.compile(r"^(?:[0-9a-fA-F]{24}|[A-Za-z0-9]{8})$")
+_INSEE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-6])$")
+
+
+class ConfigError(Exception):
+    """A bad config file or value; the message is one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///syncd.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+
+class BoardConfig(_Section):
+    id: str
+    role: Literal["consortium", "product"]
+
+    @field_validator("id")
+    @classmethod
+    def _board_id(cls, value: str) -> str:
+        if not _BOARD_ID.match(value):
+            raise ValueError(
+                f"{value!r} is neither a 24-hex board id nor an 8-character short link"
+            )
+        return value
+
+
+class TrelloConfig(_Section):
+    api_base: str = "https://api.trello.com/1"
+    max_requests_per_10s: int = Field(default=90, ge=1, le=100)
+    timeout_seconds: float = Field(default=30, gt=0, le=300)
+    boards: tuple[BoardConfig, ...] = ()
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("boards")
+    @classmethod
+    def _boards(cls, boards: tuple[BoardConfig, ...]) -> tuple[BoardConfig, ...]:
+        if not boards:
+            raise ValueError("at least one [[trello.boards]] entry is required")
+        if sum(1 for board in boards if board.role == "consortium") > 1:
+            raise ValueError('only one board may have role = "consortium"')
+        ids = [board.id for board in boards]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a board is listed twice")
+        return boards
+
+
+class FigmaConfig(_Section):
+    api_base: str = "https://api.figma.com"
+    files: tuple[str, ...] = ()
+    max_requests_per_minute: int = Field(default=10, ge=1, le=1000)
+    timeout_seconds: float = Field(default=30, gt=0, le=300)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("files")
+    @classmethod
+    def _file_keys(cls, files: tuple[str, ...]) -> tuple[str, ...]:
+        for key in files:
+            if not re.fullmatch(r"[A-Za-z0-9]{10,64}", key):
+                raise ValueError(f"{key!r} is not a Figma file key")
+        return files
+
+
+class GovernanceConfig(_Section):
+    departments: tuple[str, ...] = ()
+    department_list: str = ""
+    priority_checklist: str = "Actions prioritaires"
+    priority_label: str = "Prioritaire"
+    topics_checklist: str = "Sujets importants"
+    referent_field: str = "Référent territorial"
+    max_priority_actions: int = Field(default=3, ge=0)
+    stale_after_days: int = Field(default=30, ge=1)
+
+    @field_validator("departments", mode="before")
+    @classmethod
+    def _codes(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            codes = []
+            for code in value:
+                text = str(code).strip().upper()
+                text = text.zfill(2) if text.isdigit() and len(text) < 2 else text
+                if not _INSEE.match(text):
+                    raise ValueError(f"{code!r} is not a département INSEE code")
+                codes.append(text)
+            return tuple(codes)
+        return value
+
+
+class ScheduleConfig(_Section):
+    poll_seconds: int = Field(default=300, ge=5)
+    full_sync_hours: float = Field(default=24, gt=0)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8787"
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value).rstrip("/")
+
+
+class Secrets(BaseSettings):
+    """Credentials, read from the environment only (never from the TOML file)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, frozen=True)
+
+    trello_api_key: SecretStr | None = Field(default=None, alias="TRELLO_API_KEY")
+    trello_token: SecretStr | None = Field(default=None, alias="TRELLO_TOKEN")
+    trello_api_secret: SecretStr | None = Field(default=None, alias="TRELLO_API_SECRET")
+    figma_token: SecretStr | None = Field(default=None, alias="FIGMA_TOKEN")
+    figma_webhook_passcode: SecretStr | None = Field(default=None, alias="FIGMA_WEBHOOK_PASSCODE")
+    admin_token: SecretStr | None = Field(default=None, alias="SYNCD_ADMIN_TOKEN")
+
+
+class _EnvOverrides(PydanticBaseSettingsSource):
+    """`SYNCD_<SECTION>_<KEY>` → {section: {key: value}}; lists as JSON or comma-separated."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ does the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        sections = {
+            name: info.annotation
+            for name, info in self.settings_cls.model_fields.items()
+            if isinstance(info.annotation, type) and issubclass(info.annotation, _Section)
+        }
+        result: dict[str, dict[str, Any]] = {}
+        for env_name, raw in self.environ.items():
+            if not env_name.startswith(ENV_PREFIX) or env_name in NON_OVERRIDE_ENV:
+                continue
+            rest = env_name[len(ENV_PREFIX) :].lower()
+            section = next((s for s in sections if rest.startswith(s + "_")), None)
+            if section is None:
+                raise ConfigError(f"{env_name}: unknown setting (no such config section)")
+            key = rest[len(section) + 1 :]
+            model = sections[section]
+            if key not in model.model_fields:
+                raise ConfigError(f"{env_name}: unknown setting {section}.{key}")
+            if key == "boards":
+                raise ConfigError(f"{env_name}: trello.boards can only be set in the config file")
+            result.setdefault(section, {})[key] = _env_value(raw, model.model_fields[key])
+        return result
+
+
+def _env_value(raw: str, info: FieldInfo) -> Any:
+    if "tuple" in str(info.annotation):
+        text = raw.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return raw
+
+
+class Settings(BaseSettings):
+    """The whole validated configuration (see config.example.toml)."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    store: StoreConfig = StoreConfig()
+    trello: TrelloConfig
+    figma: FigmaConfig = FigmaConfig()
+    governance: GovernanceConfig = GovernanceConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    server: ServerConfig = ServerConfig()
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings]
+        if _LOADING.environ is not None:
+            sources.append(_EnvOverrides(settings_cls, _LOADING.environ))
+        if _LOADING.path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_LOADING.path))
+        return tuple(sources)
+
+    @property
+    def consortium_board(self) -> BoardConfig | None:
+        return next((b for b in self.trello.boards if b.role == "consortium"), None)
+
+
+class _Loading:
+    """What `load_settings` is loading (pydantic-settings builds sources from the class)."""
+
+    path: Path | None = None
+    environ: Mapping[str, str] | None = None
+
+
+_LOADING = _Loading()
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, merge and validate the configuration; raise `ConfigError` with one clear line."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("SYNCD_CONFIG"):
+        path = environ["SYNCD_CONFIG"]
+    config_path = Path(path) if path is not None else None
+    if config_path is not None:
+        try:
+            with config_path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read config file ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML ({exc})") from None
+        if "secrets" in document:
+            raise ConfigError(f"{config_path}: secrets: come from the environment only")
+    try:
+        _LOADING.path, _LOADING.environ = config_path, environ
+        secrets = Secrets(**{k: v for k, v in environ.items() if k in _SECRET_NAMES})
+        return Settings(secrets=secrets)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc, config_path)) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment override is not valid JSON ({exc.msg})") from None
+    finally:
+        _LOADING.path, _LOADING.environ = None, None
+
+
+_SECRET_NAMES = frozenset(
+    info.alias for info in Secrets.model_fields.values() if info.alias is not None
+)
+
+
+def _first_error(exc: ValidationError, path: Path | None) -> str:
+    error = exc.errors()[0]
+    location = ".".join(str(part) for part in error["loc"]) or "config"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "missing (required)"
+    message = message.removeprefix("Value error, ")
+    where = f"{path}: " if path is not None else ""
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{where}{location}: {message}{more}"
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http(s) URL")
+    return value.rstrip("/")

@@ -1,0 +1,102 @@
+"""Config loading: TOML + SYNCD_<SECTION>_<KEY> + secrets from the environment, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd.cli import main
+from syncd.config import ConfigError, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "syncd.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BOARDS = '[[trello.boards]]\nid = "oSmy09cz"\nrole = "consortium"\n'
+
+
+def test_example_config_loads_with_contract_defaults() -> None:
+    settings = load_settings(EXAMPLE, {})
+    assert settings.store.url == "sqlite:///syncd.db"
+    assert settings.trello.max_requests_per_10s == 90
+    assert [b.id for b in settings.trello.boards] == ["oSmy09cz", "BiT8tx09"]
+    assert settings.consortium_board is not None and settings.consortium_board.id == "oSmy09cz"
+    assert settings.governance.max_priority_actions == 3
+    assert settings.server.public_url == "http://127.0.0.1:8787"
+
+
+def test_environment_overrides_scalars_and_lists() -> None:
+    settings = load_settings(
+        EXAMPLE,
+        {
+            "SYNCD_STORE_URL": "postgresql+psycopg://u@h/db",
+            "SYNCD_TRELLO_API_BASE": "http://127.0.0.1:9/1",
+            "SYNCD_TRELLO_MAX_REQUESTS_PER_10S": "50",
+            "SYNCD_GOVERNANCE_DEPARTMENTS": "77, 2a, 5",
+        },
+    )
+    assert settings.store.url == "postgresql+psycopg://u@h/db"
+    assert settings.trello.api_base == "http://127.0.0.1:9/1"
+    assert settings.trello.max_requests_per_10s == 50
+    assert settings.governance.departments == ("77", "2A", "05")
+
+
+def test_secrets_come_from_the_environment_and_never_print() -> None:
+    settings = load_settings(EXAMPLE, {"TRELLO_TOKEN": "s3cr3t-token", "SYNCD_ADMIN_TOKEN": "adm"})
+    assert settings.secrets.trello_token is not None
+    assert settings.secrets.trello_token.get_secret_value() == "s3cr3t-token"
+    assert "s3cr3t-token" not in repr(settings) and "s3cr3t-token" not in str(settings)
+    assert settings.secrets.admin_token is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        ("[store]\nurl = 'sqlite:///a.db'\nfoo = 1\n" + BOARDS, {}, "store.foo: unknown key"),
+        ("[trello]\ntoken = 'x'\n" + BOARDS, {}, "trello.token: unknown key"),
+        ("[secrets]\ntrello_token = 'x'\n" + BOARDS, {}, "secrets: come from the environment"),
+        ("[store]\nurl = 'sqlite:///a.db'\n", {}, "trello: missing"),
+        ("[trello]\nboards = []\n", {}, "trello.boards: at least one"),
+        ("[schedule]\npoll_seconds = 'often'\n" + BOARDS, {}, "schedule.poll_seconds:"),
+        ("[store]\nurl = 'mysql://x'\n" + BOARDS, {}, "store.url: must start with"),
+        ('[[trello.boards]]\nid = "nope"\nrole = "consortium"\n', {}, "trello.boards.0.id:"),
+        ('[[trello.boards]]\nid = "oSmy09cz"\nrole = "boss"\n', {}, "trello.boards.0.role:"),
+        ("[governance]\ndepartments = ['99']\n" + BOARDS, {}, "governance.departments:"),
+        ("x = = 1\n", {}, "not valid TOML"),
+        (BOARDS, {"SYNCD_TRELLO_MAX_REQUESTS_PER_10S": "500"}, "max_requests_per_10s"),
+        (BOARDS, {"SYNCD_TRELLO_COLOUR": "red"}, "SYNCD_TRELLO_COLOUR: unknown setting"),
+        (BOARDS, {"SYNCD_NOPE_X": "1"}, "SYNCD_NOPE_X: unknown setting"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, environ: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ)
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "missing.toml", {})
+
+
+def test_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "[store]\nurl = 'sqlite:///a.db'\nfoo = 1\n" + BOARDS)
+    code = main(["--config", str(path), "report", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert lines == [f"syncd: config error: {path}: store.foo: unknown key"]
+
+
+def test_cli_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--format", "pdf"]) == 2
+    assert main(["no-such-command"]) == 2
