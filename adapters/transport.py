@@ -37,7 +37,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
 )
 
 __all__ = [
@@ -81,7 +80,8 @@ class RateLimited(ApiError):
 class RetryPolicy:
     """How hard the transport tries before giving up."""
 
-    max_attempts: int = 6
+    max_attempts: int = 6  # tries against errors (5xx, disconnects, timeouts)
+    max_rate_limited: int = 30  # 429s ridden out per request (each waits out the window)
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     window_seconds: float = 10.0  # the remote's rate-limit window, waited out on a bare 429
@@ -261,8 +261,18 @@ class ApiSession(requests.Session):
             kwargs.pop("proxies", None)
         endpoint = endpoint_template(urlsplit(url).path)
 
+        failures = {"transient": 0, "rate_limited": 0}
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            kind = "rate_limited" if isinstance(exc, RateLimited) else "transient"
+            failures[kind] += 1
+            if kind == "rate_limited":
+                return failures[kind] >= self.policy.max_rate_limited
+            return failures[kind] >= self.policy.max_attempts
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.policy.max_attempts),
+            stop=stop,
             retry=retry_if_exception(_is_retryable),
             wait=self._wait,
             sleep=self._sleep,

@@ -64,10 +64,10 @@ CARD_PARAMS: dict[str, str] = {
     "checkItem_fields": "all",
     "customFieldItems": "true",
     "attachments": "true",
-    "attachment_fields": "id,name,url,date,bytes,mimeType,isUpload",
+    "attachment_fields": "all",
     "members": "true",
-    "member_fields": "id,fullName,username,initials",
-}
+    "member_fields": "all",
+}  # no commas: `/1/batch` separates its routes with commas
 
 
 def oauth_header(api_key: str, token: str) -> dict[str, str]:
@@ -245,6 +245,14 @@ class TrelloAPI:
 
     def delete_webhook(self, webhook_id: str) -> None:
         self._call(f"/webhooks/{webhook_id}", method="DELETE")
+
+    def board_id(self, board: str) -> str:
+        """The 24-hex id of a board given by id or short link (one ``?fields=id`` request)."""
+        answer = _expect(self._call(f"/boards/{board}", {"fields": "id"}), dict, f"board {board}")
+        board_id = answer.get("id")
+        if not isinstance(board_id, str) or not board_id:
+            raise ApiError(f"trello board {board}: the answer has no id")
+        return board_id
 
 
 def _expect(value: Any, kind: type, what: str) -> Any:
