@@ -32,7 +32,12 @@ def configure_logging(*, debug: bool = False, json_lines: bool | None = None) ->
     structlog.configure(
         processors=[*processors, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, force=True)
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger on the *current* sys.stderr (tests and daemons may swap the stream)."""
+    return structlog.PrintLogger(sys.stderr)
