@@ -733,6 +733,122 @@ class Store:
                 statement = statement.where(*where)
             return int(connection.execute(statement).scalar_one())
 
+    # -- webhook support (the daemon) ----------------------------------------------------
+
+    def card_batch(
+        self,
+        board_ref: str,
+        role: str,
+        card_ids: Iterable[str],
+        *,
+        observed_at: str,
+        source: str = "webhook",
+    ) -> BoardBatch:
+        """The stored rows of live cards as a batch, to change and write back (webhooks).
+
+        Cards unknown to the store or marked deleted are left out. The batch moves no cursor:
+        ``cursor`` stays None, so the next poll still reads every action since the last one.
+        """
+        ids = sorted(set(card_ids))
+        batch = BoardBatch(board_ref=board_ref, role=role, observed_at=observed_at, source=source)
+        card = _table(m.Card)
+        children: tuple[tuple[str, type[m.SQLModel]], ...] = (
+            ("card_labels", m.CardLabel),
+            ("card_members", m.CardMember),
+            ("checklists", m.Checklist),
+            ("check_items", m.CheckItem),
+            ("custom_field_items", m.CustomFieldItem),
+            ("attachments", m.Attachment),
+            ("figma_links", m.CardFigmaLink),
+        )
+        with self._read() as connection:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                batch.cards.extend(
+                    dict(row)
+                    for row in connection.execute(
+                        select(card).where(card.c.id.in_(chunk), card.c.deleted_at.is_(None))
+                    ).mappings()
+                )
+            live = [row["id"] for row in batch.cards]
+            for start in range(0, len(live), _CHUNK):
+                chunk = live[start : start + _CHUNK]
+                for name, model in children:
+                    table = _table(model)
+                    getattr(batch, name).extend(
+                        dict(row)
+                        for row in connection.execute(
+                            select(table).where(table.c.card_id.in_(chunk))
+                        ).mappings()
+                    )
+        return batch
+
+    def insert_actions(self, rows: Sequence[Row]) -> int:
+        """Store raw actions alone (a known id is skipped); no card row and no sync state move."""
+        if not rows:
+            return 0
+        with self._write() as connection:
+            self._upsert(connection, m.Action, list(rows), ["id"], do_nothing=True)
+        return len(rows)
+
+    def delivery_seen(self, action_id: str) -> bool:
+        """Whether a webhook delivery of this action id was recorded before."""
+        table = _table(m.WebhookDelivery)
+        with self._read() as connection:
+            found = connection.execute(
+                select(table.c.action_id).where(table.c.action_id == action_id)
+            ).first()
+        return found is not None
+
+    def board_rows(self) -> list[Row]:
+        """The mirrored boards (id, short link, name, role), without their content."""
+        table = _table(m.Board)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(table.c.id, table.c.short_link, table.c.name, table.c.role)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def live_card_counts(self) -> dict[str, int]:
+        """Cards not marked deleted, by board id (the mirrored-cards gauge)."""
+        from sqlalchemy import func
+
+        card = _table(m.Card)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(card.c.board_id, func.count())
+                .where(card.c.deleted_at.is_(None))
+                .group_by(card.c.board_id)
+            )
+            return {row[0]: int(row[1]) for row in rows}
+
+    def open_flag_counts(self) -> dict[str, int]:
+        """Open flags by code (the open-flags gauge)."""
+        from sqlalchemy import func
+
+        flag = _table(m.Flag)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(flag.c.code, func.count())
+                .where(flag.c.resolved_at.is_(None))
+                .group_by(flag.c.code)
+            )
+            return {row[0]: int(row[1]) for row in rows}
+
+    def figma_file_states(self) -> list[Row]:
+        """Each mirrored Figma file's key, last sync, rate limit and last error."""
+        table = _table(m.FigmaFile)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(
+                    table.c.key,
+                    table.c.last_synced_at,
+                    table.c.rate_limited_until,
+                    table.c.last_error,
+                )
+            ).mappings()
+            return [dict(row) for row in rows]
+
 
 def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
     views: dict[str, Row] = {

@@ -16,7 +16,11 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
     from adapters.transport import RetryPolicy
     from adapters.trello import TrelloAPI, make_trello_session
 
-    yield True, f"config: {len(settings.trello.boards)} board(s), {len(settings.figma.files)} Figma file(s)"
+    yield (
+        True,
+        f"config: {len(settings.trello.boards)} board(s), "
+        f"{len(settings.figma.files)} Figma file(s)",
+    )
     try:
         store = Store(settings.store.url)
         yield True, f"store: {store.safe_url}"
@@ -37,7 +41,11 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
         trello = TrelloAPI(session, token=token)
         newest = trello.newest_action_ids([board.id for board in settings.trello.boards])
         for board in settings.trello.boards:
-            yield True, f"trello board {board.id} ({board.role}): reachable, newest action {newest[board.id]}"
+            yield (
+                True,
+                f"trello board {board.id} ({board.role}): reachable, "
+                f"newest action {newest[board.id]}",
+            )
     except (ConfigError, ApiError) as exc:
         yield False, f"trello: {exc}"
     for key in settings.figma.files:

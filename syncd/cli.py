@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +19,8 @@ import typer
 from adapters.transport import ApiError
 from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings, load_settings
-from syncd.logs import configure_logging
 from syncd.errors import SyncFailed
+from syncd.logs import configure_logging
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
 
@@ -46,7 +46,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(db_app, name="db")
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
@@ -97,7 +97,9 @@ def demo(
 @app.command()
 def sync(
     ctx: typer.Context,
-    full: Annotated[bool, typer.Option("--full", help="Take a full snapshot of every board.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Take a full snapshot of every board.")
+    ] = False,
 ) -> None:
     """One sync pass of every configured board and Figma file, then exit."""
     from syncd.runtime import build_runtime, sync_pass
@@ -139,7 +141,9 @@ def report(
     since: Annotated[
         str | None, typer.Option(help="Also list what changed since this ISO date.")
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of stdout.")
+    ] = None,
     fail_on_flags: Annotated[
         bool, typer.Option("--fail-on-flags", help="Exit 3 when any flag is open.")
     ] = False,

@@ -1,4 +1,4 @@
-"""`syncd demo`: the bundled sandbox on loopback, mirrored into a local SQLite file, then the report.
+"""`syncd demo`: the bundled sandbox on loopback, mirrored into local SQLite, then the report.
 
 Nothing leaves the machine: the sandbox imitates Trello and Figma on 127.0.0.1 with a sample of
 the two RDV-Solidarités boards and the mock-up file; syncd is configured against it exactly as
@@ -24,9 +24,9 @@ from syncd.config import (
     StoreConfig,
     TrelloConfig,
 )
+from syncd.errors import SyncFailed
 from syncd.render import render
 from syncd.report import build_report
-from syncd.errors import SyncFailed
 from syncd.runtime import build_runtime, sync_pass
 
 KNOWN_DEPARTMENTS = ("12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95")

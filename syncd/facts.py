@@ -37,9 +37,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     """Build the facts of every card (deleted ones included, marked) and list."""
     roles = {board["id"]: board["role"] for board in rows.boards}
     labels = {label["id"]: label["name"] for label in rows.labels}
-    members = {
-        member["id"]: member["full_name"] or member["username"] for member in rows.members
-    }
+    members = {member["id"]: member["full_name"] or member["username"] for member in rows.members}
     fields = {field["id"]: field["name"] for field in rows.custom_fields}
     card_labels: dict[str, list[str]] = defaultdict(list)
     for row in rows.card_labels:

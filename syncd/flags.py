@@ -51,8 +51,9 @@ def governance_events(
     """What changed per département since the previous evaluation (none the first time)."""
     completed_by_card: dict[str, set[str]] = {}
     for card in facts.cards:
-        done = {item.name for checklist in card.checklists for item in checklist.items
-                if item.complete}
+        done = {
+            item.name for checklist in card.checklists for item in checklist.items if item.complete
+        }
         if card.closed:
             done.add(card.name)
         completed_by_card[card.id] = done

@@ -1,4 +1,4 @@
-"""The Trello sync engine: one pass over the configured boards, spending as few requests as possible.
+"""The Trello sync engine: one pass over the configured boards, with as few requests as possible.
 
 Algorithm, per pass (`Mirror.sync`):
 
@@ -8,9 +8,10 @@ Algorithm, per pass (`Mirror.sync`):
 2. **Incremental.** Otherwise the actions since the cursor are read (1000 per page). The cards
    they touch are refetched through ``/1/batch`` (10 per request) and written with the actions
    and the new cursor, in one transaction. Actions already applied from a webhook are not
-   refetched (webhooks never move the cursor, so a lost delivery is always caught here). A ``deleteCard`` marks its card deleted without a
-   fetch. When an action changes the board itself (a list, a label, a custom field, a member)
-   or too many cards changed, a full snapshot is cheaper and is taken instead.
+   refetched (webhooks never move the cursor, so a lost delivery is always caught here).
+   A ``deleteCard`` marks its card deleted without a fetch. When an action changes the board
+   itself (a list, a label, a custom field, a member) or too many cards changed, a full
+   snapshot is cheaper and is taken instead.
 3. **Full snapshot** (first sync, ``--full``, the daily reconcile): one nested
    ``GET /1/boards/{id}`` with every parameter explicit (paged ``/cards`` when Trello refuses a
    board that large), plus the action pages since the cursor (the whole history the first
@@ -94,8 +95,10 @@ class Mirror:
             b for b in self.boards if full or not (states.get(b.id) or {}).get("last_full_at")
         ]
         others = [b for b in self.boards if b not in needs_full]
-        reports = [self._guarded(board, lambda b=board: self._full(b, states.get(b.id)))
-                   for board in needs_full]
+        reports = [
+            self._guarded(board, lambda b=board: self._full(b, states.get(b.id)))
+            for board in needs_full
+        ]
         if others:
             started = self.api.session.stats.requests
             try:

@@ -133,9 +133,7 @@ def build_report(
     departments.sort(key=lambda row: row["code"])
 
     priority_card_ids = {
-        action.card_id
-        for status in evaluation.departments
-        for action in status.priority_actions
+        action.card_id for status in evaluation.departments for action in status.priority_actions
     }
     report: dict[str, Any] = {
         "generated_at": utc_iso(now).replace(".000Z", "Z"),
@@ -152,7 +150,9 @@ def build_report(
                 "since": flag["since"],
                 "resolved_at": flag["resolved_at"],
             }
-            for flag in sorted(flags, key=lambda row: (row["department"], row["code"], row["since"]))
+            for flag in sorted(
+                flags, key=lambda row: (row["department"], row["code"], row["since"])
+            )
         ],
         "changes": _changes(store, rows, since_iso, lang) if since_iso else [],
         "figma": build_figma_section(
@@ -194,8 +194,11 @@ def _changes(store: Store, rows: Any, since: str, lang: str) -> list[dict[str, A
         old = json.loads(version["old"]) if version["old"] else None
         new = json.loads(version["new"]) if version["new"] else None
         kind = version["field"]
-        values: dict[str, Any] = {"card": card.get("name", version["card_id"]), "old": old,
-                                  "new": new}
+        values: dict[str, Any] = {
+            "card": card.get("name", version["card_id"]),
+            "old": old,
+            "new": new,
+        }
         if kind == "name":
             kind = "renamed"
         elif kind == "list":

@@ -78,8 +78,9 @@ def build_runtime(
         observer=observer,
     )
     trello = TrelloAPI(session, token=token)
-    mirror = Mirror(trello, store, settings.trello.boards, clock=clock, progress=progress,
-                    write=write)
+    mirror = Mirror(
+        trello, store, settings.trello.boards, clock=clock, progress=progress, write=write
+    )
     figma = None
     if settings.figma.files:
         figma_session = make_figma_session(
@@ -98,5 +99,7 @@ def sync_pass(runtime: Runtime, *, full: bool = False) -> PassResult:
     """Every Trello board, every Figma file, then the governance flags."""
     boards = runtime.mirror.sync(full=full)
     figma = runtime.figma.sync(force_tree=False) if runtime.figma else []
-    flags = recompute(runtime.store, rules_from_config(runtime.settings.governance), runtime.clock())
+    flags = recompute(
+        runtime.store, rules_from_config(runtime.settings.governance), runtime.clock()
+    )
     return PassResult(boards, figma, flags)

@@ -171,8 +171,10 @@ class _Rows:
                     "value": custom_field_value(item, self.options),
                 }
             )
-        links = {(link.file_key, link.node_id): (link.url, "desc")
-                 for link in find_figma_links(_text(card.get("desc")))}
+        links = {
+            (link.file_key, link.node_id): (link.url, "desc")
+            for link in find_figma_links(_text(card.get("desc")))
+        }
         for attachment in card.get("attachments") or []:
             if not isinstance(attachment, Mapping) or not attachment.get("id"):
                 continue

@@ -29,15 +29,18 @@ from state.store import Store
 from syncd.config import BoardConfig, GovernanceConfig, Secrets, Settings, StoreConfig, TrelloConfig
 from syncd.runtime import Runtime, build_runtime, sync_pass
 
-FAST_RETRIES = RetryPolicy(max_attempts=8, backoff_initial=0.01, backoff_max=0.05,
-                           window_seconds=0.2)
+FAST_RETRIES = RetryPolicy(
+    max_attempts=8, backoff_initial=0.01, backoff_max=0.05, window_seconds=0.2
+)
 BOARDS = (
     BoardConfig(id=CONSORTIUM_SHORT_LINK, role="consortium"),
     BoardConfig(id=PRODUCT_SHORT_LINK, role="product"),
 )
 
 
-def settings_for(sandbox: Sandbox, store_url: str, boards: tuple[BoardConfig, ...] = BOARDS) -> Settings:
+def settings_for(
+    sandbox: Sandbox, store_url: str, boards: tuple[BoardConfig, ...] = BOARDS
+) -> Settings:
     return Settings(
         store=StoreConfig(url=store_url),
         trello=TrelloConfig(api_base=sandbox.trello_api_base, boards=boards),
@@ -68,7 +71,9 @@ def live_cards(store: Store, board_id: str) -> int:
     return store.count(m.Card, m.Card.board_id == board_id, m.Card.deleted_at.is_(None))  # type: ignore[arg-type]
 
 
-def test_first_sync_costs_one_board_request_plus_action_pages(sandbox: Sandbox, store_url: str) -> None:
+def test_first_sync_costs_one_board_request_plus_action_pages(
+    sandbox: Sandbox, store_url: str
+) -> None:
     runtime = runtime_for(sandbox, store_url)
     sandbox.reset_counts()
     reports = runtime.mirror.sync()
@@ -144,7 +149,9 @@ def test_deleted_card_is_marked_not_erased(sandbox: Sandbox, store_url: str) -> 
     assert row["deleted_at"] is not None and row["name"] == card["name"]
 
 
-def test_429_storm_and_5xx_and_disconnects_lose_nothing(sandbox: Sandbox, store_url: str, tmp_path: Path) -> None:
+def test_429_storm_and_5xx_and_disconnects_lose_nothing(
+    sandbox: Sandbox, store_url: str, tmp_path: Path
+) -> None:
     sandbox.rate_limit_next(6)
     sandbox.fail_next(2, status=502)
     sandbox.disconnect_next(2)
@@ -160,7 +167,9 @@ def test_429_storm_and_5xx_and_disconnects_lose_nothing(sandbox: Sandbox, store_
     assert runtime.store.count(m.Action) == clean.store.count(m.Action)
 
 
-def test_garbage_answer_fails_one_board_cleanly_and_the_next_pass_recovers(sandbox: Sandbox, store_url: str) -> None:
+def test_garbage_answer_fails_one_board_cleanly_and_the_next_pass_recovers(
+    sandbox: Sandbox, store_url: str
+) -> None:
     runtime = runtime_for(sandbox, store_url)
     sandbox.garbage_next(1)
     reports = runtime.mirror.sync()
@@ -206,14 +215,17 @@ def test_kill_9_mid_sync_leaves_a_consistent_store(tmp_path: Path) -> None:
         expected = len(world.board_cards(board_id))
         db = tmp_path / "killed.db"
         config = tmp_path / "syncd.toml"
-        config.write_text(KILL_CONFIG.format(db=db, api=sandbox.trello_api_base, board=LARGE_SHORT_LINK))
+        config.write_text(
+            KILL_CONFIG.format(db=db, api=sandbox.trello_api_base, board=LARGE_SHORT_LINK)
+        )
         env = {**os.environ, "TRELLO_API_KEY": sandbox.api_key, "TRELLO_TOKEN": sandbox.token}
         command = [sys.executable, "-m", "syncd", "--config", str(config), "sync", "--full"]
         outcomes = []
         for delay in (0.0, 0.15, 0.4, 0.8):
             sandbox.reset_counts()
-            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             deadline = time.monotonic() + 60
             while sandbox.count(f"/1/boards/{LARGE_SHORT_LINK}/actions") < 3:
                 assert process.poll() is None and time.monotonic() < deadline
@@ -250,12 +262,17 @@ def test_kill_9_mid_sync_leaves_a_consistent_store(tmp_path: Path) -> None:
 def test_sync_command_reports_per_board(sandbox: Sandbox, tmp_path: Path) -> None:
     config = tmp_path / "syncd.toml"
     config.write_text(
-        KILL_CONFIG.format(db=tmp_path / "cli.db", api=sandbox.trello_api_base, board=PRODUCT_SHORT_LINK)
+        KILL_CONFIG.format(
+            db=tmp_path / "cli.db", api=sandbox.trello_api_base, board=PRODUCT_SHORT_LINK
+        )
     )
     env = {**os.environ, "TRELLO_API_KEY": sandbox.api_key, "TRELLO_TOKEN": sandbox.token}
     done = subprocess.run(
         [sys.executable, "-m", "syncd", "--config", str(config), "sync"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{PRODUCT_SHORT_LINK}: full, 2 requests")
@@ -263,15 +280,21 @@ def test_sync_command_reports_per_board(sandbox: Sandbox, tmp_path: Path) -> Non
     missing = subprocess.run(
         [sys.executable, "-m", "syncd", "--config", str(config), "sync"],
         env={k: v for k, v in env.items() if k != "TRELLO_TOKEN"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert missing.returncode == 2
-    assert missing.stderr.strip() == "syncd: config error: TRELLO_TOKEN: missing from the environment"
+    assert (
+        missing.stderr.strip() == "syncd: config error: TRELLO_TOKEN: missing from the environment"
+    )
 
 
 def test_clock_is_used_for_observation_times(sandbox: Sandbox, store_url: str) -> None:
     fixed = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-    runtime = build_runtime(settings_for(sandbox, store_url), policy=FAST_RETRIES, clock=lambda: fixed)
+    runtime = build_runtime(
+        settings_for(sandbox, store_url), policy=FAST_RETRIES, clock=lambda: fixed
+    )
     sync_pass(runtime)
     states = runtime.store.sync_states()
     assert {s["last_full_at"] for s in states} == {"2026-11-30T08:00:00.000Z"}

@@ -7,17 +7,14 @@ from pathlib import Path
 
 from syncd.trello_rows import action_rows, cards_batch, object_id_time, snapshot_batch
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2]
-    / "shared/fixtures/trello/board-export-anonymised.nextcloud-deck.json"
-)
-if not FIXTURE.exists():  # CI lays shared/ beside the clone
-    FIXTURE = Path(__file__).resolve().parents[1] / "../shared/fixtures/trello/board-export-anonymised.nextcloud-deck.json"
+FIXTURE = Path(__file__).parent / "fixtures" / "board-export-anonymised.nextcloud-deck.json"
 
 
 def test_real_export_parses_into_rows() -> None:
     export = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    batch = snapshot_batch(export, board_ref="fakeshortlink", role="product", observed_at="2026-01-01T00:00:00.000Z")
+    batch = snapshot_batch(
+        export, board_ref="fakeshortlink", role="product", observed_at="2026-01-01T00:00:00.000Z"
+    )
     assert batch.board is not None and batch.board["id"] == "fakeboardidhash"
     assert [row["name"] for row in batch.lists] == ["TODO"]
     assert len(batch.cards) == 1
@@ -42,10 +39,14 @@ def test_card_children_custom_fields_and_figma_links() -> None:
         "labels": [{"id": "lab1", "name": "Agent", "color": "blue"}],
         "idMembers": ["m1"],
         "checklists": [
-            {"id": "c1", "name": "Actions prioritaires", "checkItems": [
-                {"id": "i1", "name": "A", "state": "complete", "pos": 1},
-                {"id": "i2", "name": "B", "state": "incomplete", "pos": 2},
-            ]}
+            {
+                "id": "c1",
+                "name": "Actions prioritaires",
+                "checkItems": [
+                    {"id": "i1", "name": "A", "state": "complete", "pos": 1},
+                    {"id": "i2", "name": "B", "state": "incomplete", "pos": 2},
+                ],
+            }
         ],
         "customFieldItems": [
             {"idCustomField": "f1", "value": {"text": "Camille Martin"}},
@@ -53,7 +54,11 @@ def test_card_children_custom_fields_and_figma_links() -> None:
             {"idCustomField": "f3", "value": {"checked": "true"}},
         ],
         "attachments": [
-            {"id": "a1", "name": "proto", "url": "https://www.figma.com/proto/JhZCwwrmaw2NYrITCj8QAK/x?node-id=148%3A129"}
+            {
+                "id": "a1",
+                "name": "proto",
+                "url": "https://www.figma.com/proto/JhZCwwrmaw2NYrITCj8QAK/x?node-id=148%3A129",
+            }
         ],
     }
     batch = cards_batch(
