@@ -13,13 +13,9 @@ from __future__ import annotations
 import argparse
 import math
 import resource
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.sandbox import LARGE_SHORT_LINK, Sandbox, build_large_world
 from state.store import Store, utc_iso
