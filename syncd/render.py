@@ -87,6 +87,7 @@ STRINGS: dict[str, dict[str, Any]] = {
         "open_comments": "Commentaires ouverts",
         "node": "Nœud",
         "reason": "Raison",
+        "reasons": {"missing": "cadre introuvable", "deleted": "cadre supprimé"},
         "author": "Auteur",
         "message": "Message",
         "version_created_at": "Version du",
@@ -183,6 +184,7 @@ STRINGS: dict[str, dict[str, Any]] = {
         "open_comments": "Open comments",
         "node": "Node",
         "reason": "Reason",
+        "reasons": {"missing": "frame not found", "deleted": "frame deleted"},
         "author": "Author",
         "message": "Message",
         "version_created_at": "Version of",
@@ -438,6 +440,9 @@ def build_view(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
         file = _as_dict(raw, "key")
         file["url"] = figma_file_url(file.get("key"))
         file["broken_links"] = [_as_dict(b, "reason") for b in file.get("broken_links") or []]
+        for broken in file["broken_links"]:
+            reason = str(broken.get("reason") or "")
+            broken["reason"] = strings["reasons"].get(reason, reason)
         file["newer_designs"] = [_as_dict(n, "card_title") for n in file.get("newer_designs") or []]
         file["open_comments"] = [_as_dict(c, "message") for c in file.get("open_comments") or []]
         files.append(file)

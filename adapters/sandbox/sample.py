@@ -347,7 +347,7 @@ def build_sample_world(now: datetime | None = None) -> TrelloWorld:
         cons,
         lst["Actions en cours"],
         "[Seine-et-Marne] Ouverture des créneaux du samedi",
-        "Demande des MDS de Meaux et Melun.",
+        "Demande des MDS de Meaux et Melun.\nAgenda agent : " + FIGMA_URLS["parcours"],
         labels=(lab["Prioritaire"], lab["Seine-et-Marne"]),
         members=(people["Camille Martin"],),
     )
