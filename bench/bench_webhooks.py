@@ -1,0 +1,234 @@
+"""Benchmark of the webhook path of `syncd run`, on loopback only.
+
+For SQLite and PostgreSQL, serves the real app (uvicorn on 127.0.0.1) over a synced sandbox,
+then:
+
+1. posts N signed deliveries (real sandbox changes: moves, check items, labels, members) as
+   fast as one client can, and reports deliveries per second *accepted* (HTTP 200 answered) and
+   *applied* (written to the store by the one writer);
+2. for M single changes, measures the delay from the POST to the change being visible in
+   ``GET /api/report?since=…`` (median and p99).
+
+    python bench/bench_webhooks.py [--deliveries 500] [--samples 40] [--backends sqlite,postgresql]
+
+PostgreSQL: ``postgresql+psycopg://root@127.0.0.1:5432/test`` (or ``SYNCD_BENCH_PG``), in a
+fresh schema dropped afterwards. Loops are bounded; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+import structlog
+import uvicorn
+
+from adapters.sandbox import CONSORTIUM_SHORT_LINK, Sandbox, webhook_signature
+from syncd.config import StoreConfig
+from syncd.daemon import Daemon
+from syncd.demo import demo_settings
+from syncd.server import create_app
+
+PG_BASE = os.environ.get("SYNCD_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
+
+
+@contextmanager
+def store_url(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+        return
+    import psycopg
+
+    libpq = PG_BASE.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(libpq, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(url: str) -> Iterator[tuple[Sandbox, Daemon, str]]:
+    with Sandbox(deliver_webhooks=False, rate_limit_per_10s=None) as sandbox:
+        port = _free_port()
+        settings = demo_settings(sandbox, Path("unused.db"))
+        settings = settings.model_copy(
+            update={
+                "store": StoreConfig(url=url),
+                "server": settings.server.model_copy(
+                    update={"port": port, "public_url": f"http://127.0.0.1:{port}"}
+                ),
+            }
+        )
+        daemon = Daemon(settings)
+        daemon.runtime.trello.session.bucket = None  # loopback: no client-side budget
+        daemon.runtime.figma = None
+        daemon.start_workers()
+        daemon.sync_pass(full=True)
+        config = uvicorn.Config(
+            create_app(daemon),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            yield sandbox, daemon, f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(5)
+            daemon.stop()
+
+
+def mutations(sandbox: Sandbox, count: int) -> list[Callable[[], dict[str, Any]]]:
+    w = sandbox.world
+    board = CONSORTIUM_SHORT_LINK
+    cards = [w.find_card(name, board=board)["id"] for name in ("Drôme", "Meuse", "Calvados")]
+    lists = [w.find_list(board, name) for name in ("Actions en cours", "Fait", "Départements")]
+    label = w.find_label(board, "Transverse")
+    member = w.find_member("Léa Dubois")
+    with w.lock:
+        items = [
+            (card, item["id"])
+            for card in cards
+            for checklist in w.cards[card]["idChecklists"]
+            for item in w.checklists[checklist]["checkItems"]
+        ]
+    steps: list[Callable[[], dict[str, Any]]] = []
+    for i in range(count):
+        card = cards[i % len(cards)]
+        on = i % 8 < 4
+        match i % 4:
+            case 0:
+                steps.append(lambda c=card, n=i: w.move_card(c, lists[n % len(lists)]))
+            case 1:
+                cid, item = items[i % len(items)]
+                steps.append(lambda c=cid, it=item, o=on: w.set_check_item(c, it, o))
+            case 2:
+                steps.append(lambda c=card, o=on: (w.add_label if o else w.remove_label)(c, label))
+            case _:
+                steps.append(
+                    lambda c=card, o=on: (w.add_member if o else w.remove_member)(c, member)
+                )
+    return steps
+
+
+def post(client: httpx.Client, sandbox: Sandbox, daemon: Daemon, action: dict[str, Any]) -> int:
+    body = json.dumps({"action": action, "model": {"id": action["data"]["board"]["id"]}}).encode()
+    signature = webhook_signature(sandbox.api_secret, body, daemon.callback_url)
+    response = client.post(
+        "/webhooks/trello",
+        content=body,
+        headers={"X-Trello-Webhook": signature, "Content-Type": "application/json"},
+    )
+    return response.status_code
+
+
+def throughput(backend: str, deliveries: int) -> dict[str, float]:
+    with store_url(backend) as url, serving(url) as (sandbox, daemon, base):
+        actions = [step() for step in mutations(sandbox, deliveries)]
+        with httpx.Client(base_url=base, timeout=30) as client:
+            started = time.perf_counter()
+            statuses = [post(client, sandbox, daemon, action) for action in actions]
+            accepted = time.perf_counter() - started
+            if not daemon.worker.wait_idle(600):
+                raise SystemExit(f"{backend}: deliveries not applied within 600 s")
+            applied = time.perf_counter() - started
+        assert statuses.count(200) == deliveries, statuses
+        done = daemon.metrics.delivery_count("applied")
+        failed = daemon.metrics.delivery_count("failed")
+        return {
+            "accepted_per_s": deliveries / accepted,
+            "applied_per_s": done / applied,
+            "failed": failed,
+        }
+
+
+def latency(backend: str, samples: int) -> dict[str, float]:
+    with store_url(backend) as url, serving(url) as (sandbox, daemon, base):
+        w = sandbox.world
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        card = w.find_card("Drôme", board=CONSORTIUM_SHORT_LINK)["id"]
+        lists = [w.find_list(CONSORTIUM_SHORT_LINK, n) for n in ("Actions en cours", "Fait")]
+        delays: list[float] = []
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for i in range(samples):
+                action = w.move_card(card, lists[i % 2])
+                started = time.perf_counter()
+                assert post(client, sandbox, daemon, action) == 200
+                deadline = started + 10
+                while time.perf_counter() < deadline:
+                    report = client.get("/api/report", params={"since": since}).json()
+                    seen = sum(
+                        1
+                        for c in report["changes"]
+                        if c["kind"] == "moved" and c["card_id"] == card
+                    )
+                    if seen > i:
+                        break
+                else:
+                    raise SystemExit(f"{backend}: change {i} not visible within 10 s")
+                delays.append(time.perf_counter() - started)
+        delays.sort()
+        p99 = delays[min(len(delays) - 1, round(0.99 * (len(delays) - 1)))]
+        return {"median_ms": statistics.median(delays) * 1000, "p99_ms": p99 * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    print(f"webhook bench: {args.deliveries} deliveries, {args.samples} latency samples")
+    print(
+        f"{'backend':<11} {'accepted/s':>11} {'applied/s':>10} {'failed':>7} "
+        f"{'POST→report median':>19} {'p99':>9}"
+    )
+    for backend in args.backends.split(","):
+        rate = throughput(backend, args.deliveries)
+        delay = latency(backend, args.samples)
+        print(
+            f"{backend:<11} {rate['accepted_per_s']:>11.0f} {rate['applied_per_s']:>10.0f} "
+            f"{rate['failed']:>7.0f} {delay['median_ms']:>16.1f} ms {delay['p99_ms']:>6.1f} ms",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

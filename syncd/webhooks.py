@@ -1,0 +1,736 @@
+"""Trello and Figma webhooks: verification, parsing, board matching and application.
+
+Owns the pure parts of the receiver (the ``X-Trello-Webhook`` signature, the body cap, payload
+parsing, matching an action's board against the configured boards, classifying an action), the
+direct application of a full-change action onto the stored rows of its card
+(`apply_to_batch`), `TrelloApplier` (one delivery: record it, apply it, mark it) and
+`WebhookWorker`, the one thread that applies accepted deliveries in arrival order.
+
+How an action is applied (`plan`):
+
+- **direct**: the action carries the whole change (``updateCard`` of list/name/closed/desc/due/
+  pos, label and member add/remove, check-item state, custom-field value, ``deleteCard``): the
+  card's stored rows are loaded (`Store.card_batch`), changed, and written back through the
+  one writer path with the raw action, so the card history gets a ``webhook`` row;
+- **refetch**: anything else about a card (``createCard``, comments, checklists, attachments, a
+  card not in the store yet, an action older than the stored card): the card is fetched again;
+- **board**: an action that changes the board itself: the board is synced (`Mirror.sync_board`).
+
+A webhook batch never moves the poll cursor: a lost or failed delivery is caught by the next
+poll, which reads every action since the cursor. A failed delivery stores no action row, so the
+poll does not mistake it for applied.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import queue
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import structlog
+
+from state.store import BoardBatch, Row, Store, utc_iso
+from syncd.config import BoardConfig
+from syncd.figma_links import find_figma_links
+from syncd.trello_rows import (
+    BOARD_LEVEL_ACTIONS,
+    action_rows,
+    custom_field_value,
+    member_row,
+    refetched_batch,
+)
+
+log = structlog.get_logger("syncd.webhooks")
+
+T = TypeVar("T")
+
+MAX_BODY_BYTES = 1 << 20  # 1 MiB
+TRELLO_PATH = "/webhooks/trello"
+FIGMA_PATH = "/webhooks/figma"
+FIGMA_EVENTS = frozenset({"FILE_UPDATE", "FILE_VERSION_UPDATE", "FILE_COMMENT", "PING"})
+# updateCard changes whose new value is in the action itself.
+DIRECT_UPDATE_FIELDS = frozenset({"idList", "name", "closed", "desc", "due", "pos", "dueComplete"})
+DIRECT_TYPES = frozenset(
+    {
+        "updateCard",
+        "addLabelToCard",
+        "removeLabelFromCard",
+        "addMemberToCard",
+        "removeMemberFromCard",
+        "updateCheckItemStateOnCard",
+        "updateCustomFieldItem",
+        "deleteCard",
+    }
+)
+_HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+def trello_signature(secret: str, body: bytes, callback_url: str) -> str:
+    """``X-Trello-Webhook``: base64(HMAC-SHA1(app secret, raw body + callbackURL))."""
+    mac = hmac.new(secret.encode("utf-8"), body + callback_url.encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def signature_ok(body: bytes, header: str | None, secret: str | None, callback_url: str) -> bool:
+    """Whether the header signs these exact bytes (constant-time; False without a secret)."""
+    if not header or not secret:
+        return False
+    expected = trello_signature(secret, body, callback_url)
+    return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("utf-8"))
+
+
+def secret_equals(given: str | None, expected: str | None) -> bool:
+    """Constant-time equality of a presented secret (passcode, token); False when unset."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+class BadDelivery(ValueError):
+    """A delivery body that is not what Trello or Figma sends (answered 400)."""
+
+
+def parse_trello(body: bytes) -> dict[str, Any]:
+    """The ``{action, model, webhook}`` payload, with ``action.id`` checked."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadDelivery("body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadDelivery("body is not a JSON object")
+    action = payload.get("action")
+    if not isinstance(action, dict) or not isinstance(action.get("id"), str) or not action["id"]:
+        raise BadDelivery("no action.id")
+    if not isinstance(action.get("data") or {}, dict):
+        raise BadDelivery("action.data is not an object")
+    return payload
+
+
+def action_board(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(board id, short link) the action happened on (the watched model as a fallback)."""
+    action = payload.get("action") or {}
+    board = (action.get("data") or {}).get("board")
+    if isinstance(board, dict) and (board.get("id") or board.get("shortLink")):
+        return _str(board.get("id")), _str(board.get("shortLink"))
+    model = payload.get("model")
+    if isinstance(model, dict):
+        if "idBoard" in model:  # a card webhook: the model is the card
+            return _str(model.get("idBoard")), None
+        return _str(model.get("id")), _str(model.get("shortLink"))
+    return None, None
+
+
+def parse_figma(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadDelivery("body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadDelivery("body is not a JSON object")
+    return payload
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+# -- which board --------------------------------------------------------------------------
+
+
+class BoardIndex:
+    """Matches an action's board (id or short link) against the configured boards.
+
+    Knows the configured references (24-hex ids and short links) at once, and learns the real
+    ids and short links from the store (``sync_state.board_id``, ``board.short_link``); a miss
+    re-reads the store at most every `refresh_every` seconds.
+    """
+
+    def __init__(
+        self, boards: Sequence[BoardConfig], store: Store, *, refresh_every: float = 1.0
+    ) -> None:
+        self.boards = list(boards)
+        self.store = store
+        self.refresh_every = refresh_every
+        self._by_ref = {board.id: board for board in self.boards}
+        self._ids: dict[str, BoardConfig] = {}
+        self._links: dict[str, BoardConfig] = {}
+        self._real: dict[str, str] = {}  # board ref -> real id
+        for board in self.boards:
+            if _HEX24.match(board.id):
+                self.learn(board, board.id)
+            else:
+                self._links[board.id] = board
+        self._lock = threading.Lock()
+        self._refreshed_at = float("-inf")
+
+    def learn(self, board: BoardConfig, board_id: str, short_link: str | None = None) -> None:
+        self._ids[board_id] = board
+        self._real[board.id] = board_id
+        if short_link:
+            self._links[short_link] = board
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._refreshed_at = time.monotonic()
+        for state in self.store.sync_states():
+            board = self._by_ref.get(state["board_ref"])
+            if board is not None and state.get("board_id"):
+                self.learn(board, state["board_id"])
+        for row in self.store.board_rows():
+            board = self._by_ref.get(row["id"]) or self._by_ref.get(row["short_link"])
+            if board is None and row["id"] in self._ids:
+                board = self._ids[row["id"]]
+            if board is not None:
+                self.learn(board, row["id"], row["short_link"] or None)
+
+    def real_id(self, board: BoardConfig) -> str | None:
+        return self._real.get(board.id)
+
+    @property
+    def complete(self) -> bool:
+        """Every configured board's real id is known."""
+        return all(board.id in self._real for board in self.boards)
+
+    def _lookup(self, board_id: str | None, short_link: str | None) -> BoardConfig | None:
+        if board_id and board_id in self._ids:
+            return self._ids[board_id]
+        if short_link and short_link in self._links:
+            return self._links[short_link]
+        return None
+
+    def resolve(
+        self, board_id: str | None, short_link: str | None
+    ) -> tuple[BoardConfig, str] | None:
+        """(configured board, real id) of the action's board, or None when it is not ours."""
+        board = self._lookup(board_id, short_link)
+        if board is None or not (board_id or board.id in self._real):
+            with self._lock:
+                due = time.monotonic() - self._refreshed_at >= self.refresh_every
+            if due:
+                self.refresh()
+                board = self._lookup(board_id, short_link)
+        if board is None:
+            return None
+        real = board_id or self._real.get(board.id)
+        if real is None:
+            return None
+        if board_id and board.id not in self._real:
+            self.learn(board, board_id, short_link)
+        return board, real
+
+
+# -- what to do with an action ------------------------------------------------------------
+
+
+def plan(action: Mapping[str, Any]) -> str:
+    """``direct``, ``refetch``, ``board`` or ``store`` (keep the raw action only)."""
+    type_ = action.get("type") or ""
+    if type_ in BOARD_LEVEL_ACTIONS:
+        return "board"
+    data = action.get("data") or {}
+    card = data.get("card") or {}
+    if not isinstance(card, dict) or not card.get("id"):
+        return "store"
+    if type_ == "updateCard":
+        old = data.get("old")
+        if isinstance(old, dict) and old and set(old) <= DIRECT_UPDATE_FIELDS:
+            return "direct"
+        return "refetch"
+    if type_ in DIRECT_TYPES:
+        return "direct"
+    return "refetch"
+
+
+def apply_to_batch(
+    batch: BoardBatch,
+    action: Mapping[str, Any],
+    *,
+    board_id: str,
+    options: Mapping[str, Mapping[str, str]] | None = None,
+) -> bool:
+    """Change the stored rows of the action's card in `batch` as the action did.
+
+    Returns False (nothing reliable changed) when the action lacks what it needs, the card is
+    not in the batch, or the stored card is newer than the action: the caller refetches.
+    ``deleteCard`` is handled by the caller (no rows are needed).
+    """
+    data = action.get("data") or {}
+    card_data = data.get("card") or {}
+    card_id = card_data.get("id")
+    card = next((row for row in batch.cards if row["id"] == card_id), None)
+    if card is None or card.get("board_id") != board_id:
+        return False
+    date = action.get("date") or ""
+    stored_activity = card.get("date_last_activity") or ""
+    if date and stored_activity > date:
+        return False  # the stored card already holds something later: refetch
+    type_ = action.get("type")
+    if type_ == "updateCard":
+        if not _apply_update(batch, card, data):
+            return False
+    elif type_ in ("addLabelToCard", "removeLabelFromCard"):
+        label = data.get("label") or {}
+        label_id = label.get("id") or data.get("idLabel")
+        if not label_id:
+            return False
+        batch.card_labels = [
+            row
+            for row in batch.card_labels
+            if not (row["card_id"] == card_id and row["label_id"] == label_id)
+        ]
+        if type_ == "addLabelToCard":
+            batch.card_labels.append({"card_id": card_id, "label_id": label_id})
+            if "name" in label:
+                batch.labels.append(
+                    {
+                        "id": label_id,
+                        "board_id": board_id,
+                        "name": label.get("name") or "",
+                        "color": label.get("color"),
+                    }
+                )
+    elif type_ in ("addMemberToCard", "removeMemberFromCard"):
+        member = action.get("member") or {}
+        member_id = data.get("idMember") or (data.get("member") or {}).get("id") or member.get("id")
+        if not member_id:
+            return False
+        batch.card_members = [
+            row
+            for row in batch.card_members
+            if not (row["card_id"] == card_id and row["member_id"] == member_id)
+        ]
+        if type_ == "addMemberToCard":
+            batch.card_members.append({"card_id": card_id, "member_id": member_id})
+            if member.get("id") == member_id and member.get("fullName"):
+                batch.members.append(member_row(member))
+    elif type_ == "updateCheckItemStateOnCard":
+        item = data.get("checkItem") or {}
+        row = next(
+            (r for r in batch.check_items if r["id"] == item.get("id") and r["card_id"] == card_id),
+            None,
+        )
+        if row is None or "state" not in item:
+            return False
+        row["state"] = "complete" if item["state"] == "complete" else "incomplete"
+    elif type_ == "updateCustomFieldItem":
+        item = dict(data.get("customFieldItem") or {})
+        field_id = item.get("idCustomField") or (data.get("customField") or {}).get("id")
+        if not field_id or options is None or field_id not in options:
+            return False
+        item["idCustomField"] = field_id
+        value = custom_field_value(item, options)
+        batch.custom_field_items = [
+            row
+            for row in batch.custom_field_items
+            if not (row["card_id"] == card_id and row["custom_field_id"] == field_id)
+        ]
+        if value:
+            batch.custom_field_items.append(
+                {"card_id": card_id, "custom_field_id": field_id, "value": value}
+            )
+    else:
+        return False
+    if date and date > stored_activity:
+        card["date_last_activity"] = date
+    return True
+
+
+def _apply_update(batch: BoardBatch, card: Row, data: Mapping[str, Any]) -> bool:
+    card_data = data.get("card") or {}
+    for key in data.get("old") or {}:
+        if key == "idList":
+            new_list = card_data.get("idList") or (data.get("listAfter") or {}).get("id")
+            if not new_list:
+                return False
+            card["list_id"] = new_list
+            continue
+        if key not in card_data:
+            return False
+        value = card_data[key]
+        if key == "name":
+            card["name"] = value if isinstance(value, str) else ""
+        elif key == "closed":
+            card["closed"] = bool(value)
+        elif key == "desc":
+            card["desc"] = value if isinstance(value, str) else ""
+            _relink(batch, card)
+        elif key == "due":
+            card["due"] = value or None
+        elif key == "dueComplete":
+            card["due_complete"] = bool(value)
+        elif key == "pos":
+            try:
+                card["pos"] = float(value)
+            except (TypeError, ValueError):
+                return False
+    return True
+
+
+def _relink(batch: BoardBatch, card: Row) -> None:
+    """Recompute a card's Figma links after its description changed."""
+    card_id = card["id"]
+    links = {
+        (link.file_key, link.node_id): (link.url, "desc") for link in find_figma_links(card["desc"])
+    }
+    for attachment in batch.attachments:
+        if attachment["card_id"] == card_id:
+            for link in find_figma_links(attachment.get("url") or ""):
+                links.setdefault((link.file_key, link.node_id), (link.url, "attachment"))
+    batch.figma_links = [row for row in batch.figma_links if row["card_id"] != card_id]
+    batch.figma_links.extend(
+        {"card_id": card_id, "file_key": key, "node_id": node, "url": url, "source": source}
+        for (key, node), (url, source) in links.items()
+    )
+
+
+# -- applying -----------------------------------------------------------------------------
+
+
+class ApplyError(Exception):
+    """A delivery could not be applied (the next poll will catch it up)."""
+
+
+def _inline(step: Callable[[], T]) -> T:
+    return step()
+
+
+class TrelloApplier:
+    """Applies one Trello action to the store (see the module docstring).
+
+    `run_write` runs a read-modify-write step where every store write happens (the daemon's
+    writer thread); by default inline. Remote calls (refetch, board sync) run in the caller.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        trello: Any,
+        mirror: Any,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        run_write: Callable[[Callable[[], Any]], Any] = _inline,
+    ) -> None:
+        self.store = store
+        self.trello = trello
+        self.mirror = mirror
+        self.clock = clock
+        self.run_write = run_write
+        # card id -> dateLastActivity of its last fetch from Trello (snapshot or refetch): that
+        # fetched state holds every action on the card dated strictly before it.
+        self._fetched: dict[str, str] = {}
+        self._fetched_lock = threading.Lock()
+
+    def note_fetched(self, batch: BoardBatch) -> None:
+        """Remember what a written batch of cards read from Trello holds (snapshot, refetch)."""
+        with self._fetched_lock:
+            for card in batch.cards:
+                activity = card.get("date_last_activity")
+                if activity and activity > self._fetched.get(card["id"], ""):
+                    self._fetched[card["id"]] = activity
+
+    def _included(self, card_id: str | None, date: str | None) -> bool:
+        """Whether a fetched state already holds this action (it is strictly older)."""
+        if not card_id or not date:
+            return False
+        with self._fetched_lock:
+            return date < self._fetched.get(card_id, "")
+
+    def deliver(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> str:
+        """Record, apply and mark one delivery: ``applied``, ``replay`` or ``failed``."""
+        action_id = action["id"]
+        at = utc_iso(self.clock())
+        if not self.run_write(lambda: self.store.record_delivery(action_id, board_id, at)):
+            return "replay"
+        try:
+            how = self.apply(action, board, board_id)
+        except Exception as exc:  # a failed apply must never stop the worker
+            log.warning(
+                "webhook apply failed",
+                action=action_id,
+                type=action.get("type"),
+                board=board.id,
+                error=" ".join(str(exc).split())[:300] or type(exc).__name__,
+            )
+            self._mark(action_id, "failed")
+            return "failed"
+        self._mark(action_id, "applied")
+        log.debug("webhook applied", action=action_id, type=action.get("type"), how=how)
+        return "applied"
+
+    def _mark(self, action_id: str, outcome: str) -> None:
+        at = utc_iso(self.clock())
+        try:
+            self.run_write(lambda: self.store.mark_delivery(action_id, outcome, at))
+        except Exception as exc:
+            log.warning("cannot mark webhook delivery", action=action_id, error=str(exc)[:300])
+
+    def apply(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> str:
+        """Apply one action; returns how (``direct``, ``refetch``, ``board``, ``store``)."""
+        how = plan(action)
+        card_id = ((action.get("data") or {}).get("card") or {}).get("id")
+        if how in ("direct", "refetch") and self._included(card_id, action.get("date")):
+            how = "included"  # the stored card was fetched after this action: keep the row only
+        if how == "direct":
+            if self.run_write(lambda: self._direct(action, board, board_id)):
+                return "direct"
+            how = "refetch"
+        if how == "refetch":
+            self._refetch(action, board, board_id)
+            return "refetch"
+        if how == "board":
+            report = self.mirror.sync_board(board)
+            if report.error:
+                raise ApplyError(f"board {board.id}: {report.error}")
+        rows = action_rows([action], board_id, "webhook")
+        self.run_write(lambda: self.store.insert_actions(rows))
+        return how
+
+    def _direct(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> bool:
+        """On the writer: load the card's rows, change them, write them back. False: refetch."""
+        card_id = ((action.get("data") or {}).get("card") or {}).get("id")
+        observed = utc_iso(self.clock())
+        batch = self.store.card_batch(board.id, board.role, [card_id], observed_at=observed)
+        if action.get("type") == "deleteCard":
+            if not batch.cards:
+                self.store.insert_actions(action_rows([action], board_id, "webhook"))
+                return True
+            batch = BoardBatch(
+                board_ref=board.id,
+                role=board.role,
+                observed_at=observed,
+                source="webhook",
+                gone_card_ids=[card_id],
+            )
+        else:
+            options = None
+            if action.get("type") == "updateCustomFieldItem":
+                options = self.store.custom_field_options(board_id)
+            if not apply_to_batch(batch, action, board_id=board_id, options=options):
+                return False
+        self._write(batch, action, board_id)
+        return True
+
+    def _refetch(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> None:
+        card_id = ((action.get("data") or {}).get("card") or {}).get("id")
+        fetched = self.trello.cards([card_id])  # remote call, off the writer
+
+        def write() -> None:
+            batch = refetched_batch(
+                fetched,
+                board_ref=board.id,
+                role=board.role,
+                board_id=board_id,
+                observed_at=utc_iso(self.clock()),
+                options=self.store.custom_field_options(board_id),
+                source="webhook",
+            )
+            self._write(batch, action, board_id)
+            self.note_fetched(batch)
+
+        self.run_write(write)
+
+    def _write(self, batch: BoardBatch, action: Mapping[str, Any], board_id: str) -> None:
+        batch.source = "webhook"
+        batch.action_id = action["id"]
+        batch.cursor = None  # never: the poll resumes from its own cursor
+        batch.actions = action_rows([action], board_id, "webhook")
+        self.store.write_board(batch)
+
+
+# -- the worker ---------------------------------------------------------------------------
+
+
+class FairLock:
+    """A first-come first-served lock: a waiting sync is never starved by a webhook stream."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+@dataclass
+class _TrelloJob:
+    action: dict[str, Any]
+    board: BoardConfig
+    board_id: str
+    received: float
+
+
+@dataclass
+class _FigmaJob:
+    key: str
+    event: str
+    received: float
+
+
+class WebhookWorker:
+    """One thread applying accepted deliveries in arrival order (so in order per board).
+
+    `offer_trello` answers at once: a delivery whose action id is already queued or applied in
+    this process is a replay; the store's ``webhook_delivery`` row decides for the others.
+    `sync_lock` is held around each Trello delivery, and by the scheduler around each sync, so
+    a snapshot fetched before a webhook change can never be written over it.
+    """
+
+    def __init__(
+        self,
+        applier: TrelloApplier,
+        *,
+        metrics: Any = None,
+        figma: Any = None,
+        sync_lock: FairLock | None = None,
+        on_change: Callable[[], None] | None = None,
+        remember: int = 100_000,
+    ) -> None:
+        self.applier = applier
+        self.metrics = metrics
+        self.figma = figma
+        self.sync_lock = sync_lock or FairLock()
+        self.on_change = on_change or (lambda: None)
+        self._remember = remember
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
+        self._queue: queue.Queue[_TrelloJob | _FigmaJob | None] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- intake (HTTP threads) ----------------------------------------------------------
+
+    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
+        """Queue a verified delivery; False when it is a replay of one seen in this process."""
+        if self._stopping.is_set():
+            raise ApplyError("the daemon is stopping")
+        action_id = action["id"]
+        with self._seen_lock:
+            if action_id in self._seen:
+                return False
+            self._seen[action_id] = None
+            while len(self._seen) > self._remember:
+                self._seen.popitem(last=False)
+        self._put(_TrelloJob(action, board, board_id, time.perf_counter()))
+        return True
+
+    def offer_figma(self, key: str, event: str) -> None:
+        if self._stopping.is_set():
+            raise ApplyError("the daemon is stopping")
+        self._put(_FigmaJob(key, event, time.perf_counter()))
+
+    def _put(self, job: _TrelloJob | _FigmaJob) -> None:
+        with self._idle:
+            self._pending += 1
+        self._gauge()
+        self._queue.put(job)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def _gauge(self) -> None:
+        if self.metrics is not None:
+            self.metrics.webhook_queue.set(self._pending)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="syncd-webhooks", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """Stop taking deliveries, finish the one in hand; returns how many were dropped."""
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        dropped = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            dropped += item is not None
+        if dropped:
+            log.info("webhook deliveries left to the next poll", count=dropped)
+        return dropped
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every accepted delivery has been processed (tests, benches)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None or self._stopping.is_set():
+                if job is not None:
+                    self._queue.put(job)  # counted as dropped by stop()
+                return
+            try:
+                if isinstance(job, _TrelloJob):
+                    self._trello(job)
+                else:
+                    self._figma(job)
+            except Exception as exc:  # keep the worker alive whatever happens
+                log.error("webhook worker error", error=str(exc)[:300])
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+                self._gauge()
+
+    def _trello(self, job: _TrelloJob) -> None:
+        with self.sync_lock:
+            outcome = self.applier.deliver(job.action, job.board, job.board_id)
+        if self.metrics is not None:
+            self.metrics.delivery(outcome)
+            if outcome == "applied":
+                self.metrics.synced("webhook", time.perf_counter() - job.received)
+        if outcome == "applied":
+            self.on_change()
+
+    def _figma(self, job: _FigmaJob) -> None:
+        if self.figma is None:
+            return
+        report = self.figma.refresh(job.key, job.event)
+        outcome = "failed" if getattr(report, "mode", "") == "failed" else "applied"
+        if self.metrics is not None:
+            self.metrics.delivery(outcome, source="figma")
+            self.metrics.synced("figma_webhook", time.perf_counter() - job.received)
