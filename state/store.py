@@ -374,14 +374,9 @@ class Store:
         board_id: str,
         state: Mapping[str, Any] | None,
     ) -> None:
-        values: Row = {
-            "board_ref": batch.board_ref,
-            "board_id": board_id,
-            "role": batch.role,
-            "last_success_at": batch.observed_at,
-            "last_error": None,
-            "last_error_at": None,
-        }
+        values: Row = {"board_ref": batch.board_ref, "board_id": board_id, "role": batch.role}
+        if batch.source != "webhook":  # a webhook is no sync: readiness and errors stay
+            values.update(last_success_at=batch.observed_at, last_error=None, last_error_at=None)
         cursor = batch.cursor or (state["action_cursor"] if state else None)
         if state and state["action_cursor"] and cursor and cursor < state["action_cursor"]:
             cursor = state["action_cursor"]  # ids grow with time: never move backwards

@@ -39,7 +39,7 @@ from syncd.config import BoardConfig
 from syncd.trello_rows import (
     BOARD_LEVEL_ACTIONS,
     action_rows,
-    cards_batch,
+    refetched_batch,
     snapshot_batch,
 )
 
@@ -159,6 +159,9 @@ class Mirror:
 
     def _full(self, board: BoardConfig, state: dict[str, Any] | None) -> BoardReport:
         cursor = (state or {}).get("action_cursor")
+        # Actions first: one made while the snapshot is read is then newer than the cursor and
+        # the next poll refetches its card (the other order would skip it until the reconcile).
+        actions = self._actions_since(board, cursor)
         self.progress(f"{board.id}: snapshot")
         mode = "full"
         try:
@@ -169,7 +172,6 @@ class Mirror:
             self.progress(f"{board.id}: board too large for one request, paging cards")
             snapshot = self.api.board_skeleton(board.id)
             cards = [card for page in self.api.board_cards_pages(board.id) for card in page]
-        actions = self._actions_since(board, cursor)
         batch = snapshot_batch(
             snapshot, board_ref=board.id, role=board.role, observed_at=self._now(), cards=cards
         )
@@ -205,22 +207,14 @@ class Mirror:
             return self._full(board, state)
         board_id = state["board_id"]
         self.progress(f"{board.id}: {len(actions)} new actions, {len(touched)} cards to refetch")
-        fetched = self.api.cards(sorted(touched)) if touched else {}
-        gone = set(deleted)
-        cards = []
-        for card_id, card in fetched.items():
-            if card is None or card.get("idBoard", board_id) != board_id:
-                gone.add(card_id)
-            else:
-                cards.append(card)
-        batch = cards_batch(
-            cards,
+        batch = refetched_batch(
+            self.api.cards(sorted(touched)) if touched else {},
             board_ref=board.id,
             role=board.role,
             board_id=board_id,
             observed_at=self._now(),
             options=self.store.custom_field_options(board_id),
-            gone_card_ids=sorted(gone),
+            deleted=deleted,
         )
         batch.actions = action_rows(actions, board_id, "poll")
         batch.cursor = _newest(actions, cursor)

@@ -297,6 +297,38 @@ def cards_batch(
     return batch
 
 
+def refetched_batch(
+    fetched: Mapping[str, Mapping[str, Any] | None],
+    *,
+    board_ref: str,
+    role: str,
+    board_id: str,
+    observed_at: str,
+    options: Mapping[str, Mapping[str, str]],
+    deleted: Iterable[str] = (),
+    source: str = "incremental",
+) -> BoardBatch:
+    """A batch from cards fetched by id: a card Trello no longer has (None) or that moved to
+    another board is gone from this one, like the `deleted` ids."""
+    gone = set(deleted)
+    present = []
+    for card_id, card in fetched.items():
+        if card is None or card.get("idBoard", board_id) != board_id:
+            gone.add(card_id)
+        else:
+            present.append(card)
+    return cards_batch(
+        present,
+        board_ref=board_ref,
+        role=role,
+        board_id=board_id,
+        observed_at=observed_at,
+        options=options,
+        gone_card_ids=sorted(gone),
+        source=source,
+    )
+
+
 def action_rows(actions: Iterable[Mapping[str, Any]], board_id: str, source: str) -> list[Row]:
     rows = []
     for action in actions:
