@@ -14,7 +14,8 @@ Owns the daemon's threads and their life cycle:
 
 The main thread waits for SIGTERM/SIGINT, then stops taking work, lets the transaction in
 flight finish and returns 0 within a few seconds. With SQLite, an ``fcntl.flock`` on
-``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line).
+``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line); with
+PostgreSQL, a session advisory lock does the same.
 """
 
 from __future__ import annotations
@@ -464,6 +465,45 @@ class InstanceLock:
             self._fd = None
 
 
+class PgInstanceLock:
+    """A session-level PostgreSQL advisory lock, held on its own connection for the daemon's
+    lifetime: a second `syncd run` on the same database refuses to start."""
+
+    KEY = 0x73796E6364  # "syncd"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._connection: Any = None
+        self._engine: Any = None
+
+    def acquire(self) -> None:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        self._engine = create_engine(self.url, poolclass=NullPool)
+        connection = self._engine.connect()
+        held = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.KEY})
+        if not held.scalar():
+            connection.close()
+            self._engine.dispose()
+            raise SyncFailed("another syncd run is already using this PostgreSQL store")
+        connection.commit()
+        self._connection = connection
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # closing the session releases the lock
+            self._engine.dispose()
+            self._connection = None
+
+
+def instance_lock(url: str) -> InstanceLock | PgInstanceLock | None:
+    """The single-instance lock of a store: a lock file (SQLite) or an advisory lock."""
+    if url.startswith("postgresql"):
+        return PgInstanceLock(url)
+    return InstanceLock.for_store(url)
+
+
 @contextlib.contextmanager
 def _signals(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
@@ -486,7 +526,7 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
 
     from syncd.server import create_app
 
-    lock = InstanceLock.for_store(settings.store.url)
+    lock = instance_lock(settings.store.url)
     if lock is not None:
         lock.acquire()
     stop = threading.Event()
@@ -563,6 +603,7 @@ def _register(daemon: Daemon) -> None:
 __all__ = [
     "Daemon",
     "InstanceLock",
+    "PgInstanceLock",
     "SerialStore",
     "Writer",
     "run_daemon",

@@ -298,3 +298,39 @@ def test_clock_is_used_for_observation_times(sandbox: Sandbox, store_url: str) -
     sync_pass(runtime)
     states = runtime.store.sync_states()
     assert {s["last_full_at"] for s in states} == {"2026-11-30T08:00:00.000Z"}
+
+
+def test_check_and_db_upgrade_commands(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        KILL_CONFIG.format(
+            db=tmp_path / "check.db", api=sandbox.trello_api_base, board=PRODUCT_SHORT_LINK
+        )
+    )
+    env = {
+        **os.environ,
+        "TRELLO_API_KEY": sandbox.api_key,
+        "TRELLO_TOKEN": sandbox.token,
+        "TRELLO_API_SECRET": sandbox.api_secret,
+    }
+    base = [sys.executable, "-m", "syncd", "--config", str(config)]
+    upgrade = subprocess.run(
+        [*base, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "latest schema" in upgrade.stdout
+    sandbox.reset_counts()
+    check = subprocess.run([*base, "check"], env=env, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"ok    trello board {PRODUCT_SHORT_LINK}" in check.stdout
+    assert len(sandbox.requests) == 1  # one batched change check
+    wrong = subprocess.run(
+        [*base, "check"],
+        env={**env, "TRELLO_TOKEN": "wrong"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 1
+    assert "FAIL  trello:" in wrong.stdout and "401" in wrong.stdout
+    assert "wrong" not in wrong.stdout + wrong.stderr

@@ -188,3 +188,19 @@ def test_figma_frames_removed_are_marked_deleted(store_url: str) -> None:
     rows = {n["node_id"]: n for n in store.figma_rows()["nodes"]}
     assert rows["5:95"]["deleted_at"] is None
     assert rows["6:1"]["deleted_at"] == "2026-11-02T00:00:00.000Z"
+
+
+def test_single_instance_lock_on_both_backends(store_url: str) -> None:
+    from syncd.daemon import instance_lock
+    from syncd.errors import SyncFailed
+
+    first, second = instance_lock(store_url), instance_lock(store_url)
+    assert first is not None and second is not None
+    first.acquire()
+    try:
+        with pytest.raises(SyncFailed, match="another syncd run"):
+            second.acquire()
+    finally:
+        first.release()
+    second.acquire()  # free again once released
+    second.release()
