@@ -7,7 +7,8 @@ Per file and pass, in this order:
 
 1. a file marked ``rate_limited_until`` a moment still to come is skipped without any request
    (Figma answers Tier-1 overuse with a ``Retry-After`` of days; asking again only extends it);
-2. ``/meta`` (1 request), ``/versions`` (1, the newest page), ``/comments`` (1);
+2. ``/meta`` (1 request); ``/versions`` (1, the newest page) unless ``/meta`` shows the very
+   version whose tree is already mirrored (then nothing is new there); ``/comments`` (1);
 3. the file tree ``?depth=2`` (Tier 1, the expensive one) only when the newest version differs
    from the version whose tree is mirrored (``tree_version``), or on the first read, or forced.
    Pages and their direct children are written; nodes gone from the fresh tree are marked
@@ -150,7 +151,18 @@ class FigmaMirror:
         try:
             if plan.meta:
                 file_row.update(_file_columns(self.api.file_meta(key)))
-            if plan.versions:
+            # /meta carries the current version: when it is the one whose tree we hold, the
+            # version list has nothing new either, and one request is saved.
+            unchanged = (
+                plan.meta
+                and not force_tree
+                and file_row.get("version") is not None
+                and file_row.get("version") == stored.get("version")
+                and stored.get("tree_version") is not None
+            )
+            if unchanged:
+                newest = file_row.get("version")
+            elif plan.versions:
                 raw_versions = self.api.versions(key)
                 versions = version_rows(key, raw_versions)
                 newest = str(raw_versions[0]["id"]) if raw_versions else file_row.get("version")

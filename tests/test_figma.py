@@ -302,8 +302,9 @@ def test_mirror_request_budget_and_tree_only_on_new_version(
 
     clock.now = NOW + timedelta(minutes=5)
     (second,) = mirror.sync()
-    assert (second.mode, second.requests, second.tree_read) == ("synced", 3, False)
-    assert _counts(world) == {"meta": 2, "versions": 2, "comments": 2, "tree": 1}
+    # /meta shows the version whose tree is held: no /versions call, no tree
+    assert (second.mode, second.requests, second.tree_read) == ("synced", 2, False)
+    assert _counts(world) == {"meta": 2, "versions": 1, "comments": 2, "tree": 1}
 
     world.now = NOW + timedelta(hours=1)
     world.remove_frame("5:180")
@@ -313,8 +314,8 @@ def test_mirror_request_budget_and_tree_only_on_new_version(
     (third,) = mirror.sync()
     assert (third.requests, third.tree_read) == (4, True)
     (fourth,) = mirror.sync()
-    assert (fourth.requests, fourth.tree_read) == (3, False)
-    assert _counts(world) == {"meta": 4, "versions": 4, "comments": 4, "tree": 2}
+    assert (fourth.requests, fourth.tree_read) == (2, False)
+    assert _counts(world) == {"meta": 4, "versions": 2, "comments": 4, "tree": 2}
 
     nodes = {node["node_id"]: node for node in store.figma_rows()["nodes"]}
     assert nodes["5:180"]["deleted_at"] == utc_iso(NOW + timedelta(hours=2))  # kept, marked
@@ -403,11 +404,11 @@ def test_refresh_by_webhook_event(world: FigmaWorld, api: FigmaAPI, store: Store
     assert len(store.figma_rows()["comments"]) == 5
 
     update = mirror.refresh(KEY, "FILE_UPDATE")
-    assert (update.requests, update.tree_read) == (2, False)
+    assert (update.requests, update.tree_read) == (1, False)  # /meta: same version
     world.new_version("v4")
     version = mirror.refresh(KEY, "FILE_VERSION_UPDATE")
     assert (version.requests, version.tree_read) == (3, True)
-    assert _counts(world) == {"meta": 2, "versions": 2, "comments": 1, "tree": 1}
+    assert _counts(world) == {"meta": 2, "versions": 1, "comments": 1, "tree": 1}
 
 
 def test_row_translation_edge_cases() -> None:
