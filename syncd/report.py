@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from state.store import Store, utc_iso
@@ -136,7 +136,7 @@ def build_report(
         action.card_id for status in evaluation.departments for action in status.priority_actions
     }
     report: dict[str, Any] = {
-        "generated_at": utc_iso(now).replace(".000Z", "Z"),
+        "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lang": lang,
         "since": since_iso,
         "max_priority_actions": rules.max_priority_actions,
