@@ -153,39 +153,33 @@ class TrelloAPI:
 
     def board_cards_pages(self, board: str) -> Iterator[list[dict[str, Any]]]:
         """Every card of the board (archived included), newest first, 1000 per request."""
-        before: str | None = None
-        while True:
-            params = {**CARD_PARAMS, "filter": "all", "limit": str(MAX_PAGE)}
-            if before:
-                params["before"] = before
-            page = _expect(self._call(f"/boards/{board}/cards", params), list, "cards page")
-            if page:
-                yield page
-            if len(page) < MAX_PAGE:
-                return
-            before = min(card["id"] for card in page)
+        params = {**CARD_PARAMS, "filter": "all"}
+        return self._pages(f"/boards/{board}/cards", params, "cards page")
 
     def actions_pages(
         self, board: str, *, since: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Board actions newer than `since` (all when None), newest first, 1000 per request."""
+        params = {"filter": "all", "memberCreator_fields": "fullName,username"}
+        if since:
+            params["since"] = since
+        return self._pages(f"/boards/{board}/actions", params, "actions page")
+
+    def _pages(
+        self, path: str, params: dict[str, str], what: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Trello's backwards paging: ``limit=1000``, then ``before=<oldest id seen>``."""
         before: str | None = None
         while True:
-            params = {
-                "filter": "all",
-                "limit": str(MAX_PAGE),
-                "memberCreator_fields": "fullName,username",
-            }
-            if since:
-                params["since"] = since
+            query = {**params, "limit": str(MAX_PAGE)}
             if before:
-                params["before"] = before
-            page = _expect(self._call(f"/boards/{board}/actions", params), list, "actions page")
+                query["before"] = before
+            page = _expect(self._call(path, query), list, what)
             if page:
                 yield page
             if len(page) < MAX_PAGE:
                 return
-            before = min(action["id"] for action in page)
+            before = min(item["id"] for item in page)
 
     # -- batch --------------------------------------------------------------------------
 
