@@ -271,32 +271,6 @@ def snapshot_batch(
     return batch
 
 
-def cards_batch(
-    cards: Iterable[Mapping[str, Any]],
-    *,
-    board_ref: str,
-    role: str,
-    board_id: str,
-    observed_at: str,
-    options: Mapping[str, Mapping[str, str]],
-    gone_card_ids: Iterable[str] = (),
-    source: str = "incremental",
-) -> BoardBatch:
-    """An incremental batch: these cards refetched (with their checklists), those gone."""
-    batch = BoardBatch(
-        board_ref=board_ref,
-        role=role,
-        observed_at=observed_at,
-        source=source,
-        gone_card_ids=list(gone_card_ids),
-    )
-    rows = _Rows(batch, board_id, options)
-    for card in cards:
-        rows.card(card, card.get("checklists") or [])
-    _dedupe(batch)
-    return batch
-
-
 def refetched_batch(
     fetched: Mapping[str, Mapping[str, Any] | None],
     *,
@@ -308,25 +282,22 @@ def refetched_batch(
     deleted: Iterable[str] = (),
     source: str = "incremental",
 ) -> BoardBatch:
-    """A batch from cards fetched by id: a card Trello no longer has (None) or that moved to
-    another board is gone from this one, like the `deleted` ids."""
+    """An incremental batch from cards fetched by id (``GET /cards/{id}`` with checklists).
+
+    A card Trello no longer has (None) or that moved to another board is gone from this one,
+    like the `deleted` ids.
+    """
     gone = set(deleted)
-    present = []
+    batch = BoardBatch(board_ref=board_ref, role=role, observed_at=observed_at, source=source)
+    rows = _Rows(batch, board_id, options)
     for card_id, card in fetched.items():
         if card is None or card.get("idBoard", board_id) != board_id:
             gone.add(card_id)
         else:
-            present.append(card)
-    return cards_batch(
-        present,
-        board_ref=board_ref,
-        role=role,
-        board_id=board_id,
-        observed_at=observed_at,
-        options=options,
-        gone_card_ids=sorted(gone),
-        source=source,
-    )
+            rows.card(card, card.get("checklists") or [])
+    batch.gone_card_ids = sorted(gone)
+    _dedupe(batch)
+    return batch
 
 
 def action_rows(actions: Iterable[Mapping[str, Any]], board_id: str, source: str) -> list[Row]:

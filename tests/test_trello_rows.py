@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from syncd.trello_rows import action_rows, cards_batch, object_id_time, snapshot_batch
+from syncd.trello_rows import action_rows, object_id_time, refetched_batch, snapshot_batch
 
 FIXTURE = Path(__file__).parent / "fixtures" / "board-export-anonymised.nextcloud-deck.json"
 
@@ -61,14 +61,15 @@ def test_card_children_custom_fields_and_figma_links() -> None:
             }
         ],
     }
-    batch = cards_batch(
-        [card],
+    batch = refetched_batch(
+        {card["id"]: card, "gone" + "0" * 20: None},
         board_ref="BiT8tx09",
         role="product",
         board_id="b" * 24,
         observed_at="2026-01-01T00:00:00.000Z",
         options={"f2": {"o1": "Nouveau", "o2": "En cours"}},
     )
+    assert batch.gone_card_ids == ["gone" + "0" * 20]
     assert object_id_time(card["id"]) == "2020-07-04T04:05:20.000Z"  # 0x5f000000 s
     assert batch.card_labels == [{"card_id": card["id"], "label_id": "lab1"}]
     assert [i["state"] for i in batch.check_items] == ["complete", "incomplete"]
