@@ -31,7 +31,17 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -720,8 +730,6 @@ class Store:
             return {row[0]: dict(row[1] or {}) for row in rows}
 
     def count(self, model: type[m.SQLModel], *where: Any) -> int:
-        from sqlalchemy import func
-
         with self._read() as connection:
             statement = select(func.count()).select_from(_table(model))
             if where:
@@ -747,15 +755,6 @@ class Store:
         ids = sorted(set(card_ids))
         batch = BoardBatch(board_ref=board_ref, role=role, observed_at=observed_at, source=source)
         card = _table(m.Card)
-        children: tuple[tuple[str, type[m.SQLModel]], ...] = (
-            ("card_labels", m.CardLabel),
-            ("card_members", m.CardMember),
-            ("checklists", m.Checklist),
-            ("check_items", m.CheckItem),
-            ("custom_field_items", m.CustomFieldItem),
-            ("attachments", m.Attachment),
-            ("figma_links", m.CardFigmaLink),
-        )
         with self._read() as connection:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
@@ -768,8 +767,7 @@ class Store:
             live = [row["id"] for row in batch.cards]
             for start in range(0, len(live), _CHUNK):
                 chunk = live[start : start + _CHUNK]
-                for name, model in children:
-                    table = _table(model)
+                for name, table in _CARD_CHILDREN:
                     getattr(batch, name).extend(
                         dict(row)
                         for row in connection.execute(
@@ -806,8 +804,6 @@ class Store:
 
     def live_card_counts(self) -> dict[str, int]:
         """Cards not marked deleted, by board id (the mirrored-cards gauge)."""
-        from sqlalchemy import func
-
         card = _table(m.Card)
         with self._read() as connection:
             rows = connection.execute(
@@ -819,8 +815,6 @@ class Store:
 
     def open_flag_counts(self) -> dict[str, int]:
         """Open flags by code (the open-flags gauge)."""
-        from sqlalchemy import func
-
         flag = _table(m.Flag)
         with self._read() as connection:
             rows = connection.execute(
