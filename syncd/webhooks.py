@@ -289,36 +289,26 @@ def apply_to_batch(
         label_id = label.get("id") or data.get("idLabel")
         if not label_id:
             return False
-        batch.card_labels = [
-            row
-            for row in batch.card_labels
-            if not (row["card_id"] == card_id and row["label_id"] == label_id)
-        ]
-        if type_ == "addLabelToCard":
-            batch.card_labels.append({"card_id": card_id, "label_id": label_id})
-            if "name" in label:
-                batch.labels.append(
-                    {
-                        "id": label_id,
-                        "board_id": board_id,
-                        "name": label.get("name") or "",
-                        "color": label.get("color"),
-                    }
-                )
+        added = type_ == "addLabelToCard"
+        batch.card_labels = _set_link(batch.card_labels, card_id, "label_id", label_id, added)
+        if added and "name" in label:
+            batch.labels.append(
+                {
+                    "id": label_id,
+                    "board_id": board_id,
+                    "name": label.get("name") or "",
+                    "color": label.get("color"),
+                }
+            )
     elif type_ in ("addMemberToCard", "removeMemberFromCard"):
         member = action.get("member") or {}
         member_id = data.get("idMember") or (data.get("member") or {}).get("id") or member.get("id")
         if not member_id:
             return False
-        batch.card_members = [
-            row
-            for row in batch.card_members
-            if not (row["card_id"] == card_id and row["member_id"] == member_id)
-        ]
-        if type_ == "addMemberToCard":
-            batch.card_members.append({"card_id": card_id, "member_id": member_id})
-            if member.get("id") == member_id and member.get("fullName"):
-                batch.members.append(member_row(member))
+        added = type_ == "addMemberToCard"
+        batch.card_members = _set_link(batch.card_members, card_id, "member_id", member_id, added)
+        if added and member.get("id") == member_id and member.get("fullName"):
+            batch.members.append(member_row(member))
     elif type_ == "updateCheckItemStateOnCard":
         item = data.get("checkItem") or {}
         row = next(
@@ -349,6 +339,12 @@ def apply_to_batch(
     if date and date > stored_activity:
         card["date_last_activity"] = date
     return True
+
+
+def _set_link(rows: list[Row], card_id: str, key: str, value: str, present: bool) -> list[Row]:
+    """A card↔label or card↔member link list with (card_id, value) present or absent."""
+    kept = [row for row in rows if not (row["card_id"] == card_id and row[key] == value)]
+    return [*kept, {"card_id": card_id, key: value}] if present else kept
 
 
 def _apply_update(batch: BoardBatch, card: Row, data: Mapping[str, Any]) -> bool:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +64,41 @@ def store_url(request: pytest.FixtureRequest, tmp_path, pg_ok: bool) -> Iterator
         yield url
     finally:
         drop_pg_schema(schema)
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium (CI installs it); the test is skipped without it."""
+    binary = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (.ci/run installs it)")
+        pytest.skip("Chromium not installed (apt-get install chromium); CI installs it")
+    return binary
+
+
+@pytest.fixture
+def run_chromium(chromium: str, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run headless Chromium with a fresh profile and no network chatter; 60 s at most."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    return run

@@ -5,8 +5,6 @@ from __future__ import annotations
 import html
 import importlib.util
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from types import ModuleType
 
@@ -20,13 +18,6 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TIMEOUT = 60
 
 
-def _chromium() -> str | None:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-
-
 def _sample_module() -> ModuleType:
     """The sample report of test_render.py, loaded by path (independent of the import mode)."""
     path = Path(__file__).with_name("test_render.py")
@@ -38,14 +29,6 @@ def _sample_module() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("Chromium not installed (apt-get install chromium); CI installs it")
-    return binary
-
-
-@pytest.fixture(scope="module")
 def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sample = _sample_module()
     page = tmp_path_factory.mktemp("report") / "report.html"
@@ -53,29 +36,8 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return page
 
 
-def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
-
-
-def test_dom_shows_flagged_departments_and_escaped_title(
-    chromium: str, report_file: Path, tmp_path: Path
-) -> None:
-    result = _run(chromium, tmp_path / "profile", "--dump-dom", report_file.as_uri())
+def test_dom_shows_flagged_departments_and_escaped_title(run_chromium, report_file: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run_chromium("--dump-dom", report_file.as_uri())
     assert result.returncode == 0, result.stderr[-2000:]
     dom = result.stdout
     assert "<html" in dom and "Rapport de dérive" in dom
@@ -97,17 +59,11 @@ def test_dom_shows_flagged_departments_and_escaped_title(
     assert 'class="max"' in dom
 
 
-def test_screenshot(chromium: str, report_file: Path, tmp_path: Path) -> None:
+def test_screenshot(run_chromium, report_file: Path) -> None:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
     shot.unlink(missing_ok=True)
-    result = _run(
-        chromium,
-        tmp_path / "profile",
-        f"--screenshot={shot}",
-        "--window-size=1280,2000",
-        report_file.as_uri(),
-    )
+    result = run_chromium(f"--screenshot={shot}", "--window-size=1280,2000", report_file.as_uri())
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.exists(), result.stderr[-2000:]
     data = shot.read_bytes()
