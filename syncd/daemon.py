@@ -337,8 +337,8 @@ class Daemon:
                 started = time.perf_counter()
                 self.runtime.figma.sync(force_tree=False)
                 self.metrics.synced("figma", time.perf_counter() - started)
-            if self.passes == 0 or any(r.mode not in ("idle", "failed") for r in reports):
-                self.writer.call(self.recompute_flags)
+            # every pass: STALE_PRIORITY comes with time alone; only differences are written
+            self.writer.call(self.recompute_flags)
             self.passes += 1
         except Exception as exc:  # the scheduler must survive anything
             log.error("sync pass failed", full=full, error=" ".join(str(exc).split())[:300])

@@ -49,14 +49,13 @@ def governance_events(
     at: str,
 ) -> list[dict[str, str]]:
     """What changed per département since the previous evaluation (none the first time)."""
-    completed_by_card: dict[str, set[str]] = {}
-    for card in facts.cards:
-        done = {
+    completed_by_card: dict[str, set[str]] = {
+        card.id: {
             item.name for checklist in card.checklists for item in checklist.items if item.complete
         }
-        if card.closed:
-            done.add(card.name)
-        completed_by_card[card.id] = done
+        for card in facts.cards
+    }
+    archived_titles = {card.name for card in facts.cards if card.closed}
     events: list[dict[str, str]] = []
     for status in evaluation.departments:
         before = previous.get(status.code)
@@ -64,12 +63,7 @@ def governance_events(
             continue
         old_titles = list(before.get("priority_actions") or [])
         new_titles = [action.title for action in status.priority_actions]
-        done = set()
-        if status.dashboard_card_id:
-            done |= completed_by_card.get(status.dashboard_card_id, set())
-        for card in facts.cards:
-            if card.closed and card.name in old_titles:
-                done.add(card.name)
+        done = archived_titles | completed_by_card.get(status.dashboard_card_id or "", set())
         for title in new_titles:
             if title not in old_titles:
                 events.append(_event(at, status.code, "priority_added", title))
