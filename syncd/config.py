@@ -286,7 +286,7 @@ def load_settings(
         secrets = Secrets(**{k: v for k, v in environ.items() if k in _SECRET_NAMES})
         return Settings(secrets=secrets)
     except ValidationError as exc:
-        raise ConfigError(_first_error(exc, config_path)) from None
+        raise ConfigError(_first_error(exc, config_path, environ)) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"environment override is not valid JSON ({exc.msg})") from None
     finally:
@@ -298,9 +298,12 @@ _SECRET_NAMES = frozenset(
 )
 
 
-def _first_error(exc: ValidationError, path: Path | None) -> str:
+def _first_error(exc: ValidationError, path: Path | None, environ: Mapping[str, str]) -> str:
     error = exc.errors()[0]
     location = ".".join(str(part) for part in error["loc"]) or "config"
+    env_name = ENV_PREFIX + "_".join(str(part) for part in error["loc"][:2]).upper()
+    if len(error["loc"]) == 2 and env_name in environ:  # the bad value came from an override
+        path, location = None, f"{location} (from {env_name})"
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key"

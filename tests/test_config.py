@@ -69,7 +69,11 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
         ('[[trello.boards]]\nid = "oSmy09cz"\nrole = "boss"\n', {}, "trello.boards.0.role:"),
         ("[governance]\ndepartments = ['99']\n" + BOARDS, {}, "governance.departments:"),
         ("x = = 1\n", {}, "not valid TOML"),
-        (BOARDS, {"SYNCD_TRELLO_MAX_REQUESTS_PER_10S": "500"}, "max_requests_per_10s"),
+        (
+            BOARDS,
+            {"SYNCD_TRELLO_MAX_REQUESTS_PER_10S": "500"},
+            "trello.max_requests_per_10s (from SYNCD_TRELLO_MAX_REQUESTS_PER_10S):",
+        ),
         (BOARDS, {"SYNCD_TRELLO_COLOUR": "red"}, "SYNCD_TRELLO_COLOUR: unknown setting"),
         (BOARDS, {"SYNCD_NOPE_X": "1"}, "SYNCD_NOPE_X: unknown setting"),
     ],
