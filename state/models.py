@@ -272,6 +272,7 @@ class FigmaComment(SQLModel, table=True):
     created_at: str = ""
     resolved_at: str | None = None
     node_id: str | None = None
+    deleted_at: str | None = None  # gone from the file's comment list
 
 
 class CardFigmaLink(SQLModel, table=True):

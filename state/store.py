@@ -603,10 +603,14 @@ class Store:
         *,
         nodes: Sequence[Row] | None,
         versions: Sequence[Row],
-        comments: Sequence[Row],
+        comments: Sequence[Row] | None,
         observed_at: str,
     ) -> None:
-        """Write one Figma file's metadata, and its frames when the tree was read."""
+        """Write one Figma file's metadata, and its frames when the tree was read.
+
+        `nodes` and `comments` are None when they were not read; when read, they are complete,
+        so the stored ones missing from them are marked deleted (never erased).
+        """
         key = file_row["key"]
         with self._write() as connection:
             self._upsert(connection, m.FigmaFile, [file_row], ["key"])
@@ -636,7 +640,20 @@ class Store:
                         .values(deleted_at=observed_at)
                     )
             self._upsert(connection, m.FigmaVersion, list(versions), ["file_key", "id"])
-            self._upsert(connection, m.FigmaComment, list(comments), ["file_key", "id"])
+            if comments is not None:
+                rows = [{**row, "deleted_at": None} for row in comments]
+                self._upsert(connection, m.FigmaComment, rows, ["file_key", "id"])
+                table = _table(m.FigmaComment)
+                present = [row["id"] for row in rows]
+                connection.execute(
+                    update(table)
+                    .where(
+                        table.c.file_key == key,
+                        table.c.deleted_at.is_(None),
+                        table.c.id.not_in(present),
+                    )
+                    .values(deleted_at=observed_at)
+                )
 
     def update_figma_file(self, key: str, **values: Any) -> None:
         """Set some columns of a Figma file row (rate limit, error), creating it if needed."""

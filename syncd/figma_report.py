@@ -63,7 +63,8 @@ def build_figma_section(
             newest_version[version["file_key"]] = created
     open_comments: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for comment in figma_rows.get("comments", ()):
-        if comment.get("resolved_at") is None and comment.get("node_id"):
+        live = comment.get("resolved_at") is None and comment.get("deleted_at") is None
+        if live and comment.get("node_id"):
             open_comments[comment["file_key"]][comment["node_id"]].append(comment)
 
     cards = {card.id: card for card in facts.cards}

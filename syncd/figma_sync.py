@@ -143,7 +143,7 @@ class FigmaMirror:
         observed_at = utc_iso(now)
         file_row: Row = {"key": key}
         versions: list[Row] = []
-        comments: list[Row] = []
+        comments: list[Row] | None = None  # None: not read this time
         nodes: list[Row] | None = None
         newest: str | None = None
         tree_read = False
@@ -211,7 +211,7 @@ class FigmaMirror:
             version=newest,
             nodes=len(nodes) if nodes is not None else None,
             versions=len(versions),
-            comments=len(comments),
+            comments=None if comments is None else len(comments),
             error=error,
         )
         return report

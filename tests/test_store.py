@@ -204,3 +204,35 @@ def test_single_instance_lock_on_both_backends(store_url: str) -> None:
         first.release()
     second.acquire()  # free again once released
     second.release()
+
+
+def test_figma_comments_gone_from_a_read_are_marked_deleted(store_url: str) -> None:
+    store = Store(store_url)
+    file_row = {"key": "JhZCwwrmaw2NYrITCj8QAK", "name": "Maquettes"}
+    comment = {"file_key": file_row["key"], "author": "Léa", "message": "m", "created_at": "x"}
+    both = [{**comment, "id": "c1"}, {**comment, "id": "c2"}]
+    store.write_figma_file(
+        dict(file_row),
+        nodes=None,
+        versions=[],
+        comments=both,
+        observed_at="2026-11-01T00:00:00.000Z",
+    )
+    store.write_figma_file(  # comments not read this time: nothing changes
+        dict(file_row),
+        nodes=None,
+        versions=[],
+        comments=None,
+        observed_at="2026-11-02T00:00:00.000Z",
+    )
+    assert all(c["deleted_at"] is None for c in store.figma_rows()["comments"])
+    store.write_figma_file(
+        dict(file_row),
+        nodes=None,
+        versions=[],
+        comments=both[:1],
+        observed_at="2026-11-03T00:00:00.000Z",
+    )
+    rows = {c["id"]: c for c in store.figma_rows()["comments"]}
+    assert rows["c1"]["deleted_at"] is None
+    assert rows["c2"]["deleted_at"] == "2026-11-03T00:00:00.000Z"

@@ -1,0 +1,47 @@
+"""Alembic migrations: the head schema is exactly the models, and upgrades keep the data."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from state.models import metadata
+from state.store import Store
+
+
+def alembic_config(connection) -> Config:  # type: ignore[no-untyped-def]
+    config = Config()
+    config.set_main_option("script_location", str(files("state") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def test_head_schema_matches_the_models(store_url: str) -> None:
+    store = Store(store_url)  # applies every migration
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+    store.close()
+
+
+def test_upgrade_from_0001_keeps_rows(store_url: str) -> None:
+    engine = create_engine(store_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+        connection.execute(text("INSERT INTO figma_file (key, name) VALUES ('K', 'Maquettes')"))
+        connection.execute(
+            text(
+                "INSERT INTO figma_comment (file_key, id, author, message, created_at)"
+                " VALUES ('K', 'c1', 'Léa', 'Bouton trop petit', '2026-11-01T00:00:00.000Z')"
+            )
+        )
+    engine.dispose()
+    store = Store(store_url)  # upgrades to head
+    (comment,) = store.figma_rows()["comments"]
+    assert comment["message"] == "Bouton trop petit" and comment["deleted_at"] is None
+    store.close()
