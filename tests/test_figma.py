@@ -19,11 +19,11 @@ import structlog
 import structlog.testing
 
 from adapters.figma import FigmaAPI, make_figma_session
+from adapters.sandbox import Sandbox
 from adapters.sandbox.figma_world import (
     SAMPLE_FILE_KEY,
     FigmaWorld,
     build_sample_figma,
-    serve_figma,
 )
 from adapters.transport import ApiError, HttpStatusError, RateLimited, RetryPolicy
 from state.store import MirrorRows, Store, parse_iso, utc_iso
@@ -58,11 +58,8 @@ def world() -> Iterator[FigmaWorld]:
 
 @pytest.fixture
 def served(world: FigmaWorld) -> Iterator[str]:
-    server, base_url = serve_figma(world)
-    try:
-        yield base_url
-    finally:
-        server.close()
+    with Sandbox(figma=world) as sandbox:  # the one loopback server, its Figma hook
+        yield sandbox.figma_api_base
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """The sandbox's Figma: sample files with pages, top-level frames, versions and comments.
 
 Owns `FigmaWorld` (the state, its mutation methods, the four REST routes syncd reads and a minimal
-webhooks V2 store with a `deliver` helper), `build_sample_figma` (the RDV-Solidarités mock-ups
-file the sample Trello cards link to) and `serve_figma` (a tiny loopback HTTP server in front of
-a world, for tests that do not need the Trello sandbox).
+webhooks V2 store with a `deliver` helper), and `build_sample_figma` (the RDV-Solidarités
+mock-ups file the sample Trello cards link to).
 
 `FigmaWorld.handle` is the hook the sandbox server calls for every request under ``/v1/`` and
 ``/v2/``. Answers follow the shapes of `figma/rest-api-spec`; errors are Figma's
@@ -24,11 +23,10 @@ import urllib.request
 import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-__all__ = ["SAMPLE_FILE_KEY", "FigmaWorld", "build_sample_figma", "serve_figma"]
+__all__ = ["SAMPLE_FILE_KEY", "FigmaWorld", "build_sample_figma"]
 
 Json = dict[str, Any]
 Answer = tuple[int, dict[str, str], bytes]
@@ -690,64 +688,3 @@ def build_sample_figma(now: datetime | None = None) -> FigmaWorld:
     )
     world.now = now  # frozen at `now` when given, else the real clock
     return world
-
-
-# --------------------------------------------------------------------------- loopback server
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _FigmaServer
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        status, headers, payload = self.server.world.handle(
-            self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body
-        )
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _FigmaServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, world: FigmaWorld) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.world = world
-        self.thread: threading.Thread | None = None
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self.shutdown()
-        self.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-
-def serve_figma(world: FigmaWorld) -> tuple[_FigmaServer, str]:
-    """Serve `world` on 127.0.0.1 (a free port) in a daemon thread; ``(server, base_url)``.
-
-    Stop it with ``server.close()``.
-    """
-    server = _FigmaServer(world)
-    server.thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        name="figma-sandbox",
-        daemon=True,
-    )
-    server.thread.start()
-    host, port = server.server_address[:2]
-    return server, f"http://{host}:{port}"
