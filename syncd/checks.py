@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from adapters.transport import ApiError
+from adapters.transport import ApiError, RetryPolicy
 from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings
-from syncd.runtime import require_secret
+from syncd.runtime import figma_client, trello_client
 
 
 def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
     """Yield (ok, line) for the store, each Trello board and each Figma file."""
-    from adapters.figma import FigmaAPI, make_figma_session
-    from adapters.transport import RetryPolicy
-    from adapters.trello import TrelloAPI, make_trello_session
-
     yield (
         True,
         f"config: {len(settings.trello.boards)} board(s), "
@@ -29,16 +25,7 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
         yield False, f"store: {exc}"
     once = RetryPolicy(max_attempts=1)
     try:
-        token = require_secret(settings, "trello_token")
-        session = make_trello_session(
-            api_base=settings.trello.api_base,
-            api_key=require_secret(settings, "trello_api_key"),
-            token=token,
-            max_requests_per_10s=settings.trello.max_requests_per_10s,
-            timeout=settings.trello.timeout_seconds,
-            policy=once,
-        )
-        trello = TrelloAPI(session, token=token)
+        trello = trello_client(settings, policy=once)
         newest = trello.newest_action_ids([board.id for board in settings.trello.boards])
         for board in settings.trello.boards:
             yield (
@@ -48,20 +35,16 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
             )
     except (ConfigError, ApiError) as exc:
         yield False, f"trello: {exc}"
-    for key in settings.figma.files:
+    if settings.figma.files:
         try:
-            figma = FigmaAPI(
-                make_figma_session(
-                    api_base=settings.figma.api_base,
-                    token=require_secret(settings, "figma_token"),
-                    max_requests_per_minute=settings.figma.max_requests_per_minute,
-                    timeout=settings.figma.timeout_seconds,
-                    policy=once,
-                )
-            )
-            meta = figma.file_meta(key)
-            yield True, f"figma file {key}: {meta.get('file', {}).get('name', '')!r}"
-        except (ConfigError, ApiError) as exc:
-            yield False, f"figma file {key}: {exc}"
+            figma = figma_client(settings, policy=once)
+        except ConfigError as exc:
+            yield False, f"figma: {exc}"
+        else:
+            for key in settings.figma.files:
+                try:
+                    yield True, f"figma file {key}: {figma.file_meta(key).get('name', '')!r}"
+                except ApiError as exc:
+                    yield False, f"figma file {key}: {exc}"
     if settings.secrets.trello_api_secret is None:
         yield False, "TRELLO_API_SECRET: missing (webhook signatures cannot be verified)"

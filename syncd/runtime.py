@@ -53,6 +53,44 @@ def require_secret(settings: Settings, name: str) -> str:
     return str(secret.get_secret_value())
 
 
+def trello_client(
+    settings: Settings,
+    *,
+    policy: RetryPolicy | None = None,
+    observer: Callable[[RequestEvent], None] | None = None,
+) -> TrelloAPI:
+    """The Trello client of these settings (its own rate-limited session)."""
+    token = require_secret(settings, "trello_token")
+    session = make_trello_session(
+        api_base=settings.trello.api_base,
+        api_key=require_secret(settings, "trello_api_key"),
+        token=token,
+        max_requests_per_10s=settings.trello.max_requests_per_10s,
+        timeout=settings.trello.timeout_seconds,
+        policy=policy,
+        observer=observer,
+    )
+    return TrelloAPI(session, token=token)
+
+
+def figma_client(
+    settings: Settings,
+    *,
+    policy: RetryPolicy | None = None,
+    observer: Callable[[RequestEvent], None] | None = None,
+) -> FigmaAPI:
+    """The Figma client of these settings (its own rate-limited session)."""
+    session = make_figma_session(
+        api_base=settings.figma.api_base,
+        token=require_secret(settings, "figma_token"),
+        max_requests_per_minute=settings.figma.max_requests_per_minute,
+        timeout=settings.figma.timeout_seconds,
+        policy=policy,
+        observer=observer,
+    )
+    return FigmaAPI(session)
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -64,34 +102,18 @@ def build_runtime(
     clock: Callable[[], datetime] | None = None,
 ) -> Runtime:
     """Open the store (applying migrations) and build the clients from the settings."""
-    api_key = require_secret(settings, "trello_api_key")
-    token = require_secret(settings, "trello_token")
+    trello = trello_client(settings, policy=policy, observer=observer)
+    figma_api = (
+        figma_client(settings, policy=policy, observer=observer) if settings.figma.files else None
+    )
     clock = clock or (lambda: datetime.now(UTC))
     store = store or Store(settings.store.url)
-    session = make_trello_session(
-        api_base=settings.trello.api_base,
-        api_key=api_key,
-        token=token,
-        max_requests_per_10s=settings.trello.max_requests_per_10s,
-        timeout=settings.trello.timeout_seconds,
-        policy=policy,
-        observer=observer,
-    )
-    trello = TrelloAPI(session, token=token)
     mirror = Mirror(
         trello, store, settings.trello.boards, clock=clock, progress=progress, write=write
     )
     figma = None
-    if settings.figma.files:
-        figma_session = make_figma_session(
-            api_base=settings.figma.api_base,
-            token=require_secret(settings, "figma_token"),
-            max_requests_per_minute=settings.figma.max_requests_per_minute,
-            timeout=settings.figma.timeout_seconds,
-            policy=policy,
-            observer=observer,
-        )
-        figma = FigmaMirror(FigmaAPI(figma_session), store, settings.figma.files, clock=clock)
+    if figma_api is not None:
+        figma = FigmaMirror(figma_api, store, settings.figma.files, clock=clock)
     return Runtime(settings, store, trello, mirror, figma, clock)
 
 

@@ -17,12 +17,14 @@ import pytest
 
 from adapters.sandbox import (
     CONSORTIUM_SHORT_LINK,
+    FIGMA_FILE_KEY,
     LARGE_SHORT_LINK,
     PRODUCT_SHORT_LINK,
     Sandbox,
     build_large_world,
     build_sample_world,
 )
+from adapters.sandbox.figma_world import build_sample_figma
 from adapters.transport import RetryPolicy
 from state import models as m
 from state.store import Store
@@ -319,11 +321,18 @@ def test_check_and_db_upgrade_commands(sandbox: Sandbox, tmp_path: Path) -> None
     )
     assert upgrade.returncode == 0, upgrade.stderr
     assert "latest schema" in upgrade.stdout
+    sandbox.figma = build_sample_figma()
+    with config.open("a") as handle:
+        handle.write(
+            f'[figma]\napi_base = "{sandbox.figma_api_base}"\nfiles = ["{FIGMA_FILE_KEY}"]\n'
+        )
+    env["FIGMA_TOKEN"] = "figma-token"
     sandbox.reset_counts()
     check = subprocess.run([*base, "check"], env=env, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"ok    trello board {PRODUCT_SHORT_LINK}" in check.stdout
-    assert len(sandbox.requests) == 1  # one batched change check
+    assert f"ok    figma file {FIGMA_FILE_KEY}: 'RDV-Solidarités – Maquettes'" in check.stdout
+    assert len(sandbox.requests) == 2  # one batched change check, one Figma /meta
     wrong = subprocess.run(
         [*base, "check"],
         env={**env, "TRELLO_TOKEN": "wrong"},
