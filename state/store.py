@@ -478,16 +478,6 @@ class Store:
                 ["board_ref"],
             )
 
-    def record_poll(self, board_ref: str, at: str) -> None:
-        """An idle poll found nothing new: only the poll time moves (readiness)."""
-        with self._write() as connection:
-            table = _table(m.SyncState)
-            connection.execute(
-                update(table)
-                .where(table.c.board_ref == board_ref)
-                .values(last_poll_at=at, last_success_at=at, last_error=None, last_error_at=None)
-            )
-
     # -- governance ---------------------------------------------------------------------
 
     def record_evaluation(
@@ -801,15 +791,6 @@ class Store:
             self._upsert(connection, m.Action, list(rows), ["id"], do_nothing=True)
         return len(rows)
 
-    def delivery_seen(self, action_id: str) -> bool:
-        """Whether a webhook delivery of this action id was recorded before."""
-        table = _table(m.WebhookDelivery)
-        with self._read() as connection:
-            found = connection.execute(
-                select(table.c.action_id).where(table.c.action_id == action_id)
-            ).first()
-        return found is not None
-
     def board_rows(self) -> list[Row]:
         """The mirrored boards (id, short link, name, role), without their content."""
         table = _table(m.Board)
@@ -841,20 +822,10 @@ class Store:
             )
             return {row[0]: int(row[1]) for row in rows}
 
-    def figma_file_states(self) -> list[Row]:
-        """Each mirrored Figma file's key, last sync, rate limit and last error."""
-        table = _table(m.FigmaFile)
+    def figma_files(self) -> list[Row]:
+        """The mirrored Figma files' own rows (metadata, tree version, rate limit, last error)."""
         with self._read() as connection:
-            rows = connection.execute(
-                select(
-                    table.c.key,
-                    table.c.last_synced_at,
-                    table.c.rate_limited_until,
-                    table.c.last_error,
-                )
-            ).mappings()
-            return [dict(row) for row in rows]
-
+            return self._all(connection, m.FigmaFile)
 
 def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
     views: dict[str, Row] = {

@@ -196,9 +196,6 @@ class SerialStore(Store):
     def record_error(self, board_ref: str, message: str, at: str) -> None:
         self.writer.call(lambda: self.inner.record_error(board_ref, message, at))
 
-    def record_poll(self, board_ref: str, at: str) -> None:
-        self.writer.call(lambda: self.inner.record_poll(board_ref, at))
-
     def record_evaluation(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
         return self.writer.call(lambda: self.inner.record_evaluation(*args, **kwargs))
 
@@ -392,7 +389,7 @@ class Daemon:
             boards.append(entry)
         limited = [
             {"file": row["key"], "rate_limited_until": row["rate_limited_until"]}
-            for row in self.store.figma_file_states()
+            for row in self.store.figma_files()
             if (until := parse_iso(row.get("rate_limited_until"))) is not None and until > now
         ]
         body: dict[str, Any] = {

@@ -118,7 +118,7 @@ class FigmaMirror:
     # -- one file -------------------------------------------------------------------------
 
     def _stored_files(self) -> dict[str, Row]:
-        return {row["key"]: row for row in self.store.figma_rows()["files"]}
+        return {row["key"]: row for row in self.store.figma_files()}
 
     def _sync_file(
         self, key: str, stored: Row, plan: _Plan, *, force_tree: bool

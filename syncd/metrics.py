@@ -159,7 +159,7 @@ class Metrics:
         states = {row["board_ref"]: row for row in store.sync_states()}
         counts = store.live_card_counts()
         flags = store.open_flag_counts()
-        figma = store.figma_file_states()
+        figma = store.figma_files()
         with self._lock:
             for ref in boards:
                 board_id = (states.get(ref) or {}).get("board_id")

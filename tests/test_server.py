@@ -72,7 +72,7 @@ class Env:
         store = self.daemon.inner_store
         return (
             bool(store.known_actions([action_id]))
-            or store.delivery_seen(action_id)
+            or store.count(m.WebhookDelivery, m.WebhookDelivery.action_id == action_id) > 0
             or bool(self.versions(action_id))
         )
 
