@@ -35,7 +35,7 @@ from syncd.webhooks import (
     ApplyError,
     BadDelivery,
     action_board,
-    parse_figma,
+    parse_json_object,
     parse_trello,
     secret_equals,
     signature_ok,
@@ -144,7 +144,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         except _TooLarge:
             return reject("too_large", 413, "body over 1 MiB", "figma")
         try:
-            payload = parse_figma(body)
+            payload = parse_json_object(body)
         except BadDelivery:
             # No passcode could be checked: answer as for a wrong one, store nothing.
             return reject("bad_json", 400, "body is not a JSON object", "figma")

@@ -106,14 +106,20 @@ class BadDelivery(ValueError):
     """A delivery body that is not what Trello or Figma sends (answered 400)."""
 
 
-def parse_trello(body: bytes) -> dict[str, Any]:
-    """The ``{action, model, webhook}`` payload, with ``action.id`` checked."""
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A delivery body as a JSON object (Figma's payload as is)."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadDelivery("body is not JSON") from None
     if not isinstance(payload, dict):
         raise BadDelivery("body is not a JSON object")
+    return payload
+
+
+def parse_trello(body: bytes) -> dict[str, Any]:
+    """The ``{action, model, webhook}`` payload, with ``action.id`` checked."""
+    payload = parse_json_object(body)
     action = payload.get("action")
     if not isinstance(action, dict) or not isinstance(action.get("id"), str) or not action["id"]:
         raise BadDelivery("no action.id")
@@ -134,16 +140,6 @@ def action_board(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
             return _str(model.get("idBoard")), None
         return _str(model.get("id")), _str(model.get("shortLink"))
     return None, None
-
-
-def parse_figma(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadDelivery("body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadDelivery("body is not a JSON object")
-    return payload
 
 
 def _str(value: Any) -> str | None:
