@@ -693,11 +693,6 @@ class Store:
         with self._read() as connection:
             return self._all(connection, m.Flag, condition)
 
-    def flags_opened_since(self, since: str) -> list[Row]:
-        flag = _table(m.Flag)
-        with self._read() as connection:
-            return self._all(connection, m.Flag, flag.c.since >= since)
-
     def card_versions_since(self, since: str) -> list[Row]:
         table = _table(m.CardVersion)
         with self._read() as connection:

@@ -154,7 +154,7 @@ def build_report(
                 flags, key=lambda row: (row["department"], row["code"], row["since"])
             )
         ],
-        "changes": _changes(store, rows, since_iso, lang) if since_iso else [],
+        "changes": _changes(store, rows, flags, since_iso, lang) if since_iso else [],
         "figma": build_figma_section(
             store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
         ),
@@ -178,7 +178,11 @@ def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
     }
 
 
-def _changes(store: Store, rows: Any, since: str, lang: str) -> list[dict[str, Any]]:
+def _changes(
+    store: Store, rows: Any, flags: list[dict[str, Any]], since: str, lang: str
+) -> list[dict[str, Any]]:
+    """What changed since `since`. `flags` are the open ones and those resolved since then,
+    which holds every flag opened since then too (it was opened before it was resolved)."""
     text = _CHANGE_TEXT.get(lang, _CHANGE_TEXT["fr"])
     cards = {card["id"]: card for card in rows.cards}
     lists = {item["id"]: item["name"] for item in rows.lists}
@@ -238,9 +242,11 @@ def _changes(store: Store, rows: Any, since: str, lang: str) -> list[dict[str, A
             }
         )
 
-    for flag in store.flags_opened_since(since):
-        changes.append(_flag_change(text, "flag_opened", flag, flag["since"], consortium, boards))
-    for flag in store.flags(resolved_since=since):
+    for flag in flags:
+        if flag["since"] >= since:
+            changes.append(
+                _flag_change(text, "flag_opened", flag, flag["since"], consortium, boards)
+            )
         if flag["resolved_at"]:
             changes.append(
                 _flag_change(text, "flag_resolved", flag, flag["resolved_at"], consortium, boards)

@@ -138,6 +138,9 @@ def test_flag_history_across_syncs_and_changes_since(mirrored) -> None:  # type:
     rows = [f for f in again["flags"] if f["department"] == "62"]
     assert len(rows) == 2
     assert sorted(f["resolved_at"] is None for f in rows) == [False, True]
+    opened = [c for c in again["changes"] if c["kind"] == "flag_opened"]
+    # the five flags of the first sync, and 62 opened a second time
+    assert sorted(c["department"] for c in opened) == ["12", "55", "62", "62", "77", "95"]
 
 
 def test_report_command_formats_exit_codes_and_clean_stdout(mirrored, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
