@@ -13,8 +13,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from state.store import Store, utc_iso
+from state.store import MirrorRows, Store, utc_iso
 from syncd.config import Settings
+from syncd.departments import by_code
 from syncd.facts import facts_from_rows, rules_from_config
 from syncd.figma_report import build_figma_section
 from syncd.governance import evaluate
@@ -163,8 +164,6 @@ def build_report(
 
 
 def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
-    from syncd.departments import by_code
-
     department = by_code(code)
     return {
         "code": code,
@@ -179,7 +178,7 @@ def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
 
 
 def _changes(
-    store: Store, rows: Any, flags: list[dict[str, Any]], since: str, lang: str
+    store: Store, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
 ) -> list[dict[str, Any]]:
     """What changed since `since`. `flags` are the open ones and those resolved since then,
     which holds every flag opened since then too (it was opened before it was resolved)."""
