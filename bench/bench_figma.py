@@ -18,7 +18,7 @@ from adapters.figma import FigmaAPI, make_figma_session
 from adapters.sandbox import FIGMA_FILE_KEY, Sandbox
 from adapters.sandbox.figma_world import build_sample_figma
 from state.store import Store
-from syncd.figma_sync import FigmaMirror
+from syncd.figma.engine import FigmaMirror
 from syncd.logs import configure_logging
 
 

@@ -25,10 +25,10 @@ from syncd.config import (
     StoreConfig,
     TrelloConfig,
 )
-from syncd.departments import all_departments
-from syncd.render import render
-from syncd.report import build_report
-from syncd.trello_rows import snapshot_batch
+from syncd.report.build import build_report
+from syncd.report.render import render
+from syncd.rules.departments import all_departments
+from syncd.trello.rows import snapshot_batch
 
 
 def oid(n: int) -> str:

@@ -22,7 +22,7 @@ from state.store import Store, utc_iso
 from syncd.config import BoardConfig, Secrets, Settings, StoreConfig, TrelloConfig
 from syncd.logs import configure_logging
 from syncd.runtime import build_runtime
-from syncd.trello_rows import snapshot_batch
+from syncd.trello.rows import snapshot_batch
 
 PG = "postgresql+psycopg://root@127.0.0.1:5432/test"
 

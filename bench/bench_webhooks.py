@@ -41,9 +41,9 @@ import uvicorn
 
 from adapters.sandbox import CONSORTIUM_SHORT_LINK, Sandbox, webhook_signature
 from syncd.config import StoreConfig
-from syncd.daemon import Daemon
+from syncd.daemon.run import Daemon
 from syncd.demo import demo_settings
-from syncd.server import create_app
+from syncd.web.app import create_app
 
 PG_BASE = os.environ.get("SYNCD_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 

@@ -822,6 +822,7 @@ class Store:
         with self._read() as connection:
             return self._all(connection, m.FigmaFile)
 
+
 def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
     views: dict[str, Row] = {
         card["id"]: {

@@ -127,7 +127,7 @@ def run(
     ] = False,
 ) -> None:
     """The daemon: scheduled syncs, webhook receiver, dashboard. Stops on SIGTERM/SIGINT."""
-    from syncd.daemon import run_daemon
+    from syncd.daemon.run import run_daemon
 
     raise typer.Exit(run_daemon(_options(ctx).settings, register_webhooks=register_webhooks))
 
@@ -154,8 +154,8 @@ def report(
         raise typer.BadParameter("must be fr or en", param_hint="--lang")
     since_at = _parse_since(since) if since else None
     settings = _options(ctx).settings
-    from syncd.render import render
-    from syncd.report import build_report
+    from syncd.report.build import build_report
+    from syncd.report.render import render
 
     store = Store(settings.store.url)
     chosen = fmt.value if fmt else ("table" if sys.stdout.isatty() and not output else "json")
@@ -181,7 +181,7 @@ def _parse_since(value: str) -> datetime:
 def webhooks_register(ctx: typer.Context) -> None:
     """Make exactly one webhook per configured board (idempotent)."""
     from syncd.runtime import build_runtime
-    from syncd.webhook_admin import register_webhooks
+    from syncd.trello.admin import register_webhooks
 
     for line in register_webhooks(build_runtime(_options(ctx).settings)):
         typer.echo(line)
@@ -191,7 +191,7 @@ def webhooks_register(ctx: typer.Context) -> None:
 def webhooks_list(ctx: typer.Context) -> None:
     """Show our webhooks and their state."""
     from syncd.runtime import build_runtime
-    from syncd.webhook_admin import list_webhooks
+    from syncd.trello.admin import list_webhooks
 
     for line in list_webhooks(build_runtime(_options(ctx).settings)):
         typer.echo(line)
@@ -201,7 +201,7 @@ def webhooks_list(ctx: typer.Context) -> None:
 def webhooks_delete(ctx: typer.Context) -> None:
     """Delete our webhooks (only those pointing at our public_url)."""
     from syncd.runtime import build_runtime
-    from syncd.webhook_admin import delete_webhooks
+    from syncd.trello.admin import delete_webhooks
 
     for line in delete_webhooks(build_runtime(_options(ctx).settings)):
         typer.echo(line)

@@ -25,8 +25,8 @@ from syncd.config import (
     TrelloConfig,
 )
 from syncd.errors import SyncFailed
-from syncd.render import render
-from syncd.report import build_report
+from syncd.report.build import build_report
+from syncd.report.render import render
 from syncd.runtime import build_runtime, sync_pass
 
 KNOWN_DEPARTMENTS = ("12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95")

@@ -15,10 +15,10 @@ from adapters.transport import RequestEvent, RetryPolicy
 from adapters.trello import TrelloAPI, make_trello_session
 from state.store import BoardBatch, Store, WriteResult
 from syncd.config import ConfigError, Settings
-from syncd.facts import rules_from_config
-from syncd.figma_sync import FigmaFileReport, FigmaMirror
-from syncd.flags import Recomputed, recompute
-from syncd.mirror import BoardReport, Mirror
+from syncd.figma.engine import FigmaFileReport, FigmaMirror
+from syncd.rules.facts import rules_from_config
+from syncd.rules.flags import Recomputed, recompute
+from syncd.trello.engine import BoardReport, Mirror
 
 
 @dataclass

@@ -191,7 +191,7 @@ def test_install_steps_in_a_fresh_venv(steps: list[tuple[str, str]], tmp_path: P
             str(bin_dir / "python"),
             "-c",
             "from importlib.resources import files; "
-            "print((files('syncd') / 'templates' / 'report.html.j2').is_file(), "
+            "print((files('syncd.report') / 'templates' / 'report.html.j2').is_file(), "
             "(files('state') / 'migrations' / 'env.py').is_file())",
         ],
         cwd=outside,

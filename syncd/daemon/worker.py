@@ -1,0 +1,206 @@
+"""The webhook worker: one thread applying accepted deliveries in arrival order.
+
+Owns `WebhookWorker` (intake from the HTTP threads, in-process replay memory, the apply loop)
+and `FairLock`, the first-come first-served lock a sync and a delivery share so a snapshot read
+before a webhook change is never written over it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from syncd.config import BoardConfig
+from syncd.trello.apply import ApplyError, TrelloApplier
+
+log = structlog.get_logger("syncd.webhooks")
+
+
+# -- the worker ---------------------------------------------------------------------------
+
+
+class FairLock:
+    """A first-come first-served lock: a waiting sync is never starved by a webhook stream."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+@dataclass
+class _TrelloJob:
+    action: dict[str, Any]
+    board: BoardConfig
+    board_id: str
+    received: float
+
+
+@dataclass
+class _FigmaJob:
+    key: str
+    event: str
+    received: float
+
+
+class WebhookWorker:
+    """One thread applying accepted deliveries in arrival order (so in order per board).
+
+    `offer_trello` answers at once: a delivery whose action id is already queued or applied in
+    this process is a replay; the store's ``webhook_delivery`` row decides for the others.
+    `sync_lock` is held around each Trello delivery, and by the scheduler around each sync, so
+    a snapshot fetched before a webhook change can never be written over it.
+    """
+
+    def __init__(
+        self,
+        applier: TrelloApplier,
+        *,
+        metrics: Any = None,
+        figma: Any = None,
+        sync_lock: FairLock | None = None,
+        on_change: Callable[[], None] | None = None,
+        remember: int = 100_000,
+    ) -> None:
+        self.applier = applier
+        self.metrics = metrics
+        self.figma = figma
+        self.sync_lock = sync_lock or FairLock()
+        self.on_change = on_change or (lambda: None)
+        self._remember = remember
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
+        self._queue: queue.Queue[_TrelloJob | _FigmaJob | None] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- intake (HTTP threads) ----------------------------------------------------------
+
+    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
+        """Queue a verified delivery; False when it is a replay of one seen in this process."""
+        if self._stopping.is_set():
+            raise ApplyError("the daemon is stopping")
+        action_id = action["id"]
+        with self._seen_lock:
+            if action_id in self._seen:
+                return False
+            self._seen[action_id] = None
+            while len(self._seen) > self._remember:
+                self._seen.popitem(last=False)
+        self._put(_TrelloJob(action, board, board_id, time.perf_counter()))
+        return True
+
+    def offer_figma(self, key: str, event: str) -> None:
+        if self._stopping.is_set():
+            raise ApplyError("the daemon is stopping")
+        self._put(_FigmaJob(key, event, time.perf_counter()))
+
+    def _put(self, job: _TrelloJob | _FigmaJob) -> None:
+        with self._idle:
+            self._pending += 1
+        self._gauge()
+        self._queue.put(job)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def _gauge(self) -> None:
+        if self.metrics is not None:
+            self.metrics.webhook_queue.set(self._pending)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="syncd-webhooks", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """Stop taking deliveries, finish the one in hand; returns how many were dropped."""
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        dropped = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            dropped += item is not None
+        if dropped:
+            log.info("webhook deliveries left to the next poll", count=dropped)
+        return dropped
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every accepted delivery has been processed (tests, benches)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None or self._stopping.is_set():
+                if job is not None:
+                    self._queue.put(job)  # counted as dropped by stop()
+                return
+            try:
+                if isinstance(job, _TrelloJob):
+                    self._trello(job)
+                else:
+                    self._figma(job)
+            except Exception as exc:  # keep the worker alive whatever happens
+                log.error("webhook worker error", error=str(exc)[:300])
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+                self._gauge()
+
+    def _trello(self, job: _TrelloJob) -> None:
+        with self.sync_lock:
+            outcome = self.applier.deliver(job.action, job.board, job.board_id)
+        if self.metrics is not None:
+            self.metrics.delivery(outcome)
+            if outcome == "applied":
+                self.metrics.synced("webhook", time.perf_counter() - job.received)
+        if outcome == "applied":
+            self.on_change()
+
+    def _figma(self, job: _FigmaJob) -> None:
+        if self.figma is None:
+            return
+        report = self.figma.refresh(job.key, job.event)
+        outcome = "failed" if getattr(report, "mode", "") == "failed" else "applied"
+        if self.metrics is not None:
+            self.metrics.delivery(outcome, source="figma")
+            self.metrics.synced("figma_webhook", time.perf_counter() - job.received)

@@ -1,0 +1,290 @@
+"""The drift report: the contract's JSON shape, built from the store alone (no remote call).
+
+`build_report` evaluates the governance rules over the mirror (pure, fast), takes the flags and
+their history from the store, and, with ``since``, lists what changed: flags opened and
+resolved, priority actions added/completed/removed, referents changed (governance events), and
+cards created, moved, renamed, archived or deleted on either board (the card history).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from state.store import MirrorRows, Store, utc_iso
+from syncd.config import Settings
+from syncd.report.figma import build_figma_section
+from syncd.rules.departments import by_code
+from syncd.rules.facts import facts_from_rows, rules_from_config
+from syncd.rules.governance import evaluate
+
+_CHANGE_TEXT = {
+    "fr": {
+        "created": "Carte créée « {card} » dans {list}",
+        "moved": "« {card} » déplacée : {old} → {new}",
+        "renamed": "Carte renommée : « {old} » → « {new} »",
+        "archived": "« {card} » archivée",
+        "unarchived": "« {card} » désarchivée",
+        "deleted": "« {card} » supprimée",
+        "restored": "« {card} » réapparue",
+        "labels": "« {card} » : étiquettes {old} → {new}",
+        "members": "« {card} » : membres {old} → {new}",
+        "checklist": "« {card} » : {count} élément(s) de checklist modifié(s)",
+        "custom_field": "« {card} » : champ « {field} » {old} → {new}",
+        "desc": "« {card} » : description modifiée",
+        "due": "« {card} » : échéance {old} → {new}",
+        "flag_opened": "{department} : signalement {code} ouvert ({message})",
+        "flag_resolved": "{department} : signalement {code} résolu",
+        "priority_added": "{department} : action prioritaire ajoutée « {summary} »",
+        "priority_completed": "{department} : action prioritaire terminée « {summary} »",
+        "priority_removed": "{department} : action prioritaire retirée « {summary} »",
+        "referents_changed": "{department} : référents {summary}",
+    },
+    "en": {
+        "created": "Card created “{card}” in {list}",
+        "moved": "“{card}” moved: {old} → {new}",
+        "renamed": "Card renamed: “{old}” → “{new}”",
+        "archived": "“{card}” archived",
+        "unarchived": "“{card}” unarchived",
+        "deleted": "“{card}” deleted",
+        "restored": "“{card}” reappeared",
+        "labels": "“{card}”: labels {old} → {new}",
+        "members": "“{card}”: members {old} → {new}",
+        "checklist": "“{card}”: {count} checklist item(s) changed",
+        "custom_field": "“{card}”: field “{field}” {old} → {new}",
+        "desc": "“{card}”: description changed",
+        "due": "“{card}”: due date {old} → {new}",
+        "flag_opened": "{department}: flag {code} opened ({message})",
+        "flag_resolved": "{department}: flag {code} resolved",
+        "priority_added": "{department}: priority action added “{summary}”",
+        "priority_completed": "{department}: priority action completed “{summary}”",
+        "priority_removed": "{department}: priority action removed “{summary}”",
+        "referents_changed": "{department}: referents {summary}",
+    },
+}
+
+
+def build_report(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    lang: str = "fr",
+) -> dict[str, Any]:
+    """The drift report as the contract's JSON (plus a few added keys)."""
+    rows = store.read_mirror()
+    facts = facts_from_rows(rows)
+    rules = rules_from_config(settings.governance)
+    evaluation = evaluate(facts.cards, facts.lists, rules, now)
+    since_iso = utc_iso(since) if since else None
+    flags = store.flags(resolved_since=since_iso)
+    open_codes: dict[str, list[str]] = {}
+    for flag in flags:
+        if flag["resolved_at"] is None:
+            open_codes.setdefault(flag["department"], []).append(flag["code"])
+
+    live_cards = Counter(card["board_id"] for card in rows.cards if card["deleted_at"] is None)
+    states = {state["board_id"]: state for state in store.sync_states() if state["board_id"]}
+    boards = [
+        {
+            "id": board["id"],
+            "short_link": board["short_link"],
+            "name": board["name"],
+            "role": board["role"],
+            "url": board["url"],
+            "last_synced_at": (states.get(board["id"]) or {}).get("last_success_at"),
+            "cards": live_cards.get(board["id"], 0),
+        }
+        for board in sorted(rows.boards, key=lambda row: (row["role"] != "consortium", row["name"]))
+    ]
+    departments = [
+        {
+            "code": status.code,
+            "name": status.name,
+            "dashboard_card": (
+                {"id": status.dashboard_card_id, "url": status.dashboard_card_url}
+                if status.dashboard_card_id
+                else None
+            ),
+            "referents": list(status.referents),
+            "priority_actions": [
+                {
+                    "title": action.title,
+                    "source": action.source,
+                    "card_id": action.card_id,
+                    "url": action.url,
+                }
+                for action in status.priority_actions
+            ],
+            "topics": list(status.topics),
+            "linked_cards": {
+                "consortium": status.linked_cards.get("consortium", 0),
+                "product": status.linked_cards.get("product", 0),
+            },
+            "flags": sorted(open_codes.get(status.code, [])),
+        }
+        for status in evaluation.departments
+    ]
+    linked_codes = {status.code for status in evaluation.departments}
+    for code in sorted(set(open_codes) - linked_codes):  # a flag on a département now gone
+        departments.append(_bare_department(code, sorted(open_codes[code])))
+    departments.sort(key=lambda row: row["code"])
+
+    priority_card_ids = {
+        action.card_id for status in evaluation.departments for action in status.priority_actions
+    }
+    report: dict[str, Any] = {
+        "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lang": lang,
+        "since": since_iso,
+        "max_priority_actions": rules.max_priority_actions,
+        "boards": boards,
+        "departments": departments,
+        "flags": [
+            {
+                "department": flag["department"],
+                "code": flag["code"],
+                "message": flag["message"],
+                "since": flag["since"],
+                "resolved_at": flag["resolved_at"],
+            }
+            for flag in sorted(
+                flags, key=lambda row: (row["department"], row["code"], row["since"])
+            )
+        ],
+        "changes": _changes(store, rows, flags, since_iso, lang) if since_iso else [],
+        "figma": build_figma_section(
+            store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
+        ),
+    }
+    return report
+
+
+def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
+    department = by_code(code)
+    return {
+        "code": code,
+        "name": department.name if department else code,
+        "dashboard_card": None,
+        "referents": [],
+        "priority_actions": [],
+        "topics": [],
+        "linked_cards": {"consortium": 0, "product": 0},
+        "flags": flags,
+    }
+
+
+def _changes(
+    store: Store, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
+) -> list[dict[str, Any]]:
+    """What changed since `since`. `flags` are the open ones and those resolved since then,
+    which holds every flag opened since then too (it was opened before it was resolved)."""
+    text = _CHANGE_TEXT.get(lang, _CHANGE_TEXT["fr"])
+    cards = {card["id"]: card for card in rows.cards}
+    lists = {item["id"]: item["name"] for item in rows.lists}
+    labels = {label["id"]: label["name"] for label in rows.labels}
+    members = {member["id"]: member["full_name"] or member["username"] for member in rows.members}
+    fields = {field["id"]: field["name"] for field in rows.custom_fields}
+    boards = {board["id"]: board for board in rows.boards}
+    consortium = next((b["id"] for b in rows.boards if b["role"] == "consortium"), None)
+    changes: list[dict[str, Any]] = []
+
+    for version in store.card_versions_since(since):
+        card = cards.get(version["card_id"], {})
+        old = json.loads(version["old"]) if version["old"] else None
+        new = json.loads(version["new"]) if version["new"] else None
+        kind = version["field"]
+        values: dict[str, Any] = {
+            "card": card.get("name", version["card_id"]),
+            "old": old,
+            "new": new,
+        }
+        if kind == "name":
+            kind = "renamed"
+        elif kind == "list":
+            kind = "moved"
+            values.update(old=lists.get(old, old or "—"), new=lists.get(new, new or "—"))
+        elif kind == "closed":
+            kind = "archived" if new else "unarchived"
+        elif kind == "created":
+            values["list"] = lists.get((new or {}).get("list"), "—")
+        elif kind in ("labels", "members"):
+            names = labels if kind == "labels" else members
+            values.update(
+                old=", ".join(names.get(i, i) for i in old or []) or "—",
+                new=", ".join(names.get(i, i) for i in new or []) or "—",
+            )
+        elif kind == "checklist":
+            values["count"] = len(new or {})
+        elif kind == "custom_field":
+            field_id = next(iter((new or old or {}).keys()), "")
+            values.update(
+                field=fields.get(field_id, field_id),
+                old=(old or {}).get(field_id) or "—",
+                new=(new or {}).get(field_id) or "—",
+            )
+        elif kind == "due":
+            values.update(old=old or "—", new=new or "—")
+        if kind not in text:
+            continue
+        changes.append(
+            {
+                "at": version["observed_at"],
+                "board": (boards.get(version["board_id"]) or {}).get("name", version["board_id"]),
+                "board_id": version["board_id"],
+                "card_id": version["card_id"],
+                "kind": kind,
+                "summary": text[kind].format(**values),
+            }
+        )
+
+    for flag in flags:
+        if flag["since"] >= since:
+            changes.append(
+                _flag_change(text, "flag_opened", flag, flag["since"], consortium, boards)
+            )
+        if flag["resolved_at"]:
+            changes.append(
+                _flag_change(text, "flag_resolved", flag, flag["resolved_at"], consortium, boards)
+            )
+    for event in store.governance_events_since(since):
+        changes.append(
+            {
+                "at": event["at"],
+                "board": (boards.get(consortium or "") or {}).get("name", ""),
+                "board_id": consortium,
+                "card_id": None,
+                "department": event["department"],
+                "kind": event["kind"],
+                "summary": text[event["kind"]].format(
+                    department=event["department"], summary=event["summary"]
+                ),
+            }
+        )
+    changes.sort(key=lambda change: (change["at"], change["kind"]))
+    return changes
+
+
+def _flag_change(
+    text: dict[str, str],
+    kind: str,
+    flag: dict[str, Any],
+    at: str,
+    consortium: str | None,
+    boards: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "board": (boards.get(consortium or "") or {}).get("name", ""),
+        "board_id": consortium,
+        "card_id": None,
+        "department": flag["department"],
+        "kind": kind,
+        "code": flag["code"],
+        "summary": text[kind].format(
+            department=flag["department"], code=flag["code"], message=flag["message"]
+        ),
+    }

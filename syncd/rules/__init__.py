@@ -1,0 +1,7 @@
+"""The consortium's governance rules: départements, links, priority actions, referents, flags.
+
+- `departments`: the 101 départements and the text matcher (pure);
+- `governance`: `evaluate`, links, priority actions, referents, topics and findings (pure);
+- `facts`: stored rows → the rules' input (`CardFacts`, `ListFacts`, `Rules`);
+- `flags`: recomputes the flags after a sync and records their history.
+"""

@@ -1,0 +1,92 @@
+"""Stored mirror rows → the governance rules' input (`CardFacts`, `ListFacts`, `Rules`).
+
+The one bridge between `state` (rows) and the pure rules of `syncd.rules.governance`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from state.store import MirrorRows, parse_iso
+from syncd.config import GovernanceConfig
+from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts, Rules
+
+
+@dataclass(frozen=True)
+class MirrorFacts:
+    cards: list[CardFacts]
+    lists: list[ListFacts]
+    board_roles: dict[str, str]  # board id -> role
+
+
+def rules_from_config(config: GovernanceConfig) -> Rules:
+    return Rules(
+        departments=tuple(config.departments),
+        department_list=config.department_list,
+        priority_checklist=config.priority_checklist,
+        priority_label=config.priority_label,
+        topics_checklist=config.topics_checklist,
+        referent_field=config.referent_field,
+        max_priority_actions=config.max_priority_actions,
+        stale_after_days=config.stale_after_days,
+    )
+
+
+def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
+    """Build the facts of every card (deleted ones included, marked) and list."""
+    roles = {board["id"]: board["role"] for board in rows.boards}
+    labels = {label["id"]: label["name"] for label in rows.labels}
+    members = {member["id"]: member["full_name"] or member["username"] for member in rows.members}
+    fields = {field["id"]: field["name"] for field in rows.custom_fields}
+    card_labels: dict[str, list[str]] = defaultdict(list)
+    for row in rows.card_labels:
+        if row["label_id"] in labels:
+            card_labels[row["card_id"]].append(labels[row["label_id"]])
+    card_members: dict[str, list[str]] = defaultdict(list)
+    for row in rows.card_members:
+        if row["member_id"] in members:
+            card_members[row["card_id"]].append(members[row["member_id"]])
+    items: dict[str, list[dict]] = defaultdict(list)
+    for item in rows.check_items:
+        items[item["checklist_id"]].append(item)
+    checklists: dict[str, list[ChecklistFacts]] = defaultdict(list)
+    for checklist in sorted(rows.checklists, key=lambda row: row["pos"]):
+        checklists[checklist["card_id"]].append(
+            ChecklistFacts(
+                id=checklist["id"],
+                name=checklist["name"],
+                items=tuple(
+                    CheckItemFacts(item["id"], item["name"], item["state"] == "complete")
+                    for item in sorted(items[checklist["id"]], key=lambda row: row["pos"])
+                ),
+            )
+        )
+    values: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in rows.custom_field_items:
+        if row["custom_field_id"] in fields:
+            values[row["card_id"]][fields[row["custom_field_id"]]] = row["value"]
+    cards = [
+        CardFacts(
+            id=card["id"],
+            board_id=card["board_id"],
+            board_role=roles.get(card["board_id"], ""),
+            name=card["name"],
+            desc=card["desc"],
+            url=card["url"],
+            list_id=card["list_id"],
+            labels=tuple(card_labels[card["id"]]),
+            members=tuple(card_members[card["id"]]),
+            checklists=tuple(checklists[card["id"]]),
+            custom_fields=values[card["id"]],
+            closed=bool(card["closed"]),
+            deleted=card["deleted_at"] is not None,
+            date_last_activity=parse_iso(card["date_last_activity"]),
+        )
+        for card in sorted(rows.cards, key=lambda row: (row["board_id"], row["pos"], row["id"]))
+    ]
+    lists = [
+        ListFacts(row["id"], row["board_id"], row["name"], bool(row["closed"]), row["pos"])
+        for row in rows.lists
+    ]
+    return MirrorFacts(cards, lists, roles)

@@ -1,0 +1,82 @@
+"""Recompute the governance flags after a sync and keep their history.
+
+`recompute` evaluates the pure rules over the whole mirror, then in one transaction opens new
+flags (with the time first seen), resolves the ones gone (with the time resolved), and records
+what changed per département since the last evaluation (priority actions added, completed or
+removed; referents changed) for the drift report's ``changes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from state.store import Store, utc_iso
+from syncd.rules.facts import MirrorFacts, facts_from_rows
+from syncd.rules.governance import Evaluation, Rules, evaluate
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    evaluation: Evaluation
+    facts: MirrorFacts
+    opened: int
+    resolved: int
+
+
+def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
+    """Evaluate the rules over the stored mirror and persist flags and governance changes."""
+    facts = facts_from_rows(store.read_mirror())
+    evaluation = evaluate(facts.cards, facts.lists, rules, now)
+    at = utc_iso(now)
+    previous = store.governance_snapshot()
+    events = governance_events(previous, evaluation, facts, at)
+    snapshots = {
+        status.code: (list(status.referents), [p.title for p in status.priority_actions])
+        for status in evaluation.departments
+    }
+    findings = [(f.department, f.code, f.message) for f in evaluation.findings]
+    opened, resolved = store.record_evaluation(findings, snapshots, events, at)
+    return Recomputed(evaluation, facts, opened, resolved)
+
+
+def governance_events(
+    previous: Mapping[str, Mapping[str, Any]],
+    evaluation: Evaluation,
+    facts: MirrorFacts,
+    at: str,
+) -> list[dict[str, str]]:
+    """What changed per département since the previous evaluation (none the first time)."""
+    completed_by_card: dict[str, set[str]] = {
+        card.id: {
+            item.name for checklist in card.checklists for item in checklist.items if item.complete
+        }
+        for card in facts.cards
+    }
+    archived_titles = {card.name for card in facts.cards if card.closed}
+    events: list[dict[str, str]] = []
+    for status in evaluation.departments:
+        before = previous.get(status.code)
+        if before is None:
+            continue
+        old_titles = list(before.get("priority_actions") or [])
+        new_titles = [action.title for action in status.priority_actions]
+        done = archived_titles | completed_by_card.get(status.dashboard_card_id or "", set())
+        for title in new_titles:
+            if title not in old_titles:
+                events.append(_event(at, status.code, "priority_added", title))
+        for title in old_titles:
+            if title not in new_titles:
+                kind = "priority_completed" if title in done else "priority_removed"
+                events.append(_event(at, status.code, kind, title))
+        old_referents = list(before.get("referents") or [])
+        if sorted(old_referents) != sorted(status.referents):
+            summary = f"{', '.join(old_referents) or '—'} → {', '.join(status.referents) or '—'}"
+            events.append(_event(at, status.code, "referents_changed", summary))
+    return events
+
+
+def _event(at: str, department: str, kind: str, summary: str) -> dict[str, str]:
+    return {"at": at, "department": department, "kind": kind, "summary": summary}
