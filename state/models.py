@@ -4,7 +4,7 @@ Conventions:
 - Trello and Figma ids are the primary keys, as strings.
 - Timestamps are ISO-8601 UTC strings of one fixed shape (``2026-11-30T08:00:00.000Z``, the
   shape Trello uses): they sort and compare as text identically on SQLite and PostgreSQL and
-  never lose their time zone. `state.store.utc_iso` writes them.
+  never lose their time zone. `state.timestamps.utc_iso` writes them.
 - Nothing mirrored is ever erased: a card or frame gone from the remote gets ``deleted_at``.
 - ``card_version`` is the card history: one row per observed change of one field, with the
   old and new values as JSON text. Drift reports are queries over it.

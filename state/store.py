@@ -27,7 +27,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -49,23 +48,6 @@ from state import models as m
 
 Row = dict[str, Any]
 _CHUNK = 500
-
-
-def utc_iso(moment: datetime | None = None) -> str:
-    """The one timestamp shape of the store: ``2026-11-30T08:00:00.000Z``."""
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    """Parse a stored or remote ISO-8601 timestamp into an aware UTC datetime."""
-    if not text:
-        return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class StoreError(Exception):

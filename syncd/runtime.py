@@ -16,7 +16,6 @@ from adapters.trello import TrelloAPI, make_trello_session
 from state.store import BoardBatch, Store, WriteResult
 from syncd.config import ConfigError, Settings
 from syncd.figma.engine import FigmaFileReport, FigmaMirror
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import Recomputed, recompute
 from syncd.trello.engine import BoardReport, Mirror
 
@@ -121,7 +120,5 @@ def sync_pass(runtime: Runtime, *, full: bool = False) -> PassResult:
     """Every Trello board, every Figma file, then the governance flags."""
     boards = runtime.mirror.sync(full=full)
     figma = runtime.figma.sync(force_tree=False) if runtime.figma else []
-    flags = recompute(
-        runtime.store, rules_from_config(runtime.settings.governance), runtime.clock()
-    )
+    flags = recompute(runtime.store, runtime.settings.governance, runtime.clock())
     return PassResult(boards, figma, flags)

@@ -68,6 +68,18 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
         ('[[trello.boards]]\nid = "nope"\nrole = "consortium"\n', {}, "trello.boards.0.id:"),
         ('[[trello.boards]]\nid = "oSmy09cz"\nrole = "boss"\n', {}, "trello.boards.0.role:"),
         ("[governance]\ndepartments = ['99']\n" + BOARDS, {}, "governance.departments:"),
+        (
+            "[governance]\ndepartments = ['77', '20']\n" + BOARDS,
+            {},
+            "governance.departments: '20' is not a département INSEE code",
+        ),
+        ("[governance]\nmax_priority = 3\n" + BOARDS, {}, "governance.max_priority: unknown key"),
+        (
+            BOARDS,
+            {"SYNCD_GOVERNANCE_STALE_AFTER_DAYS": "0"},
+            "governance.stale_after_days (from SYNCD_GOVERNANCE_STALE_AFTER_DAYS):",
+        ),
+        (BOARDS, {"SYNCD_SECRETS_TRELLO_TOKEN": "x"}, "SYNCD_SECRETS_TRELLO_TOKEN: unknown"),
         ("x = = 1\n", {}, "not valid TOML"),
         (
             BOARDS,

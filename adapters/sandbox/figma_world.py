@@ -214,17 +214,6 @@ class FigmaWorld:
                     return
             raise KeyError(f"no frame {node_id!r} in Figma file {key!r}")
 
-    def rename_frame(self, node_id: str, name: str, key: str = SAMPLE_FILE_KEY) -> None:
-        with self.lock:
-            file = self._file(key)
-            for canvas in file["pages"]:
-                for node in canvas["children"]:
-                    if node["id"] == node_id:
-                        node["name"] = name
-                        self._touch(file)
-                        return
-            raise KeyError(f"no frame {node_id!r} in Figma file {key!r}")
-
     def new_version(
         self,
         label: str = "",

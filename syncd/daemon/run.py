@@ -31,14 +31,14 @@ from typing import Any, TypeVar
 import schedule
 import structlog
 
-from state.store import BoardBatch, Store, WriteResult, parse_iso, utc_iso
+from state.store import BoardBatch, Store, WriteResult
+from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
 from syncd.daemon.locks import instance_lock, signals_handled
 from syncd.daemon.worker import FairLock, WebhookWorker
 from syncd.daemon.writer import SerialStore, Writer
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import recompute
 from syncd.runtime import Runtime, build_runtime
 from syncd.trello.apply import TrelloApplier
@@ -78,7 +78,7 @@ class Daemon:
             write=self._write_mirror_batch,
             clock=self.clock,
         )
-        self.rules = rules_from_config(settings.governance)
+        self.rules = settings.governance
         self.boards = BoardIndex(settings.trello.boards, self.store)
         self.sync_lock = FairLock()
         self.applier = TrelloApplier(

@@ -30,7 +30,8 @@ import structlog
 
 from adapters.figma import FigmaAPI
 from adapters.transport import ApiError, RateLimited
-from state.store import Store, parse_iso, utc_iso
+from state.store import Store
+from state.timestamps import parse_iso, utc_iso
 
 __all__ = [
     "FigmaFileReport",
@@ -124,7 +125,7 @@ class FigmaMirror:
         self, key: str, stored: Row, plan: _Plan, *, force_tree: bool
     ) -> FigmaFileReport:
         now = self.clock()
-        until = _parse(stored.get("rate_limited_until"))
+        until = parse_iso(stored.get("rate_limited_until"))
         if until is not None and until > now:
             report = FigmaFileReport(
                 key, "rate_limited", rate_limited_until=stored["rate_limited_until"]
@@ -220,16 +221,9 @@ class FigmaMirror:
 # -- Figma JSON → rows -----------------------------------------------------------------------
 
 
-def _parse(text: str | None) -> datetime | None:
-    try:
-        return parse_iso(text)
-    except ValueError:
-        return None
-
-
 def _stamp(text: Any) -> str | None:
     """A remote timestamp in the store's one shape, or None when absent or unreadable."""
-    moment = _parse(text) if isinstance(text, str) else None
+    moment = parse_iso(text)
     return utc_iso(moment) if moment is not None else None
 
 

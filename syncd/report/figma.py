@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from state.store import MirrorRows, parse_iso, utc_iso
+from state.store import MirrorRows
+from state.timestamps import parse_iso, utc_iso
 from syncd.rules.facts import MirrorFacts
 from syncd.rules.governance import CardFacts
 

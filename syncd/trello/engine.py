@@ -34,7 +34,8 @@ import structlog
 
 from adapters.transport import ApiError
 from adapters.trello import TooManyCards, TrelloAPI
-from state.store import BoardBatch, Store, StoreError, WriteResult, utc_iso
+from state.store import BoardBatch, Store, StoreError, WriteResult
+from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.trello.rows import (
     BOARD_LEVEL_ACTIONS,

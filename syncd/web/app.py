@@ -18,16 +18,17 @@ signature or a body.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from state.timestamps import BadDate, parse_user_date
 from syncd.figma.webhooks import FIGMA_EVENTS, FIGMA_PATH
 from syncd.payloads import MAX_BODY_BYTES, BadDelivery, parse_json_object, secret_equals
 from syncd.report.build import build_report
+from syncd.report.model import Report
 from syncd.report.render import render
 from syncd.trello.apply import ApplyError
 from syncd.trello.webhooks import TRELLO_PATH, action_board, parse_trello, signature_ok
@@ -185,17 +186,15 @@ def create_app(daemon: Daemon) -> FastAPI:
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
 
-    def report(since: str | None, lang: str) -> dict[str, Any]:
+    def report(since: str | None, lang: str) -> Report:
         if lang not in ("fr", "en"):
             raise HTTPException(400, "lang must be fr or en")
         since_at = None
         if since:
             try:
-                since_at = datetime.fromisoformat(since.replace("Z", "+00:00"))
-            except ValueError:
-                raise HTTPException(400, f"since: {since!r} is not an ISO date") from None
-            if since_at.tzinfo is None:
-                since_at = since_at.replace(tzinfo=UTC)
+                since_at = parse_user_date(since)
+            except BadDate as exc:
+                raise HTTPException(400, f"since: {exc}") from None
         return build_report(daemon.store, settings, now=daemon.clock(), since=since_at, lang=lang)
 
     @app.get("/api/report", dependencies=[Depends(require_admin)])

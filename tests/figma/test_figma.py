@@ -26,7 +26,8 @@ from adapters.sandbox.figma_world import (
     build_sample_figma,
 )
 from adapters.transport import ApiError, HttpStatusError, RateLimited, RetryPolicy
-from state.store import MirrorRows, Store, parse_iso, utc_iso
+from state.store import MirrorRows, Store
+from state.timestamps import parse_iso, utc_iso
 from syncd.figma.engine import FigmaMirror, comment_rows, node_rows
 from syncd.report.figma import build_figma_section
 from syncd.rules.facts import MirrorFacts
@@ -580,7 +581,7 @@ def test_figma_section_links_newer_designs_and_open_comments() -> None:
     section = build_figma_section(
         _figma_rows(NOW),
         _mirror_rows(links),
-        MirrorFacts(cards, [], {}),
+        MirrorFacts(cards, []),
         {"p1", "p5"},
         [KEY, "NeverSynced0001"],
         NOW,
@@ -614,7 +615,7 @@ def test_figma_section_links_newer_designs_and_open_comments() -> None:
     later = build_figma_section(
         _figma_rows(NOW),
         _mirror_rows(links),
-        MirrorFacts(cards, [], {}),
+        MirrorFacts(cards, []),
         set(),
         [KEY],
         NOW + timedelta(hours=6),
@@ -629,7 +630,7 @@ def test_figma_section_checks_no_frame_before_the_tree_is_read() -> None:
     section = build_figma_section(
         rows,
         _mirror_rows([_link("p3", "999:1")]),
-        MirrorFacts([_card("p3", "Stats", NOW)], [], {}),
+        MirrorFacts([_card("p3", "Stats", NOW)], []),
         set(),
         [KEY],
         NOW,
@@ -645,7 +646,7 @@ def test_figma_section_is_fast_on_10000_cards() -> None:
     section = build_figma_section(
         _figma_rows(NOW),
         _mirror_rows(links),
-        MirrorFacts(cards, [], {}),
+        MirrorFacts(cards, []),
         {f"c{i}" for i in range(0, 10_000, 7)},
         [KEY],
         NOW,

@@ -28,7 +28,8 @@ from adapters.sandbox.figma_world import build_sample_figma
 from adapters.transport import RetryPolicy
 from state import models as m
 from state.store import Store
-from syncd.config import BoardConfig, GovernanceConfig, Secrets, Settings, StoreConfig, TrelloConfig
+from syncd.config import BoardConfig, Secrets, Settings, StoreConfig, TrelloConfig
+from syncd.rules.governance import Rules
 from syncd.runtime import Runtime, build_runtime, sync_pass
 
 FAST_RETRIES = RetryPolicy(
@@ -46,7 +47,7 @@ def settings_for(
     return Settings(
         store=StoreConfig(url=store_url),
         trello=TrelloConfig(api_base=sandbox.trello_api_base, boards=boards),
-        governance=GovernanceConfig(departments=("77", "95")),
+        governance=Rules(departments=("77", "95")),
         secrets=Secrets(TRELLO_API_KEY=sandbox.api_key, TRELLO_TOKEN=sandbox.token),
     )
 

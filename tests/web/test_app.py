@@ -323,6 +323,8 @@ def test_api_report_shape(env: Env) -> None:
     changes = env.client.get("/api/report", params={"since": since, "lang": "en"}).json()
     assert any(change["kind"] == "moved" for change in changes["changes"])
     assert env.client.get("/api/report", params={"since": "yesterday"}).status_code == 400
+    for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):  # clamped, no 500
+        assert env.client.get("/api/report", params={"since": edge}).status_code == 200
     assert env.client.get("/api/report", params={"lang": "de"}).status_code == 400
 
 
