@@ -108,6 +108,8 @@ class FigmaConfig(_Section):
     files: tuple[str, ...] = ()
     max_requests_per_minute: int = Field(default=10, ge=1, le=1000)
     timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # The least time between two Tier-1 reads (tree, linked nodes) of one file: 1 min to 31 days.
+    tree_read_interval_minutes: int = Field(default=60, ge=1, le=44_640)
 
     @field_validator("api_base")
     @classmethod
