@@ -467,6 +467,14 @@ def test_html_content_and_structure() -> None:
     assert 'class="max"' in out
 
 
+def test_html_explains_each_flag_in_the_reports_language() -> None:
+    out = html.unescape(r.render(sample_report(), "html"))
+    assert 'title="Personne n\'est désigné comme référent' in out
+    english = html.unescape(r.render(sample_report(), "html", lang="en"))
+    assert 'title="Nobody is named referent' in english
+    assert "4 open priority actions (max 3)" in english
+
+
 def test_html_escapes_user_text_and_links() -> None:
     out = r.render(sample_report(), "html")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
