@@ -469,7 +469,7 @@ def test_html_content_and_structure() -> None:
 
 def test_html_explains_each_flag_in_the_reports_language() -> None:
     out = html.unescape(r.render(sample_report(), "html"))
-    assert 'title="Personne n\'est désigné comme référent' in out
+    assert "title=\"Personne n'est désigné comme référent" in out
     english = html.unescape(r.render(sample_report(), "html", lang="en"))
     assert 'title="Nobody is named referent' in english
     assert "4 open priority actions (max 3)" in english
