@@ -18,7 +18,8 @@ from typing import Any
 import structlog
 
 from syncd.config import BoardConfig
-from syncd.trello.apply import ApplyError, TrelloApplier
+from syncd.trello.apply import TrelloApplier
+from syncd.web.context import IntakeClosed
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -101,7 +102,7 @@ class WebhookWorker:
     def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
         """Queue a verified delivery; False when it is a replay of one seen in this process."""
         if self._stopping.is_set():
-            raise ApplyError("the daemon is stopping")
+            raise IntakeClosed("the daemon is stopping")
         action_id = action["id"]
         with self._seen_lock:
             if action_id in self._seen:
@@ -114,7 +115,7 @@ class WebhookWorker:
 
     def offer_figma(self, key: str, event: str) -> None:
         if self._stopping.is_set():
-            raise ApplyError("the daemon is stopping")
+            raise IntakeClosed("the daemon is stopping")
         self._put(_FigmaJob(key, event, time.perf_counter()))
 
     def _put(self, job: _TrelloJob | _FigmaJob) -> None:

@@ -1,6 +1,8 @@
-"""The HTTP app (`create_app`) over a real daemon core: a SQLite store in tmp_path and the sandbox
-on 127.0.0.1:0. Webhook verification and limits, health, metrics, report, dashboard, admin token,
-and a burst of signed deliveries while full syncs run."""
+"""The HTTP app (`create_app`) over a real daemon core (`Daemon.web_context()`): a SQLite store in
+tmp_path and the sandbox on 127.0.0.1:0. Webhook verification and limits, health, metrics,
+report, dashboard, admin token, and a burst of signed deliveries while full syncs run.
+
+The same routes over a store filled by hand, with no daemon and no sandbox: `tests/web/`."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from syncd.config import Secrets, Settings
 from syncd.daemon.run import Daemon
 from syncd.demo import demo_settings
 from syncd.payloads import MAX_BODY_BYTES
+from syncd.trello.webhooks import trello_callback_url
 from syncd.web.app import create_app
 
 PASSCODE = "figma-passcode"
@@ -53,7 +56,8 @@ class Env:
         self.clock = clock
 
     def sign(self, body: bytes) -> dict[str, str]:
-        signature = webhook_signature(self.sandbox.api_secret, body, self.daemon.callback_url)
+        callback = trello_callback_url(self.daemon.settings)
+        signature = webhook_signature(self.sandbox.api_secret, body, callback)
         return {"X-Trello-Webhook": signature, "Content-Type": "application/json"}
 
     def post(self, action: dict[str, Any], *, signed: bool = True, model: Any = None) -> Any:
@@ -64,12 +68,12 @@ class Env:
 
     def versions(self, action_id: str) -> list[dict[str, Any]]:
         table = m.CardVersion.__table__
-        with self.daemon.inner_store.reader.begin() as connection:
+        with self.daemon.store.reader.begin() as connection:
             rows = connection.execute(select(table).where(table.c.action_id == action_id))
             return [dict(row) for row in rows.mappings()]
 
     def stored_anywhere(self, action_id: str) -> bool:
-        store = self.daemon.inner_store
+        store = self.daemon.store
         return (
             bool(store.known_actions([action_id]))
             or store.count(m.WebhookDelivery, m.WebhookDelivery.action_id == action_id) > 0
@@ -98,7 +102,7 @@ def _env(tmp_path: Path, *, admin: str | None = None, **sandbox_kw: Any) -> Iter
         daemon = Daemon(_settings(sandbox, tmp_path / "store.db", admin), clock=clock)
         daemon.start_workers()
         daemon.sync_pass(full=True)
-        with TestClient(create_app(daemon)) as client:
+        with TestClient(create_app(daemon.web_context())) as client:
             yield Env(sandbox, daemon, client, clock)
         daemon.stop()
 
@@ -186,7 +190,7 @@ def test_replayed_delivery_is_200_and_applied_once(env: Env) -> None:
     assert third.status_code == 200 and third.json()["status"] == "replay"
     assert env.daemon.worker.wait_idle(10)
     assert len(env.versions(action["id"])) == 1
-    assert env.daemon.inner_store.count(m.WebhookDelivery) == 1
+    assert env.daemon.store.count(m.WebhookDelivery) == 1
     assert env.daemon.metrics.delivery_count("applied") == 1
     assert env.daemon.metrics.delivery_count("replay") == 2
 
@@ -288,7 +292,7 @@ def test_metrics(env: Env) -> None:
     for board in (CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK):
         assert f'syncd_cards_mirrored{{board="{board}"}}' in text
         assert f'syncd_last_successful_sync_timestamp_seconds{{board="{board}"}}' in text
-    cards = env.daemon.inner_store.live_card_counts()
+    cards = env.daemon.store.live_card_counts()
     assert f'syncd_cards_mirrored{{board="{CONSORTIUM_SHORT_LINK}"}} ' in text
     assert sum(cards.values()) > 0
     assert 'syncd_flags_open{code="TOO_MANY_PRIORITIES"}' in text
@@ -425,7 +429,7 @@ def test_burst_of_1000_deliveries_during_full_syncs(tmp_path: Path) -> None:
             syncer.join(60)
         assert len(passes) >= 2, "full syncs did not run during the burst"
         assert intake < 60
-        store = env.daemon.inner_store
+        store = env.daemon.store
         table = m.WebhookDelivery.__table__
         with store.reader.begin() as connection:
             outcomes = dict(connection.execute(select(table.c.action_id, table.c.outcome)).all())
