@@ -1,8 +1,8 @@
 """The webhook worker: one thread applying accepted deliveries in arrival order.
 
-Owns `WebhookWorker` (intake from the HTTP threads, in-process replay memory, the apply loop)
-and `FairLock`, the first-come first-served lock a sync and a delivery share so a snapshot read
-before a webhook change is never written over it.
+Owns `WebhookWorker` (the web layer's `DeliveryIntake`: intake from the HTTP threads, in-process
+replay memory, the apply loop) and `FairLock`, the first-come first-served lock a sync and a
+delivery share so a snapshot read before a webhook change is never written over it.
 """
 
 from __future__ import annotations
@@ -123,10 +123,6 @@ class WebhookWorker:
             self._pending += 1
         self._gauge()
         self._queue.put(job)
-
-    @property
-    def pending(self) -> int:
-        return self._pending
 
     def _gauge(self) -> None:
         if self.metrics is not None:
