@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from state import models as m
 from state.store import BoardBatch, Store, StoreError, is_write_method, writes
@@ -39,6 +40,7 @@ def _batch() -> BoardBatch:
         lists=[{"id": "L1", "board_id": BOARD, "name": "Départements", "pos": 1.0}],
         cards=[{"id": CARD, "board_id": BOARD, "list_id": "L1", "name": "Drôme"}],
     )
+
 
 # One sample call per public method (properties and the route itself excepted).
 CALLS: dict[str, Callable[[Store], Any]] = {
@@ -128,9 +130,9 @@ def test_every_write_runs_on_the_writer_and_reads_open_no_write(store_url: str) 
             call(store)  # an unmarked write raises StoreError here (the guard)
             if is_write_method(getattr(Store, name)):
                 assert opened, f"{name} is @writes but opened no write transaction"
-                assert all(
-                    thread.startswith("writer") for thread, _ in opened
-                ), f"{name} wrote off the writer thread: {opened}"
+                assert all(thread.startswith("writer") for thread, _ in opened), (
+                    f"{name} wrote off the writer thread: {opened}"
+                )
             else:
                 assert opened == [], f"{name} opened a write transaction without @writes"
     store.close()
@@ -167,15 +169,14 @@ def test_a_write_without_the_marker_is_refused(store_url: str) -> None:
     store = _Careless(store_url)
     with pytest.raises(StoreError, match="mark the Store method @writes"):
         store.forgot_the_marker()
-    with _writer_route(store):
-        with pytest.raises(StoreError, match="outside the write route"):
-            store.forgot_the_marker()
+    with _writer_route(store), pytest.raises(StoreError, match="outside the write route"):
+        store.forgot_the_marker()
     store.close()
 
 
 def test_a_write_through_the_read_connection_is_refused(store_url: str) -> None:
     store = _Careless(store_url)
-    with pytest.raises(Exception, match="(?i)read.only|readonly"):
+    with pytest.raises(DBAPIError, match=r"(?i)read.only|readonly"):
         store.writes_through_the_reader()
     store.close()
 
