@@ -60,9 +60,7 @@ def parse_user_date(value: str) -> datetime:
     try:
         return _clamped(_read(value))
     except ValueError:
-        raise BadDate(
-            f"{value!r} is not an ISO date (e.g. 2026-11-30 or 2026-11-30T08:00:00+01:00)"
-        ) from None
+        raise BadDate(f"{value!r} is not an ISO date") from None
 
 
 def _read(text: str) -> datetime:

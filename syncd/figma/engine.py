@@ -101,12 +101,18 @@ class FigmaMirror:
         self.clock = clock
         self.tree_interval = tree_interval
 
-    def sync(self, *, force_tree: bool = False) -> list[FigmaFileReport]:
-        """One pass over every configured file; never raises for a remote failure."""
+    def sync(
+        self, *, force_tree: bool = False, keys: Sequence[str] | None = None
+    ) -> list[FigmaFileReport]:
+        """One pass over `keys` (default: every configured file); never raises for a remote
+        failure."""
+        chosen = [key for key in self.files if keys is None or key in keys]
+        if not chosen:
+            return []
         stored = self._stored_files()
         return [
             self._sync_file(key, stored.get(key, {}), _FULL, force_tree=force_tree)
-            for key in self.files
+            for key in chosen
         ]
 
     def refresh(self, key: str, event_type: str | None = None) -> FigmaFileReport:

@@ -19,7 +19,8 @@ from adapters.transport import ApiError, RetryPolicy
 from state.timestamps import utc_iso
 from syncd.demo import demo_settings
 from syncd.report.build import build_report
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 
 KEY = SAMPLE_FILE_KEY
 DESIGN = f"https://www.figma.com/design/{KEY}/RDV-Solidarites"

@@ -3,6 +3,9 @@
 Revision ID: 0003
 Revises: 0002
 
+Issue 8: ``sync_state.last_poll_at`` was never written: the idle poll's check time lives in
+memory (`Mirror.last_checked`), and readiness reads ``last_success_at``.
+
 Issue 10: ``figma_file.tree_read_at`` (the last Tier-1 read of a file, for the minimum interval
 between tree reads) and ``figma_node_check`` (Figma's answer about each node a card links to,
 nested layers included).
@@ -21,6 +24,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # -- issue 8: a column never written -------------------------------------------------------
+    with op.batch_alter_table("sync_state", schema=None) as batch_op:
+        batch_op.drop_column("last_poll_at")
     # -- issue 10: Figma nodes checked one by one, the interval between tree reads ---------
     with op.batch_alter_table("figma_file", schema=None) as batch_op:
         batch_op.add_column(
@@ -46,3 +52,8 @@ def downgrade() -> None:
     op.drop_table("figma_node_check")
     with op.batch_alter_table("figma_file", schema=None) as batch_op:
         batch_op.drop_column("tree_read_at")
+    # -- issue 8 -----------------------------------------------------------------------------
+    with op.batch_alter_table("sync_state", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("last_poll_at", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+        )
