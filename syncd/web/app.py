@@ -11,9 +11,10 @@ Owns `create_app`, the routes of the contract:
 - ``GET /healthz`` (liveness), ``GET /readyz`` (every board synced within 2 × poll_seconds);
 - ``GET /metrics`` (Prometheus text), ``GET /api/report`` (the report JSON), ``GET /`` (HTML).
 
-When ``SYNCD_ADMIN_TOKEN`` is set, every route but the webhooks and the health checks needs
-``Authorization: Bearer <token>`` (constant-time comparison). Nothing here logs a secret, a
-signature or a body.
+Who may read ``/`` and ``/api/report`` is decided by `syncd.web.auth.WebAuth.require_reader`
+(login session, admin bearer, or an open loopback host); the login routes and the security
+headers come from `syncd.web.auth` too. Webhooks carry their own proof; health and metrics are
+open. Nothing here logs a secret, a signature or a body.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from syncd.report.build import build_report
 from syncd.report.render import render
 from syncd.trello.apply import ApplyError
 from syncd.trello.webhooks import TRELLO_PATH, action_board, parse_trello, signature_ok
+from syncd.web.auth import Reader, WebAuth
 
 if TYPE_CHECKING:
     from syncd.daemon.run import Daemon
@@ -68,15 +70,9 @@ def create_app(daemon: Daemon) -> FastAPI:
     )
     metrics = daemon.metrics
     settings = daemon.settings
-
-    def require_admin(request: Request) -> None:
-        expected = daemon.admin_token
-        if expected is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret_equals(token.strip(), expected):
-            raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+    auth = WebAuth(settings)
+    auth.start()
+    auth.install(app)
 
     def reject(outcome: str, status: int, message: str, source: str = "trello") -> JSONResponse:
         metrics.delivery(outcome, source)
@@ -175,9 +171,9 @@ def create_app(daemon: Daemon) -> FastAPI:
             return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    # -- admin routes -------------------------------------------------------------------
+    # -- metrics (open) and the guarded routes ----------------------------------------
 
-    @app.get("/metrics", dependencies=[Depends(require_admin)])
+    @app.get("/metrics")
     def prometheus() -> Response:
         metrics.refresh(
             daemon.store, [board.id for board in settings.trello.boards], daemon.last_success()
@@ -198,17 +194,20 @@ def create_app(daemon: Daemon) -> FastAPI:
                 since_at = since_at.replace(tzinfo=UTC)
         return build_report(daemon.store, settings, now=daemon.clock(), since=since_at, lang=lang)
 
-    @app.get("/api/report", dependencies=[Depends(require_admin)])
+    @app.get("/api/report", dependencies=[Depends(auth.require_reader)])
     def api_report(
         since: str | None = Query(default=None, description="ISO date: also list changes"),
         lang: str = Query(default="fr"),
     ) -> JSONResponse:
         return JSONResponse(report(since, lang))
 
-    @app.get("/", dependencies=[Depends(require_admin)], response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse)
     def dashboard(
-        since: str | None = Query(default=None), lang: str = Query(default="fr")
+        reader: Reader = Depends(auth.require_reader),
+        since: str | None = Query(default=None),
+        lang: str = Query(default="fr"),
     ) -> HTMLResponse:
-        return HTMLResponse(render(report(since, lang), "html", lang=lang))
+        html = render(report(since, lang), "html", lang=lang, viewer=auth.viewer(reader))
+        return HTMLResponse(html)
 
     return app
