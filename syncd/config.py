@@ -191,13 +191,21 @@ class AuthConfig(_Section):
     def _issuer(cls, value: str) -> str:
         return _http_url(value) if value.strip() else ""
 
+    @field_validator("oidc_scopes", mode="before")
+    @classmethod
+    def _scope_words(cls, value: Any) -> Any:
+        """OAuth scopes are space-separated: "openid email" is two scopes."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(word for item in value for word in str(item).split())
+        return value
+
     @field_validator("oidc_scopes")
     @classmethod
     def _scopes(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
         if "openid" not in scopes:
             raise ValueError('must include "openid"')
-        if any(not scope or any(c.isspace() for c in scope) for scope in scopes):
-            raise ValueError("each scope is one word")
         return scopes
 
     @field_validator("allowed_emails")

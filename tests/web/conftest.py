@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,11 @@ class SyncdServer:
         *,
         host: str = "127.0.0.1",
         auth: AuthConfig | None = None,
+        sync: bool = True,
         **secrets_env: str | None,
     ) -> SyncdServer:
-        """Serve; `host` is the configured ``server.host`` (the socket stays on 127.0.0.1)."""
+        """Serve; `host` is the configured ``server.host`` (the socket stays on 127.0.0.1);
+        `sync`: mirror the sandbox first (tests of the login alone need no data)."""
         settings = daemon_settings(
             self.sandbox,
             self.tmp_path / "store.db",
@@ -113,7 +116,8 @@ class SyncdServer:
         )
         self.daemon = Daemon(settings)
         self.daemon.start_workers()
-        self.daemon.sync_pass(full=True)
+        if sync:
+            self.daemon.sync_pass(full=True)
         config = uvicorn.Config(
             create_app(self.daemon),
             log_config=None,
@@ -177,6 +181,7 @@ def node() -> str:
             result = subprocess.run(
                 [npm, "ci", "--no-audit", "--no-fund"],
                 cwd=OIDC_DIR,
+                env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
                 capture_output=True,
                 text=True,
                 timeout=600,
@@ -271,6 +276,17 @@ class Forge:
     userinfo_claims: dict[str, Any] = field(default_factory=dict)
 
 
+@cache
+def _mini_keys() -> tuple[RSAKey, RSAKey, RSAKey]:
+    """The provider's key, another key with the same kid, a key of an unknown kid (made once)."""
+    kid = MiniProvider.KID
+    return (
+        RSAKey.generate_key(2048, parameters={"kid": kid}, private=True),
+        RSAKey.generate_key(2048, parameters={"kid": kid}, private=True),
+        RSAKey.generate_key(2048, parameters={"kid": "stranger"}, private=True),
+    )
+
+
 class MiniProvider:
     """A small OpenID provider on 127.0.0.1: discovery, authorize (auto-approves), token (PKCE
     and client secret checked), userinfo, JWKS, end_session. Each ID token follows `forge`."""
@@ -280,9 +296,7 @@ class MiniProvider:
     KID = "mini-1"
 
     def __init__(self) -> None:
-        self.key = RSAKey.generate_key(2048, parameters={"kid": self.KID}, private=True)
-        self.other_key = RSAKey.generate_key(2048, parameters={"kid": self.KID}, private=True)
-        self.stranger_key = RSAKey.generate_key(2048, parameters={"kid": "stranger"}, private=True)
+        self.key, self.other_key, self.stranger_key = _mini_keys()
         self.forge = Forge()
         self.email = ALLOWED
         self.discovery_issuer: str | None = None  # another issuer named in the discovery
@@ -468,7 +482,7 @@ def mini_syncd(
             "SYNCD_SESSION_SECRET": SESSION_SECRET,
             **(secrets or {}),
         }
-        return syncd_server().start(auth=AuthConfig(**values), **env)
+        return syncd_server().start(auth=AuthConfig(**values), sync=False, **env)
 
     return start
 
