@@ -23,13 +23,14 @@ one-line reason that never contains a token or a secret.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
-from authlib.integrations.starlette_client import OAuth
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -81,6 +82,19 @@ class Identity:
     subject: str
     id_token: str
     email_from: str  # "id_token", "userinfo" (JSON) or "userinfo_jwt"
+
+
+def _starlette_oauth() -> Any:
+    """Authlib's Starlette registry, imported on first use (a login is configured).
+
+    Authlib warns, on stderr at every start, that it runs on httpx rather than httpx2; that
+    fallback is supported, and syncd's output stays one line per event, so the warning is muted.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+        from authlib.integrations.starlette_client import OAuth
+
+    return OAuth()
 
 
 def check_metadata(document: Any, issuer: str) -> dict[str, Any]:
@@ -149,7 +163,7 @@ class OidcClient:
         self._metadata: dict[str, Any] | None = None
         self._retry_at = 0.0
         self._has_secret = bool(client_secret)
-        self._app: Any = OAuth().register(
+        self._app: Any = _starlette_oauth().register(
             CLIENT_NAME,
             client_id=self.client_id,
             client_secret=client_secret,
