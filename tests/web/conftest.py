@@ -102,15 +102,17 @@ class SyncdServer:
         host: str = "127.0.0.1",
         auth: AuthConfig | None = None,
         sync: bool = True,
+        public_url: str | None = None,
         **secrets_env: str | None,
     ) -> SyncdServer:
         """Serve; `host` is the configured ``server.host`` (the socket stays on 127.0.0.1);
-        `sync`: mirror the sandbox first (tests of the login alone need no data)."""
+        `sync`: mirror the sandbox first (tests of the login alone need no data);
+        `public_url`: as behind a proxy (default: the URL served)."""
         settings = daemon_settings(
             self.sandbox,
             self.tmp_path / "store.db",
             host=host,
-            public_url=self.url,
+            public_url=public_url or self.url,
             auth=auth,
             **secrets_env,
         )
@@ -470,7 +472,11 @@ def mini_syncd(
     """Start syncd logging in with the hand-made provider; keyword arguments change [auth]
     (``secrets=`` changes the environment secrets)."""
 
-    def start(secrets: dict[str, str | None] | None = None, **auth: Any) -> SyncdServer:
+    def start(
+        secrets: dict[str, str | None] | None = None,
+        public_url: str | None = None,
+        **auth: Any,
+    ) -> SyncdServer:
         values: dict[str, Any] = {
             "oidc_issuer": mini_provider.issuer,
             "oidc_client_id": mini_provider.CLIENT_ID,
@@ -482,7 +488,8 @@ def mini_syncd(
             "SYNCD_SESSION_SECRET": SESSION_SECRET,
             **(secrets or {}),
         }
-        return syncd_server().start(auth=AuthConfig(**values), sync=False, **env)
+        server = syncd_server()
+        return server.start(auth=AuthConfig(**values), sync=False, public_url=public_url, **env)
 
     return start
 

@@ -213,6 +213,22 @@ def test_security_headers(syncd_server: Callable[[], Any]) -> None:
         assert api.headers["x-content-type-options"] == "nosniff"
 
 
+def test_https_public_url_makes_the_cookie_secure_and_adds_hsts(
+    mini_syncd: Callable[..., Any],
+) -> None:
+    server = mini_syncd(public_url="https://syncd.example.gouv.fr")
+    with httpx.Client(timeout=20, follow_redirects=False) as http:
+        response = http.get(server.url + "/login")
+        assert response.status_code == 302
+        assert (
+            "redirect_uri=https%3A%2F%2Fsyncd.example.gouv.fr%2Fauth%2Fcallback"
+            in (response.headers["location"])
+        )
+        flags = {part.strip().lower() for part in response.headers["set-cookie"].split(";")}
+        assert {"secure", "httponly", "samesite=lax"} <= flags
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+
+
 # -- syncd check --------------------------------------------------------------------------------
 
 
