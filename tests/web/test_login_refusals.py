@@ -68,7 +68,16 @@ def test_the_hand_made_provider_logs_in(mini_syncd: Callable[..., Any], mini_pro
         assert http.get(server.url + "/api/report").status_code == 200
     assert [e["email_from"] for e in logs if e["event"] == "login"] == ["id_token"]
     assert refusals(logs) == []
-    assert "POST /token" in mini_provider.requests  # client_secret_post and PKCE accepted
+    # discovery once at start; per login one token request; the JWKS once (then cached)
+    assert mini_provider.requests == [
+        "GET /.well-known/openid-configuration",
+        "GET /authorize",  # the browser
+        "POST /token",  # client_secret_post and PKCE accepted
+        "GET /jwks",
+    ]
+    with client() as http:
+        assert http.get(to_callback(http, server)).status_code == 303
+    assert mini_provider.requests[4:] == ["GET /authorize", "POST /token"]
 
 
 @pytest.mark.parametrize("userinfo", ["json", "jwt"])
