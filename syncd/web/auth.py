@@ -9,8 +9,9 @@ Owns `WebAuth`, built once per app from the settings:
   and, once logged in, the e-mail and the ID token (the provider's logout wants it back);
 - **the routes** ``GET /login``, ``GET /auth/callback``, ``POST /logout`` and ``GET /logged-out``
   (the page the provider sends the browser back to after its own logout);
-- **`require_reader`**, the one FastAPI dependency of every guarded route: it gathers what the
-  request presents (admin bearer, session) and applies `syncd.web.access.decide`;
+- **`require_reader`**, the access check behind `syncd.web.deps.require_reader` (the one
+  dependency of every guarded route): it gathers what the request presents (admin bearer,
+  session) and applies `syncd.web.access.decide`;
 - the security headers (`syncd.web.security`) and the start-up line saying which access mode
   is active and whether the provider answers.
 

@@ -1,4 +1,4 @@
-"""Fixtures of the login tests: syncd's app over a real daemon core served by uvicorn on
+"""Fixtures of the login tests: syncd's app over a store filled by hand, served by uvicorn on
 127.0.0.1 (a free port), the certified `oidc-provider` (Node, ``tests/web/oidc/``) and a tiny
 hand-made provider (Authlib's JOSE, joserfc) that issues the tokens a real provider never would:
 signed with another key, for another audience or issuer, expired, with a wrong nonce."""
@@ -33,12 +33,23 @@ import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from adapters.sandbox import Sandbox
-from adapters.sandbox.figma_world import build_sample_figma
-from syncd.config import AuthConfig, Secrets, ServerConfig, Settings
-from syncd.daemon.run import Daemon
-from syncd.demo import demo_settings
+from state.store import Store, utc_iso
+from syncd.config import (
+    AuthConfig,
+    BoardConfig,
+    GovernanceConfig,
+    Secrets,
+    ServerConfig,
+    Settings,
+    StoreConfig,
+    TrelloConfig,
+)
+from syncd.daemon.health import SyncHealth
+from syncd.metrics import Metrics
+from syncd.trello.rows import snapshot_batch
+from syncd.trello.webhooks import trello_callback_url, trello_signature
 from syncd.web.app import create_app
+from syncd.web.context import WebContext
 
 OIDC_DIR = Path(__file__).parent / "oidc"
 SESSION_SECRET = "test-session-secret-0123456789abcdef"
@@ -46,37 +57,67 @@ ALLOWED = "camille.martin@beta.gouv.fr"
 
 # -- syncd served over HTTP -----------------------------------------------------------------
 
+TRELLO_SECRET = "trello-app-secret"
+CONSORTIUM = "oSmy09cz"
+BOARD_ID = "b" * 23 + "1"
+DROME = "c" * 23 + "1"
 
-def daemon_settings(
-    sandbox: Sandbox,
-    db: Path,
-    *,
-    host: str = "127.0.0.1",
-    public_url: str = "http://127.0.0.1:8787",
-    auth: AuthConfig | None = None,
-    **secrets_env: str | None,
-) -> Settings:
-    """The demo settings over `sandbox`, with the server, [auth] and secrets given."""
-    base = demo_settings(sandbox, db)
-    env = {
-        "TRELLO_API_KEY": sandbox.api_key,
-        "TRELLO_TOKEN": sandbox.token,
-        "TRELLO_API_SECRET": sandbox.api_secret,
-        "FIGMA_TOKEN": "sandbox-figma-token",
-        **secrets_env,
+
+def _snapshot() -> dict[str, Any]:
+    """A small consortium board: one département card with its priority checklist."""
+    return {
+        "id": BOARD_ID,
+        "shortLink": CONSORTIUM,
+        "name": "lapins-consortium-départements",
+        "url": f"https://trello.com/b/{CONSORTIUM}",
+        "dateLastActivity": "2026-11-01T00:00:00.000Z",
+        "lists": [{"id": "L1", "name": "Départements", "pos": 1}],
+        "labels": [],
+        "members": [{"id": "m1", "fullName": "Camille Martin", "username": "cm"}],
+        "customFields": [],
+        "cards": [
+            {
+                "id": DROME,
+                "idBoard": BOARD_ID,
+                "idList": "L1",
+                "name": "Drôme",
+                "desc": "",
+                "idLabels": [],
+                "idMembers": ["m1"],
+                "closed": False,
+                "pos": 1,
+                "dateLastActivity": "2026-11-01T00:00:00.000Z",
+            }
+        ],
+        "checklists": [
+            {
+                "id": "k1",
+                "idCard": DROME,
+                "name": "Actions prioritaires",
+                "checkItems": [{"id": "i1", "name": "Ouvrir les RDV", "state": "incomplete"}],
+            }
+        ],
     }
-    return base.model_copy(
-        update={
-            "server": ServerConfig(host=host, port=0, public_url=public_url),
-            "auth": auth or AuthConfig(),
-            "secrets": Secrets(**{k: v for k, v in env.items() if v is not None}),
-        }
-    )
+
+
+@dataclass
+class RecordingIntake:
+    """The delivery intake: records the verified deliveries the web layer hands over."""
+
+    trello: list[str] = field(default_factory=list)
+
+    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
+        self.trello.append(action["id"])
+        return True
+
+    def offer_figma(self, key: str, event: str) -> None:
+        pass
 
 
 class SyncdServer:
-    """A synced daemon core and its app on 127.0.0.1:<free port> (the port is known first, so
-    the redirect URI can be registered with a provider before the app starts)."""
+    """`create_app` over a store filled by hand (no daemon, no sandbox), served by uvicorn on
+    127.0.0.1:<free port>. The port is known first, so the redirect URI can be registered with
+    a provider before the app starts."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
@@ -85,10 +126,9 @@ class SyncdServer:
         self.socket.bind(("127.0.0.1", 0))
         self.socket.listen(64)
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.sandbox = Sandbox(deliver_webhooks=False)
-        self.sandbox.figma = build_sample_figma()
-        self.sandbox.start()
-        self.daemon: Daemon | None = None
+        self.intake = RecordingIntake()
+        self.settings: Settings | None = None
+        self.store: Store | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -101,27 +141,36 @@ class SyncdServer:
         *,
         host: str = "127.0.0.1",
         auth: AuthConfig | None = None,
-        sync: bool = True,
         public_url: str | None = None,
         **secrets_env: str | None,
     ) -> SyncdServer:
         """Serve; `host` is the configured ``server.host`` (the socket stays on 127.0.0.1);
-        `sync`: mirror the sandbox first (tests of the login alone need no data);
         `public_url`: as behind a proxy (default: the URL served)."""
-        settings = daemon_settings(
-            self.sandbox,
-            self.tmp_path / "store.db",
-            host=host,
-            public_url=public_url or self.url,
-            auth=auth,
-            **secrets_env,
+        env = {"TRELLO_API_SECRET": TRELLO_SECRET, **secrets_env}
+        self.settings = Settings(
+            store=StoreConfig(url=f"sqlite:///{self.tmp_path / 'store.db'}"),
+            trello=TrelloConfig(boards=(BoardConfig(id=CONSORTIUM, role="consortium"),)),
+            governance=GovernanceConfig(departments=("26",)),
+            server=ServerConfig(host=host, port=0, public_url=public_url or self.url),
+            auth=auth or AuthConfig(),
+            secrets=Secrets(**{k: v for k, v in env.items() if v is not None}),
         )
-        self.daemon = Daemon(settings)
-        self.daemon.start_workers()
-        if sync:
-            self.daemon.sync_pass(full=True)
+        self.store = Store(self.settings.store.url)
+        now = utc_iso(datetime.now(UTC))
+        self.store.write_board(
+            snapshot_batch(_snapshot(), board_ref=CONSORTIUM, role="consortium", observed_at=now)
+        )
+        clock = lambda: datetime.now(UTC)  # noqa: E731
+        context = WebContext(
+            settings=self.settings,
+            store=self.store,
+            metrics=Metrics(),
+            health=SyncHealth(self.settings, self.store, clock=clock),
+            intake=self.intake,
+            clock=clock,
+        )
         config = uvicorn.Config(
-            create_app(self.daemon),
+            create_app(context),
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -138,14 +187,29 @@ class SyncdServer:
         assert self._server.started, "uvicorn did not start"
         return self
 
+    def signed_delivery(self) -> tuple[bytes, dict[str, str]]:
+        """A Trello webhook delivery for the board in the store, signed as Trello signs."""
+        assert self.settings is not None
+        action = {
+            "id": "a" * 24,
+            "type": "updateCard",
+            "date": "2026-11-30T08:00:00.000Z",
+            "data": {
+                "board": {"id": BOARD_ID, "shortLink": CONSORTIUM},
+                "card": {"id": DROME, "idList": "L1"},
+            },
+        }
+        body = json.dumps({"action": action, "model": {"id": BOARD_ID}}).encode()
+        signature = trello_signature(TRELLO_SECRET, body, trello_callback_url(self.settings))
+        return body, {"X-Trello-Webhook": signature, "Content-Type": "application/json"}
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(5)
-        if self.daemon is not None:
-            self.daemon.stop()
-        self.sandbox.stop()
+        if self.store is not None:
+            self.store.close()
         self.socket.close()
 
 
@@ -488,8 +552,7 @@ def mini_syncd(
             "SYNCD_SESSION_SECRET": SESSION_SECRET,
             **(secrets or {}),
         }
-        server = syncd_server()
-        return server.start(auth=AuthConfig(**values), sync=False, public_url=public_url, **env)
+        return syncd_server().start(auth=AuthConfig(**values), public_url=public_url, **env)
 
     return start
 

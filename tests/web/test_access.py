@@ -3,14 +3,12 @@ served app, the security headers, and what `syncd check` says."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from adapters.sandbox import webhook_signature
 from syncd.config import AuthConfig
 from syncd.web.access import (
     ADMIN_READER,
@@ -115,15 +113,6 @@ def test_decide(
 # -- each mode on a served app ----------------------------------------------------------------
 
 
-def signed_delivery(server: Any) -> tuple[bytes, dict[str, str]]:
-    world = server.sandbox.world
-    card = world.find_card("Drôme")
-    action = world.move_card(card["id"], world.find_list(card["idBoard"], "Fait"))
-    body = json.dumps({"action": action, "model": {"id": action["data"]["board"]["id"]}}).encode()
-    signature = webhook_signature(server.sandbox.api_secret, body, server.daemon.callback_url)
-    return body, {"X-Trello-Webhook": signature, "Content-Type": "application/json"}
-
-
 def test_loopback_without_login_or_token_serves_the_pages(
     syncd_server: Callable[[], Any],
 ) -> None:
@@ -140,7 +129,7 @@ def test_loopback_without_login_or_token_serves_the_pages(
 def test_other_host_without_login_or_token_is_403_but_webhooks_and_health_work(
     syncd_server: Callable[[], Any],
 ) -> None:
-    server = syncd_server().start(host="0.0.0.0", sync=False)
+    server = syncd_server().start(host="0.0.0.0")
     with httpx.Client(timeout=20) as http:
         page = http.get(server.url + "/")
         assert page.status_code == 403
@@ -151,13 +140,14 @@ def test_other_host_without_login_or_token_is_403_but_webhooks_and_health_work(
             assert http.get(server.url + path).status_code == 200, path
         assert http.get(server.url + "/readyz").status_code in (200, 503)  # not guarded
         assert http.head(server.url + "/webhooks/trello").status_code == 200
-        body, headers = signed_delivery(server)
+        body, headers = server.signed_delivery()
         response = http.post(server.url + "/webhooks/trello", content=body, headers=headers)
         assert response.status_code == 200 and response.json()["status"] == "accepted"
+        assert server.intake.trello == ["a" * 24]
 
 
 def test_admin_token_only(syncd_server: Callable[[], Any]) -> None:
-    server = syncd_server().start(host="0.0.0.0", sync=False, SYNCD_ADMIN_TOKEN=ADMIN)
+    server = syncd_server().start(host="0.0.0.0", SYNCD_ADMIN_TOKEN=ADMIN)
     with httpx.Client(timeout=20) as http:
         for path in ("/", "/api/report"):
             assert http.get(server.url + path).status_code == 401
@@ -188,7 +178,7 @@ def test_login_redirects_pages_and_refuses_the_api_but_the_admin_token_still_wor
 
 
 def test_security_headers(syncd_server: Callable[[], Any]) -> None:
-    server = syncd_server().start(host="127.0.0.1", sync=False)
+    server = syncd_server().start(host="127.0.0.1")
     with httpx.Client(timeout=20) as http:
         page = http.get(server.url + "/")
         csp = page.headers["content-security-policy"]
@@ -233,18 +223,18 @@ def test_https_public_url_makes_the_cookie_secure_and_adds_hsts(
 
 
 def check_lines(syncd: Any, **changes: Any) -> list[tuple[bool, str]]:
-    settings = syncd.daemon.settings.model_copy(update=changes)
+    settings = syncd.settings.model_copy(update=changes)
     return list(access_checks(settings))
 
 
 def test_check_says_which_mode_is_active(
     syncd_server: Callable[[], Any], mini_syncd: Callable[..., Any], mini_provider: Any
 ) -> None:
-    plain = syncd_server().start(host="127.0.0.1", sync=False)
+    plain = syncd_server().start(host="127.0.0.1")
     assert check_lines(plain) == [
         (True, "access: open on loopback host 127.0.0.1 (no login, no admin token configured)")
     ]
-    server = plain.daemon.settings.server.model_copy(update={"host": "0.0.0.0"})
+    server = plain.settings.server.model_copy(update={"host": "0.0.0.0"})
     ((ok, line),) = check_lines(plain, server=server)
     assert ok and line.startswith("access: closed: server.host 0.0.0.0 is not loopback")
 
@@ -259,7 +249,7 @@ def test_check_says_which_mode_is_active(
         f"oidc provider {mini_provider.issuer}: discovery ok, offers end_session; "
         f"redirect URI to register: {login.callback}",
     )
-    nobody = login.daemon.settings.auth.model_copy(update={"allowed_emails": ()})
+    nobody = login.settings.auth.model_copy(update={"allowed_emails": ()})
     assert (
         False,
         "auth: neither allowed_emails nor allowed_domains is set: nobody can log in",

@@ -83,7 +83,7 @@ def test_login_dashboard_logout_with_an_http_client(
     node_syncd: Callable[..., tuple[Any, Any]],
 ) -> None:
     server, provider = node_syncd()
-    email = server.daemon.settings.auth.allowed_emails[0]
+    email = server.settings.auth.allowed_emails[0]
     with httpx.Client(follow_redirects=False, timeout=20) as client, capture_logs() as logs:
         response = login(client, server, provider, email)
         assert response.status_code == 303 and response.headers["location"] == "/"
@@ -136,7 +136,7 @@ def test_login_dashboard_logout_with_an_http_client(
 def test_userinfo_answered_as_a_signed_jwt(node_syncd: Callable[..., tuple[Any, Any]]) -> None:
     """ProConnect answers userinfo as ``application/jwt``: the e-mail is read from it."""
     server, provider = node_syncd(userinfo_signed_response_alg="RS256")
-    email = server.daemon.settings.auth.allowed_emails[0]
+    email = server.settings.auth.allowed_emails[0]
     with httpx.Client(follow_redirects=False, timeout=20) as client, capture_logs() as logs:
         response = login(client, server, provider, email)
         assert response.status_code == 303, response.text
@@ -146,7 +146,7 @@ def test_userinfo_answered_as_a_signed_jwt(node_syncd: Callable[..., tuple[Any, 
 
 def test_email_in_the_id_token(node_syncd: Callable[..., tuple[Any, Any]]) -> None:
     server, provider = node_syncd(email_in_id_token=True)
-    email = server.daemon.settings.auth.allowed_emails[0]
+    email = server.settings.auth.allowed_emails[0]
     with httpx.Client(follow_redirects=False, timeout=20) as client, capture_logs() as logs:
         assert login(client, server, provider, email).status_code == 303
         assert email in client.get(server.url + "/").text
@@ -175,7 +175,7 @@ def test_login_dashboard_logout_in_headless_chromium(
     tmp_path: Path,
 ) -> None:
     server, _provider = node_syncd()
-    email = server.daemon.settings.auth.allowed_emails[0]
+    email = server.settings.auth.allowed_emails[0]
     run = subprocess.run(
         [node, "browser.mjs"],
         cwd=OIDC_DIR,

@@ -245,8 +245,8 @@ def test_a_hand_signed_cookie_with_the_right_secret_is_accepted(
 ) -> None:
     """The forgeries below differ from this one by their signature only."""
     server = mini_syncd()
-    secret = server.daemon.settings.secrets.session_secret.get_secret_value()
-    email = server.daemon.settings.auth.allowed_emails[0]
+    secret = server.settings.secrets.session_secret.get_secret_value()
+    email = server.settings.auth.allowed_emails[0]
     cookie = session_cookie(secret, {"email": email, "expires_at": time.time() + 600})
     with client() as http:
         http.cookies.set("syncd_session", cookie)
@@ -278,8 +278,8 @@ def test_forged_cookie_is_refused(mini_syncd: Callable[..., Any], cookie: str) -
 
 def test_expired_session_is_refused(mini_syncd: Callable[..., Any]) -> None:
     server = mini_syncd()
-    secret = server.daemon.settings.secrets.session_secret.get_secret_value()
-    email = server.daemon.settings.auth.allowed_emails[0]
+    secret = server.settings.secrets.session_secret.get_secret_value()
+    email = server.settings.auth.allowed_emails[0]
     with client() as http, capture_logs() as logs:
         http.cookies.set("syncd_session", session_cookie(secret, {"email": email, "expires_at": 1}))
         assert http.get(server.url + "/api/report").status_code == 401
@@ -288,7 +288,7 @@ def test_expired_session_is_refused(mini_syncd: Callable[..., Any]) -> None:
 
 def test_session_of_an_email_no_longer_allowed_is_refused(mini_syncd: Callable[..., Any]) -> None:
     server = mini_syncd()
-    secret = server.daemon.settings.secrets.session_secret.get_secret_value()
+    secret = server.settings.secrets.session_secret.get_secret_value()
     payload = {"email": "former@beta.gouv.fr", "expires_at": time.time() + 600}
     with client() as http:
         http.cookies.set("syncd_session", session_cookie(secret, payload))
