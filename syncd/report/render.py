@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -348,10 +349,12 @@ def render(
     lang: str | None = None,
     color: bool = False,
     width: int | None = None,
+    viewer: Viewer | None = None,
 ) -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`); French unless ``lang="en"``.
 
-    ``lang`` defaults to the report's own ``lang`` key, then French.
+    ``lang`` defaults to the report's own ``lang`` key, then French; ``viewer`` (HTML only) is
+    the logged-in reader of the served dashboard.
     """
     if fmt == "table":
         return render_table(report, lang=lang, color=color, width=width)
@@ -360,7 +363,7 @@ def render(
     if fmt == "markdown":
         return render_markdown(report, lang=lang)
     if fmt == "html":
-        return render_html(report, lang=lang)
+        return render_html(report, lang=lang, viewer=viewer)
     raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
@@ -376,10 +379,37 @@ def render_markdown(report: Report, lang: str | None = None) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def render_html(report: Report, lang: str | None = None) -> str:
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads the served dashboard (shown with a logout button); none for report files.
+
+    ``csp`` is the page's policy (the served page posts its logout form, a file posts nothing).
+    """
+
+    email: str
+    csp: str
+    logout_path: str = "/logout"
+
+
+def render_html(report: Report, lang: str | None = None, *, viewer: Viewer | None = None) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no script)."""
     view = build_view(report, resolve_lang(report, lang))
+    view["viewer"] = viewer
     return _render_template("report.html.j2", "html", view).strip() + "\n"
+
+
+def render_notice(
+    title: str,
+    message: str,
+    *,
+    lang: str = "fr",
+    detail: str | None = None,
+    link: tuple[str, str] | None = None,
+) -> str:
+    """A one-message HTML page (login refused, signed out, …); `link` is (href, text)."""
+    view = {"t": strings_for(lang), "lang": lang, "title": title, "message": message}
+    view |= {"detail": detail, "link": link}
+    return _environment("html").get_template("notice.html.j2").render(**view).strip() + "\n"
 
 
 _ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}

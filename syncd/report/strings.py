@@ -1,10 +1,10 @@
 """Every text a person reads, one table per language (`FR`, `EN`), and the few functions over it.
 
-Owns the UI strings of the renderings (table, Markdown, HTML), the change sentences of the
-report's ``changes``, the flag labels, explanations and messages, and the words for board roles,
-sources and broken-link reasons. French is the default: team leads read French; codes, JSON
-keys, logs and the CLI stay English. Write-back comments and the digest take their sentences
-from here too, so a report is in one language from end to end.
+Owns the UI strings of the renderings (table, Markdown, HTML) and of the login pages, the change
+sentences of the report's ``changes``, the flag labels, explanations and messages, and the words
+for board roles, sources and broken-link reasons. French is the default: team leads read
+French; codes, JSON keys, logs and the CLI stay English. Write-back comments and the digest take
+their sentences from here too, so a report is in one language from end to end.
 
 Flag messages are written once per language as templates with named fields (`flag_message`).
 The store keeps the English message of a flag (the JSON ``message``, for scripts); its text in
@@ -184,6 +184,23 @@ FR: dict[str, Any] = {
         "priority_removed": "{department} : action prioritaire retirée « {summary} »",
         "referents_changed": "{department} : référents {summary}",
     },
+    # -- the login pages and the logged-in reader (syncd.web.auth) ---------------------------
+    "session": {
+        "signed_in_as": "Connecté en tant que",
+        "logout": "Se déconnecter",
+        "login": "Se connecter",
+        "login_again": "Se reconnecter",
+        "refused_title": "Connexion refusée",
+        "not_allowed": "L'adresse {email} n'est pas autorisée à consulter ce tableau de bord.",
+        "failed": "La connexion n'a pas pu être vérifiée. Veuillez réessayer.",
+        "unavailable_title": "Connexion indisponible",
+        "unavailable": "Le service de connexion ne répond pas pour le moment. "
+        "Veuillez réessayer plus tard.",
+        "not_configured": "Aucune connexion n'est configurée pour ce tableau de bord.",
+        "logged_out_title": "Déconnexion",
+        "logged_out": "Vous êtes déconnecté du tableau de bord.",
+        "detail": "Détail technique",
+    },
 }
 
 EN: dict[str, Any] = {
@@ -329,6 +346,22 @@ EN: dict[str, Any] = {
         "priority_completed": "{department}: priority action completed “{summary}”",
         "priority_removed": "{department}: priority action removed “{summary}”",
         "referents_changed": "{department}: referents {summary}",
+    },
+    # -- the login pages and the logged-in reader (syncd.web.auth) ---------------------------
+    "session": {
+        "signed_in_as": "Signed in as",
+        "logout": "Sign out",
+        "login": "Sign in",
+        "login_again": "Sign in again",
+        "refused_title": "Sign-in refused",
+        "not_allowed": "{email} is not allowed to read this dashboard.",
+        "failed": "The sign-in could not be verified. Please try again.",
+        "unavailable_title": "Sign-in unavailable",
+        "unavailable": "The sign-in service does not answer right now. Please try again later.",
+        "not_configured": "No sign-in is configured for this dashboard.",
+        "logged_out_title": "Signed out",
+        "logged_out": "You are signed out of the dashboard.",
+        "detail": "Technical detail",
     },
 }
 
