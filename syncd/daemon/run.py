@@ -90,6 +90,7 @@ class Daemon:
             mirror=self.runtime.mirror,
             clock=self.clock,
             run_write=self.store.serialised,
+            metrics=self.metrics,
         )
         self.worker = WebhookWorker(
             self.applier,

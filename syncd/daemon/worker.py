@@ -19,6 +19,7 @@ import structlog
 
 from syncd.config import BoardConfig
 from syncd.trello.apply import TrelloApplier
+from syncd.trello.schema import TrelloAction
 from syncd.web.context import IntakeClosed
 
 log = structlog.get_logger("syncd.webhooks")
@@ -51,7 +52,7 @@ class FairLock:
 
 @dataclass
 class _TrelloJob:
-    action: dict[str, Any]
+    action: TrelloAction
     board: BoardConfig
     board_id: str
     received: float
@@ -99,11 +100,11 @@ class WebhookWorker:
 
     # -- intake (HTTP threads) ----------------------------------------------------------
 
-    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
-        """Queue a verified delivery; False when it is a replay of one seen in this process."""
+    def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
+        """Queue a checked action; False when it is a replay of one seen in this process."""
         if self._stopping.is_set():
             raise IntakeClosed("the daemon is stopping")
-        action_id = action["id"]
+        action_id = action.id
         with self._seen_lock:
             if action_id in self._seen:
                 return False

@@ -42,6 +42,7 @@ from syncd.trello.rows import (
     member_row,
     refetched_batch,
 )
+from syncd.trello.schema import TrelloAction
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -241,6 +242,7 @@ class TrelloApplier:
 
     `run_write` runs a read-modify-write step where every store write happens (the daemon's
     writer thread); by default inline. Remote calls (refetch, board sync) run in the caller.
+    `metrics` (optional) counts how each action was applied.
     """
 
     def __init__(
@@ -251,8 +253,10 @@ class TrelloApplier:
         mirror: Any,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         run_write: Callable[[Callable[[], Any]], Any] = _inline,
+        metrics: Any = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.trello = trello
         self.mirror = mirror
         self.clock = clock
@@ -277,26 +281,32 @@ class TrelloApplier:
         with self._fetched_lock:
             return date < self._fetched.get(card_id, "")
 
-    def deliver(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> str:
-        """Record, apply and mark one delivery: ``applied``, ``replay`` or ``failed``."""
-        action_id = action["id"]
+    def deliver(self, action: TrelloAction, board: BoardConfig, board_id: str) -> str:
+        """Record, apply and mark one checked delivery: ``applied``, ``replay`` or ``failed``.
+
+        Only the checked values are applied (`TrelloAction.as_trello`); an action type
+        `syncd.trello.schema` does not model is never applied directly.
+        """
+        action_id = action.id
         at = utc_iso(self.clock())
         if not self.run_write(lambda: self.store.record_delivery(action_id, board_id, at)):
             return "replay"
         try:
-            how = self.apply(action, board, board_id)
+            how = self.apply(action.as_trello(), board, board_id, direct=action.understood)
         except Exception as exc:  # a failed apply must never stop the worker
             log.warning(
                 "webhook apply failed",
                 action=action_id,
-                type=action.get("type"),
+                type=action.type,
                 board=board.id,
                 error=" ".join(str(exc).split())[:300] or type(exc).__name__,
             )
             self._mark(action_id, "failed")
             return "failed"
         self._mark(action_id, "applied")
-        log.debug("webhook applied", action=action_id, type=action.get("type"), how=how)
+        if self.metrics is not None:
+            self.metrics.applied(how)
+        log.debug("webhook applied", action=action_id, type=action.type, how=how)
         return "applied"
 
     def _mark(self, action_id: str, outcome: str) -> None:
@@ -306,9 +316,14 @@ class TrelloApplier:
         except Exception as exc:
             log.warning("cannot mark webhook delivery", action=action_id, error=str(exc)[:300])
 
-    def apply(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> str:
-        """Apply one action; returns how (``direct``, ``refetch``, ``board``, ``store``)."""
+    def apply(
+        self, action: Mapping[str, Any], board: BoardConfig, board_id: str, *, direct: bool = True
+    ) -> str:
+        """Apply one checked action (Trello's JSON shape); returns how (``direct``,
+        ``refetch``, ``board``, ``store``, ``included``). `direct` False: never directly."""
         how = plan(action)
+        if how == "direct" and not direct:
+            how = "refetch"
         card_id = ((action.get("data") or {}).get("card") or {}).get("id")
         if how in ("direct", "refetch") and self._included(card_id, action.get("date")):
             how = "included"  # the stored card was fetched after this action: keep the row only

@@ -21,11 +21,10 @@ from syncd.payloads import BadDelivery
 from syncd.runtime import Runtime, build_runtime
 from syncd.trello.admin import delete_webhooks, list_webhooks, register_webhooks
 from syncd.trello.apply import TrelloApplier, apply_to_batch, plan
+from syncd.trello.schema import TrelloDelivery, parse_delivery
 from syncd.trello.webhooks import (
     TRELLO_PATH,
     BoardIndex,
-    action_board,
-    parse_trello,
     signature_ok,
     trello_signature,
 )
@@ -83,15 +82,19 @@ def test_signature_is_over_raw_bytes_not_reencoded_json() -> None:
 )
 def test_parse_rejects_what_trello_never_sends(body: bytes) -> None:
     with pytest.raises(BadDelivery):
-        parse_trello(body)
+        parse_delivery(body)
 
 
-def test_action_board_prefers_action_data_then_model() -> None:
-    payload = {"action": {"id": "a", "data": {"board": {"id": "B1", "shortLink": "s1"}}}}
-    assert action_board(payload) == ("B1", "s1")
-    assert action_board({"action": {"id": "a", "data": {}}, "model": {"id": "B2"}}) == ("B2", None)
-    card_model = {"id": "C", "idBoard": "B3"}
-    assert action_board({"action": {"id": "a"}, "model": card_model}) == ("B3", None)
+def test_delivery_board_prefers_action_data_then_model() -> None:
+    b1, b2, b3, c = "b1" + "0" * 22, "b2" + "0" * 22, "b3" + "0" * 22, "c" * 24
+
+    def board(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+        action = {"id": "a" * 24, "type": "updateCard", "date": "2026-01-01", **payload["action"]}
+        return TrelloDelivery.model_validate({**payload, "action": action}).board()
+
+    assert board({"action": {"data": {"board": {"id": b1, "shortLink": "s1"}}}}) == (b1, "s1")
+    assert board({"action": {"data": {}}, "model": {"id": b2}}) == (b2, None)
+    assert board({"action": {}, "model": {"id": c, "idBoard": b3}}) == (b3, None)
 
 
 @pytest.mark.parametrize(
@@ -131,10 +134,10 @@ class World:
         self.index = BoardIndex(runtime.settings.trello.boards, runtime.store)
 
     def deliver(self, action: dict[str, Any]) -> str:
-        board_id, short_link = action_board({"action": action})
-        match = self.index.resolve(board_id, short_link)
+        delivery = TrelloDelivery.model_validate({"action": action})
+        match = self.index.resolve(*delivery.board())
         assert match is not None
-        return self.applier.deliver(action, *match)
+        return self.applier.deliver(delivery.action, *match)
 
     def card(self, card_id: str) -> dict[str, Any]:
         batch = self.store.card_batch(
