@@ -112,10 +112,10 @@ def refusal(exc: ValidationError) -> str:
 
 
 def one_line(text: str, limit: int = MAX_REASON) -> str:
-    """`text` on one printable, ASCII-safe line of at most `limit` characters."""
+    """`text` on one line of at most `limit` printable characters (a control character or a
+    lone surrogate written as its escape, so any JSON answer or log line can carry it)."""
     flat = " ".join(text.split())
-    printable = flat.encode("ascii", "backslashreplace").decode("ascii")
-    printable = "".join(c if c.isprintable() else "?" for c in printable)
+    printable = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in flat)
     return printable if len(printable) <= limit else printable[: limit - 1] + "…"
 
 

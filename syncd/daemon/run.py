@@ -187,10 +187,14 @@ class Daemon:
         if scope.empty:
             return None
         try:
-            return sync_pass(self.runtime, full=full, scope=scope, hooks=self.hooks)
+            result = sync_pass(self.runtime, full=full, scope=scope, hooks=self.hooks)
         except Exception as exc:  # the scheduler must survive anything
-            log.error("sync pass failed", full=full, error=" ".join(str(exc).split())[:300])
+            error = " ".join(str(exc).split())[:300] or type(exc).__name__
+            log.error("sync pass failed", full=full, error=error)
+            self.health.note_pass(error=f"sync pass failed: {error}")
             return None
+        self.health.note_pass(result.figma)
+        return result
 
     def _flags_after_webhooks(self) -> None:
         """The writer's idle hook: webhook changes may change flags (when this holds them)."""

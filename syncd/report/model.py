@@ -20,6 +20,7 @@ __all__ = [
     "BrokenLink",
     "ChangeEntry",
     "DashboardCard",
+    "DegradedEntry",
     "DepartmentEntry",
     "DepartmentTrend",
     "FigmaFileEntry",
@@ -166,6 +167,18 @@ class Trends(TypedDict):
 
 
 @with_config(_STRICT)
+class DegradedEntry(TypedDict):
+    """Added: a stored row the report could not read, so its card is shown with neutral values
+    (empty text, no date) in its place (`syncd.rules.facts`)."""
+
+    card_id: str | None  # None: a board-level row (a list, a label)
+    board_id: str | None
+    row: str  # "card", "list", "checklist", "check_item", "card_version", …
+    row_id: str
+    reason: str  # "<column>: <why>"
+
+
+@with_config(_STRICT)
 class Report(TypedDict):
     generated_at: str
     lang: str  # added: the language of every sentence in it ("fr" or "en")
@@ -176,6 +189,7 @@ class Report(TypedDict):
     flags: list[FlagEntry]
     changes: list[ChangeEntry]
     figma: FigmaSection
+    degraded: list[DegradedEntry]  # added: rows read with neutral values, each naming its card
     # The contract's history keys, built by the history work (`--at`, trends): declared here so
     # that the one model stays the contract; absent until that builder fills them.
     at: NotRequired[str | None]

@@ -1,0 +1,327 @@
+"""The fuzz suite of issue 9, in process: hostile bodies, headers and query strings
+(`tests/hostile.py`) sent as raw ASGI messages to the real app over a store filled by hand,
+every route, with and without credentials (valid Trello signatures over hostile bodies, the
+right Figma passcode with hostile events, the admin bearer).
+
+Every answer is checked: never a 5xx; a delivery that must be refused is a 4xx with one line;
+nothing refused reaches the delivery intake; what reaches it holds only checked values (it
+reads back identically through the model); no captured log event carries a traceback or sits
+above WARNING, and each refused delivery is one INFO line; the store is never written; a client
+gone mid-body is one INFO line. Afterwards the report still builds with nothing degraded and
+``/readyz`` answers 200. CI runs a few hundred examples per test; ``--hypothesis-profile=fuzz``
+thousands (`bench/fuzz_http.py` runs them against ``syncd run``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from anyio.from_thread import start_blocking_portal
+from hostile import (
+    FIGMA_PATH,
+    MARKER,
+    TRELLO_PATH,
+    AsgiClient,
+    HostileRequest,
+    Target,
+    figma_deliveries,
+    hostile_requests,
+    problems,
+    reader_requests,
+    traceback_events,
+    trello_deliveries,
+)
+from hypothesis import HealthCheck, given, settings
+from sqlalchemy import select
+
+from state import models as m
+from state.store import Store
+from state.timestamps import utc_iso
+from syncd.config import (
+    BoardConfig,
+    FigmaConfig,
+    Secrets,
+    ServerConfig,
+    Settings,
+    StoreConfig,
+    TrelloConfig,
+)
+from syncd.daemon.health import SyncHealth
+from syncd.metrics import Metrics
+from syncd.rules.flags import recompute
+from syncd.rules.governance import Rules
+from syncd.trello.rows import snapshot_batch
+from syncd.trello.schema import TrelloAction, parse_action
+from syncd.web.app import create_app
+from syncd.web.context import WebContext
+
+SECRET = "trello-app-secret"
+PASSCODE = "figma-passcode"
+ADMIN = "admin-token-xyz"
+FIGMA_KEY = "JhZCwwrmaw2NYrITCj8QAK"
+CONSORTIUM = "oSmy09cz"
+BOARD_ID = "b" * 23 + "1"
+DROME, MEUSE = "c" * 23 + "1", "c" * 23 + "2"
+LISTS = ("d" * 23 + "1", "d" * 23 + "2")
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+PUBLIC_URL = "https://syncd.example.org"
+
+
+def examples(ci: int) -> int:
+    """`ci` examples in CI, the profile's (thousands) under ``--hypothesis-profile=fuzz``."""
+    return max(ci, settings.default.max_examples)
+
+
+def fuzz(ci: int) -> settings:
+    """The settings of one fuzz test: `examples(ci)`, no deadline, the app built once."""
+    return settings(
+        max_examples=examples(ci),
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+
+
+def _snapshot() -> dict[str, Any]:
+    card = {
+        "idBoard": BOARD_ID,
+        "idList": LISTS[0],
+        "desc": "",
+        "idLabels": [],
+        "closed": False,
+        "pos": 1,
+        "dateLastActivity": "2026-11-01T00:00:00.000Z",
+    }
+    return {
+        "id": BOARD_ID,
+        "shortLink": CONSORTIUM,
+        "name": "lapins-consortium-départements",
+        "url": f"https://trello.com/b/{CONSORTIUM}",
+        "dateLastActivity": "2026-11-01T00:00:00.000Z",
+        "lists": [
+            {"id": LISTS[0], "name": "Départements", "pos": 1},
+            {"id": LISTS[1], "name": "Fait", "pos": 2},
+        ],
+        "labels": [],
+        "members": [{"id": "a0" * 12, "fullName": "Camille Martin", "username": "cm"}],
+        "customFields": [],
+        "cards": [
+            {**card, "id": DROME, "name": "Drôme", "idMembers": ["a0" * 12]},
+            {**card, "id": MEUSE, "name": "Meuse", "idMembers": []},
+        ],
+        "checklists": [
+            {
+                "id": "e" * 24,
+                "idCard": DROME,
+                "name": "Actions prioritaires",
+                "checkItems": [{"id": "f" * 24, "name": "Ouvrir les RDV", "state": "incomplete"}],
+            }
+        ],
+    }
+
+
+@dataclass
+class CheckingIntake:
+    """The delivery intake: records what it is offered, and that it reads back identically."""
+
+    trello: list[TrelloAction] = field(default_factory=list)
+    figma: list[tuple[str, str]] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+
+    def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
+        again = parse_action(action.as_trello())  # a checked action reads back as itself
+        if again != action or not isinstance(action, TrelloAction):
+            self.not_checked.append(action.id)
+        fresh = all(seen.id != action.id for seen in self.trello)
+        self.trello.append(action)
+        return fresh
+
+    def offer_figma(self, key: str, event: str) -> None:
+        self.figma.append((key, event))
+
+
+@dataclass
+class Fuzzed:
+    client: AsgiClient = field(repr=False)
+    store: Store = field(repr=False)
+    intake: CheckingIntake = field(repr=False)
+    target: Target = field(repr=False)
+    stdlib: list[logging.LogRecord] = field(repr=False)
+    answers: dict[str, int] = field(default_factory=dict)  # "<path> <status>" -> count
+
+    def send(self, request: HostileRequest) -> None:
+        """Send one hostile request and check the answer, the intake and the logs."""
+        offered = len(self.intake.trello), len(self.intake.figma)
+        with structlog.testing.capture_logs() as events:
+            answer = self.client.send(request)
+        assert not problems(request, answer), (problems(request, answer), request.describe())
+        bad_logs = traceback_events(events)
+        assert not bad_logs, (bad_logs, request.describe())
+        assert not self.stdlib, ([r.getMessage() for r in self.stdlib], request.describe())
+        status = answer.status if answer is not None else 0
+        key = f"{request.path} {status}"
+        self.answers[key] = self.answers.get(key, 0) + 1
+        webhook = request.method == "POST" and request.path in (TRELLO_PATH, FIGMA_PATH)
+        if not webhook:
+            return
+        refused = answer is None or answer.status >= 400
+        if refused or request.must_refuse:
+            assert (len(self.intake.trello), len(self.intake.figma)) == offered, (
+                "a refused delivery reached the intake",
+                request.describe(),
+            )
+        if answer is None or (400 <= answer.status < 500 and answer.status not in (404, 405)):
+            rejected = [e for e in events if e.get("event") == "webhook rejected"]
+            assert len(rejected) == 1 and rejected[0]["log_level"] == "info", (
+                events,
+                request.describe(),
+            )
+        assert not self.intake.not_checked, request.describe()
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _fuzzed(tmp_path: Path, *, admin: str | None) -> Iterator[Fuzzed]:
+    settings_ = Settings(
+        store=StoreConfig(url=f"sqlite:///{tmp_path / 'store.db'}"),
+        trello=TrelloConfig(boards=(BoardConfig(id=CONSORTIUM, role="consortium"),)),
+        figma=FigmaConfig(files=(FIGMA_KEY,)),
+        governance=Rules(departments=("26", "55")),
+        server=ServerConfig(public_url=PUBLIC_URL),
+        secrets=Secrets(
+            TRELLO_API_SECRET=SECRET, FIGMA_WEBHOOK_PASSCODE=PASSCODE, SYNCD_ADMIN_TOKEN=admin
+        ),
+    )
+    store = Store(settings_.store.url)
+    store.write_board(
+        snapshot_batch(
+            _snapshot(), board_ref=CONSORTIUM, role="consortium", observed_at=utc_iso(NOW)
+        )
+    )
+    recompute(store, settings_.governance, NOW)
+    intake = CheckingIntake()
+    context = WebContext(
+        settings=settings_,
+        store=store,
+        metrics=Metrics(),
+        health=SyncHealth(settings_, store, clock=lambda: NOW),
+        intake=intake,
+        clock=lambda: NOW,
+    )
+    target = Target(
+        callback_url=PUBLIC_URL + TRELLO_PATH,
+        trello_secret=SECRET,
+        figma_passcode=PASSCODE,
+        admin_token=admin,
+        board_id=BOARD_ID,
+        short_link=CONSORTIUM,
+        card_ids=(DROME, MEUSE),
+        list_ids=LISTS,
+        figma_key=FIGMA_KEY,
+    )
+    records: list[logging.LogRecord] = []
+    handler = _Collect(records)
+    logging.getLogger().addHandler(handler)
+    before = _store_fingerprint(store)
+    try:
+        with start_blocking_portal() as portal:
+            yield Fuzzed(AsgiClient(create_app(context), portal), store, intake, target, records)
+        assert _store_fingerprint(store) == before, "the web layer wrote to the store"
+    finally:
+        logging.getLogger().removeHandler(handler)
+        store.close()
+
+
+def _store_fingerprint(store: Store) -> str:
+    rows = store.read_mirror()
+    counts = [store.count(model) for model in (m.Action, m.WebhookDelivery, m.CardVersion)]
+    return json.dumps([counts, rows.cards, rows.check_items, rows.lists], default=str)
+
+
+def _healthy_afterwards(fuzzed: Fuzzed) -> None:
+    """The report builds, nothing degraded, /readyz 200; nothing hostile in the store."""
+    headers = ((b"authorization", f"Bearer {fuzzed.target.admin_token}".encode()),)
+    if fuzzed.target.admin_token is None:
+        headers = ()
+    report = fuzzed.client.send(HostileRequest("check", "GET", "/api/report", headers=headers))
+    assert report is not None and report.status == 200, report
+    assert json.loads(report.body)["degraded"] == []
+    ready = fuzzed.client.send(HostileRequest("check", "GET", "/readyz"))
+    assert ready is not None and ready.status == 200, ready.body
+    with fuzzed.store.reader.begin() as connection:
+        names = connection.execute(select(m.Card.__table__.c.name)).scalars().all()
+    assert not any(MARKER in name for name in names)
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[Fuzzed]:
+    """The app with the admin bearer configured (pages need it)."""
+    with _fuzzed(tmp_path, admin=ADMIN) as fuzzed:
+        yield fuzzed
+        _healthy_afterwards(fuzzed)
+
+
+@pytest.fixture
+def open_loopback(tmp_path: Path) -> Iterator[Fuzzed]:
+    """The app with neither login nor bearer on a loopback host (pages open)."""
+    with _fuzzed(tmp_path, admin=None) as fuzzed:
+        yield fuzzed
+        _healthy_afterwards(fuzzed)
+
+
+def _target() -> Target:
+    return Target(
+        callback_url=PUBLIC_URL + TRELLO_PATH,
+        trello_secret=SECRET,
+        figma_passcode=PASSCODE,
+        admin_token=ADMIN,
+        board_id=BOARD_ID,
+        short_link=CONSORTIUM,
+        card_ids=(DROME, MEUSE),
+        list_ids=LISTS,
+        figma_key=FIGMA_KEY,
+    )
+
+
+@fuzz(600)
+@given(request=trello_deliveries(_target()))
+def test_trello_deliveries(guarded: Fuzzed, request: HostileRequest) -> None:
+    guarded.send(request)
+
+
+@fuzz(400)
+@given(request=figma_deliveries(_target()))
+def test_figma_deliveries(guarded: Fuzzed, request: HostileRequest) -> None:
+    guarded.send(request)
+
+
+@fuzz(400)
+@given(request=reader_requests(_target()))
+def test_every_route_with_and_without_the_bearer(guarded: Fuzzed, request: HostileRequest) -> None:
+    guarded.send(request)
+
+
+@fuzz(300)
+@given(request=hostile_requests(_target()))
+def test_every_route_open_on_loopback(open_loopback: Fuzzed, request: HostileRequest) -> None:
+    open_loopback.send(request)
