@@ -1,4 +1,5 @@
-"""`syncd check`: the config is valid (it loaded), the store opens, each remote answers once."""
+"""`syncd check`: the config is valid (it loaded), the store opens, each remote answers once,
+and, with write-back enabled, whether the Trello token may post comments (nothing is posted)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from adapters.transport import ApiError, RetryPolicy
 from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings
 from syncd.runtime import figma_client, trello_client
+from syncd.writeback.service import permission_line
 
 
 def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
@@ -35,6 +37,8 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
             )
     except (ConfigError, ApiError) as exc:
         yield False, f"trello: {exc}"
+    else:
+        yield permission_line(settings, trello)
     if settings.figma.files:
         try:
             figma = figma_client(settings, policy=once)

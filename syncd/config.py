@@ -36,10 +36,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from syncd.rules.governance import FINDING_CODES, NO_DASHBOARD
+
 ENV_PREFIX = "SYNCD_"
 # SYNCD_* variables that are not config overrides.
 NON_OVERRIDE_ENV = frozenset(
-    {"SYNCD_CONFIG", "SYNCD_ADMIN_TOKEN", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"}
+    {
+        "SYNCD_CONFIG",
+        "SYNCD_ADMIN_TOKEN",
+        "SYNCD_LOG_LEVEL",
+        "SYNCD_LOG_FORMAT",
+        "SYNCD_TEST_PAUSE_AFTER_POST",  # tests only: write-back pauses between POST and commit
+    }
 )
 _BOARD_ID = re.compile(r"^(?:[0-9a-fA-F]{24}|[A-Za-z0-9]{8})$")
 _INSEE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-6])$")
@@ -163,6 +171,35 @@ class ServerConfig(_Section):
         return _http_url(value).rstrip("/")
 
 
+WRITEBACK_FLAGS = tuple(code for code in FINDING_CODES if code != NO_DASHBOARD)
+
+
+class WritebackConfig(_Section):
+    """`[writeback]`: comment on the dashboard card of a flagged département (opt-in)."""
+
+    enabled: bool = False
+    flags: tuple[str, ...] = WRITEBACK_FLAGS
+
+    @field_validator("flags", mode="before")
+    @classmethod
+    def _flag_codes(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            codes = []
+            for code in value:
+                text = str(code).strip().upper()
+                if text == NO_DASHBOARD:
+                    raise ValueError(
+                        "NO_DASHBOARD cannot be written back (a département without a "
+                        "dashboard card has no card to comment on)"
+                    )
+                if text not in WRITEBACK_FLAGS:
+                    expected = ", ".join(WRITEBACK_FLAGS)
+                    raise ValueError(f"{code!r} is not a flag code (expected some of {expected})")
+                codes.append(text)
+            return tuple(dict.fromkeys(codes))
+        return value
+
+
 class Secrets(BaseSettings):
     """Credentials, read from the environment only (never from the TOML file)."""
 
@@ -230,6 +267,7 @@ class Settings(BaseSettings):
     governance: GovernanceConfig = GovernanceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
+    writeback: WritebackConfig = WritebackConfig()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     @classmethod

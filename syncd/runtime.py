@@ -1,7 +1,8 @@
 """Wiring: from validated `Settings` to a ready store, Trello and Figma clients and sync engines.
 
 `Runtime` is what every command works with; `sync_pass` is one complete sync (every Trello
-board, every Figma file, then the flags), shared by `syncd sync`, `syncd demo` and the daemon.
+board, every Figma file, then the flags, then write-back when enabled), shared by `syncd sync`,
+`syncd demo` and the daemon.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from datetime import UTC, datetime
 from adapters.figma import FigmaAPI, make_figma_session
 from adapters.transport import RequestEvent, RetryPolicy
 from adapters.trello import TrelloAPI, make_trello_session
-from state.store import BoardBatch, Store, WriteResult
+from state.store import BoardBatch, Store, WriteResult, utc_iso
 from syncd.config import ConfigError, Settings
 from syncd.figma.engine import FigmaFileReport, FigmaMirror
 from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import Recomputed, recompute
 from syncd.trello.engine import BoardReport, Mirror
+from syncd.writeback.service import RoundReport, WriteBack
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Runtime:
     mirror: Mirror
     figma: FigmaMirror | None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    writeback: WriteBack | None = None  # with writeback.enabled
 
 
 @dataclass
@@ -36,6 +39,7 @@ class PassResult:
     boards: list[BoardReport]
     figma: list[FigmaFileReport]
     flags: Recomputed | None
+    writeback: RoundReport | None = None
 
     @property
     def failed(self) -> list[str]:
@@ -114,14 +118,25 @@ def build_runtime(
     figma = None
     if figma_api is not None:
         figma = FigmaMirror(figma_api, store, settings.figma.files, clock=clock)
-    return Runtime(settings, store, trello, mirror, figma, clock)
+    writeback = (
+        WriteBack(store, trello, settings, clock=clock) if settings.writeback.enabled else None
+    )
+    return Runtime(settings, store, trello, mirror, figma, clock, writeback)
 
 
 def sync_pass(runtime: Runtime, *, full: bool = False) -> PassResult:
-    """Every Trello board, every Figma file, then the governance flags."""
+    """Every Trello board, every Figma file, the governance flags, then write-back."""
     boards = runtime.mirror.sync(full=full)
     figma = runtime.figma.sync(force_tree=False) if runtime.figma else []
     flags = recompute(
         runtime.store, rules_from_config(runtime.settings.governance), runtime.clock()
     )
-    return PassResult(boards, figma, flags)
+    return PassResult(boards, figma, flags, writeback_after_flags(runtime, flags))
+
+
+def writeback_after_flags(runtime: Runtime, flags: Recomputed) -> RoundReport | None:
+    """A write-back round after a flag computation (when disabled: remember it was off)."""
+    if runtime.writeback is None:
+        runtime.store.set_writeback_enabled(False, utc_iso(runtime.clock()))
+        return None
+    return runtime.writeback.run(flags)

@@ -8,6 +8,8 @@ Owns the daemon's threads and their life cycle:
   the flag recomputation) writes through it without knowing. Flags are recomputed after each
   sync pass, and after webhook changes once the writer is idle (a burst is one recomputation);
 - **the webhook worker** (`worker.WebhookWorker`): applies accepted deliveries in order;
+- **the write-back worker** (`syncd.writeback.service.WritebackWorker`, with
+  ``writeback.enabled``): a round after each flag computation, in its own thread;
 - **the scheduler** (`schedule`): the first pass at start, then the idle poll every
   ``poll_seconds`` (with the Figma sync) and the full reconcile every ``full_sync_hours``;
 - **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app`).
@@ -43,6 +45,7 @@ from syncd.rules.flags import recompute
 from syncd.runtime import Runtime, build_runtime
 from syncd.trello.apply import TrelloApplier
 from syncd.trello.webhooks import TRELLO_PATH, BoardIndex
+from syncd.writeback.service import WritebackWorker
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -95,6 +98,9 @@ class Daemon:
             sync_lock=self.sync_lock,
             on_change=self.writer.mark_dirty,
         )
+        self.writeback = (
+            WritebackWorker(self.runtime.writeback) if self.runtime.writeback is not None else None
+        )
         secrets = settings.secrets
         self.callback_url = settings.server.public_url + TRELLO_PATH
         self.trello_secret = _secret(secrets.trello_api_secret)
@@ -116,6 +122,10 @@ class Daemon:
     def start_workers(self) -> None:
         self.writer.start()
         self.worker.start()
+        if self.writeback is not None:
+            self.writeback.start()
+        else:  # write-back off: flag events until it is turned on again are not commented
+            self.store.set_writeback_enabled(False, utc_iso(self.clock()))
 
     def start_scheduler(self) -> None:
         if self._scheduler is None:
@@ -128,6 +138,8 @@ class Daemon:
         """Stop taking work, finish what is in flight (bounded by `timeout`)."""
         deadline = time.monotonic() + timeout
         self._stop.set()
+        if self.writeback is not None:
+            self.writeback.stop(max(0.5, deadline - time.monotonic()))
         self.worker.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
         if self._scheduler is not None:
@@ -177,6 +189,8 @@ class Daemon:
         result = recompute(self.store, self.rules, self.clock())
         if result.opened or result.resolved:
             log.info("flags changed", opened=result.opened, resolved=result.resolved)
+        if self.writeback is not None:
+            self.writeback.wake(result)  # posts in its own thread, never on the writer
 
     # -- health -------------------------------------------------------------------------
 

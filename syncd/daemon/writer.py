@@ -190,3 +190,29 @@ class SerialStore(Store):
 
     def upgrade(self) -> None:
         self.writer.call(self.inner.upgrade)
+
+    # write-back (issue 13): its rows move on the writer too
+
+    def set_writeback_enabled(self, enabled: bool, at: str) -> str | None:
+        return self.writer.call(lambda: self.inner.set_writeback_enabled(enabled, at))
+
+    def set_writeback_member(self, member_id: str) -> None:
+        self.writer.call(lambda: self.inner.set_writeback_member(member_id))
+
+    def add_writeback_comments(self, rows: Any) -> int:
+        return self.writer.call(lambda: self.inner.add_writeback_comments(rows))
+
+    def claim_writeback(self, *args: Any) -> bool:
+        return self.writer.call(lambda: self.inner.claim_writeback(*args))
+
+    def finish_writeback(self, *args: Any) -> None:
+        self.writer.call(lambda: self.inner.finish_writeback(*args))
+
+    def release_writeback(self, *args: Any) -> bool:
+        return self.writer.call(lambda: self.inner.release_writeback(*args))
+
+    def note_writeback_error(self, intent_id: str, error: str) -> None:
+        self.writer.call(lambda: self.inner.note_writeback_error(intent_id, error))
+
+    def retarget_writeback(self, intent_id: str, card_id: str) -> None:
+        self.writer.call(lambda: self.inner.retarget_writeback(intent_id, card_id))

@@ -154,6 +154,7 @@ class DepartmentStatus:
     topics: list[str] = field(default_factory=list)
     linked_cards: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    stale_priorities: list[tuple[str, int]] = field(default_factory=list)  # (title, idle days)
 
 
 @dataclass
@@ -417,6 +418,7 @@ def evaluate(
                 Finding(code, NO_DASHBOARD, f"no dashboard card in list {list_label}")
             )
         if stale:
+            status.stale_priorities = stale
             status.findings.append(_stale_finding(code, stale, rules))
         findings.extend(status.findings)
         statuses.append(status)
