@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from syncd.report.render import STRINGS, format_date, md_escape
+from syncd.report.render import STRINGS, format_date, md_escape, truncate
 from syncd.rules.departments import by_code
 from syncd.rules.governance import (
     NO_REFERENT,
@@ -24,6 +24,8 @@ from syncd.rules.governance import (
 from syncd.writeback.marker import marker
 
 LANG = "fr"
+MAX_ITEMS = 20  # listed in a comment (Trello refuses comments over 16,384 characters)
+MAX_TITLE = 200
 COMMENT_STRINGS: dict[str, dict[str, str]] = {
     "fr": {
         "opened_title": "⚠️ **Signalement syncd : {label}**",
@@ -39,6 +41,7 @@ COMMENT_STRINGS: dict[str, dict[str, str]] = {
         "referents_now": "Référent(s) : {names}.",
         "stale": "Carte(s) prioritaire(s) sans activité depuis plus de {days} jours :",
         "stale_item": "{title} ({idle} jours)",
+        "more": "… et {count} autre(s)",
         "stale_now": "Plus aucune carte prioritaire inactive depuis plus de {days} jours.",
         "gone": "Ce signalement s'est ouvert puis levé avant que syncd puisse le publier.",
         "dashboard": "Tableau de bord : {url}",
@@ -112,17 +115,17 @@ def _flag_label(code: str) -> str:
 def _why(code: str, status: DepartmentStatus, rules: Rules) -> list[str]:
     t = COMMENT_STRINGS[LANG]
     if code == TOO_MANY_PRIORITIES:
-        titles = [action.title for action in status.priority_actions]
+        titles = [_title(action.title) for action in status.priority_actions]
         head = t["too_many"].format(count=len(titles), max=rules.max_priority_actions)
         return [head, *_bullets(titles)]
     if code == NO_REFERENT:
         return [t["no_referent"].format(field=md_escape(rules.referent_field))]
     if code == STALE_PRIORITY:
         items = [
-            t["stale_item"].format(title=md_escape(title), idle=idle)
+            t["stale_item"].format(title=_title(title), idle=idle)
             for title, idle in status.stale_priorities
         ]
-        return [t["stale"].format(days=rules.stale_after_days), *(f"- {i}" for i in items)]
+        return [t["stale"].format(days=rules.stale_after_days), *_bullets(items)]
     return []
 
 
@@ -141,8 +144,16 @@ def _state_now(code: str, status: DepartmentStatus | None, rules: Rules) -> str:
     return ""
 
 
-def _bullets(titles: Sequence[str]) -> list[str]:
-    return [f"- {md_escape(title)}" for title in titles]
+def _title(title: str) -> str:
+    return md_escape(truncate(title, MAX_TITLE))
+
+
+def _bullets(items: Sequence[str]) -> list[str]:
+    """Markdown bullets of already escaped items, the first `MAX_ITEMS` of them."""
+    bullets = [f"- {item}" for item in items[:MAX_ITEMS]]
+    if len(items) > MAX_ITEMS:
+        bullets.append("- " + COMMENT_STRINGS[LANG]["more"].format(count=len(items) - MAX_ITEMS))
+    return bullets
 
 
 def _finish(lines: list[str], public_url: str, intent_id: str) -> str:

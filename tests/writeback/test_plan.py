@@ -150,6 +150,14 @@ def test_board_text_in_a_comment_is_inert_markdown() -> None:
     assert "[clic](" not in text and "\\[clic\\]" in text
 
 
+def test_a_long_list_stays_a_postable_comment() -> None:
+    many = status(titles=300)
+    many.priority_actions[0] = PriorityAction("x" * 20000, "card", "x", "", None)
+    text = opened_comment(flag(1), many, rules=RULES, public_url=URL, intent_id="0" * 16)
+    assert "300 actions prioritaires ouvertes" in text and "- … et 280 autre(s)" in text
+    assert len(text) < 16384 and intent_of_text(text) == "0" * 16
+
+
 def test_the_other_flags_say_why() -> None:
     no_referent = opened_comment(
         flag(1, code="NO_REFERENT"), status(), rules=RULES, public_url=URL, intent_id="0" * 16
