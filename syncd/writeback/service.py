@@ -7,10 +7,12 @@ One round (`WriteBack.run`), never two at once in a process:
 2. **reconcile** the rows in doubt (attempted, never finished) whose attempt can no longer land
    (`syncd.writeback.attempts`): read the card's comments; the comment carrying the row's marker
    (by the token's member) is recorded as posted, otherwise the row is owed again;
-3. **post** the owed rows in order (a resolution only after its opening): take a token from the
-   sync's own bucket only when one is free beyond the sync's reserve (waiting for one in the
-   round's thread, never in the sync's), record the attempt, ``POST`` once (no blind retry: a
-   timeout may hide a success), record the comment id. A 401/403 (the token may not write) stops
+3. **post** the owed rows in order (a resolution only after its opening): within write-back's
+   share of the budget (at most half the bucket's capacity per window, so a burst of flags is
+   spread and never pushes syncd over Trello's limit) take a token from the sync's own bucket
+   only when one is free beyond the sync's reserve (waiting in the round's thread, never in the
+   sync's), record the attempt, ``POST`` once (no blind retry: a timeout may hide a success),
+   record the comment id. A 401/403 (the token may not write) stops
    the round with one warning, logged once until posting works again; the rows stay owed and
    the next round tries again. A 429 or a remote failure stops the round too (a failure leaves
    its row in doubt, reconciled next round).
@@ -25,6 +27,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,6 +89,7 @@ class WriteBack:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         identity: ProcessIdentity | None = None,
         stop: threading.Event | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.trello = trello
@@ -101,6 +105,11 @@ class WriteBack:
         self.grace = timedelta(seconds=3 * settings.trello.timeout_seconds + 10)
         bucket = trello.session.bucket
         self.reserve = int(bucket.capacity * RESERVE_SHARE) if bucket is not None else 0
+        # write-back's share: at most this many comments per window of the bucket
+        self.share = max(1, bucket.capacity - self.reserve) if bucket is not None else 0
+        self.window = bucket.window if bucket is not None else 0.0
+        self.monotonic = monotonic
+        self._sent: deque[float] = deque()  # when this process's recent comments were sent
         self._round = threading.Lock()
         self._denied: str | None = None  # the permission refusal last seen (logged once)
         self._member_id: str | None = None
@@ -302,18 +311,26 @@ class WriteBack:
             )
 
     def _take_token(self) -> bool:
-        """A token of the sync's bucket beyond its reserve, waiting for one in this thread."""
+        """Within write-back's share of the window, a token of the sync's bucket beyond its
+        reserve; waits for both in this thread (False: stopping, or none came in time)."""
         bucket = self.trello.session.bucket
         if bucket is None:
             return True
-        deadline = time.monotonic() + TOKEN_WAIT_SECONDS
-        while not bucket.try_acquire(self.reserve):
-            left = deadline - time.monotonic()
-            if left <= 0:
+        deadline = self.monotonic() + TOKEN_WAIT_SECONDS
+        while True:
+            now = self.monotonic()
+            while self._sent and now - self._sent[0] >= self.window:
+                self._sent.popleft()
+            if len(self._sent) < self.share:
+                if bucket.try_acquire(self.reserve):
+                    self._sent.append(now)
+                    return True
+                wait = bucket.seconds_until(self.reserve + 1)
+            else:
+                wait = self._sent[0] + self.window - now
+            left = deadline - now
+            if left <= 0 or self.stop.wait(min(left, max(0.01, wait))):
                 return False
-            if self.stop.wait(min(left, max(0.01, bucket.seconds_until(self.reserve + 1)))):
-                return False
-        return True
 
     def _activity_before(self, card_id: str) -> str | None:
         """The card's activity as the rules see it, just before syncd comments on it."""

@@ -337,16 +337,16 @@ def test_a_burst_is_spread_within_the_budget_leaving_the_sync_its_reserve(
     runtime = runtime_for(sandbox, store_url, enabled=False)
     sync_pass(runtime)
     fake = _FakeTime()
-    bucket = TokenBucket(4, 10.0, clock=fake, sleep=fake.wait)  # 4 per 10 s: reserve 2
+    bucket = TokenBucket(4, 10.0, clock=fake, sleep=fake.wait)  # 4 per 10 s: 2 for write-back
     runtime.trello.session.bucket = bucket
-    left: list[float] = []
+    taken: list[tuple[float, float]] = []  # (when, tokens left)
     take = bucket.try_acquire
 
     def spy(reserve: int = 0) -> bool:
-        taken = take(reserve)
-        if taken:
-            left.append(bucket._tokens)
-        return taken
+        took = take(reserve)
+        if took:
+            taken.append((fake.now, bucket._tokens))
+        return took
 
     bucket.try_acquire = spy  # type: ignore[method-assign]
     writeback = WriteBack(
@@ -354,11 +354,13 @@ def test_a_burst_is_spread_within_the_budget_leaving_the_sync_its_reserve(
         runtime.trello,
         settings_for(sandbox, store_url),
         stop=fake,  # type: ignore[arg-type]
+        monotonic=fake,
     )
     report = writeback.run()
     assert report.posted == 4
-    assert min(left) >= 2  # never below the sync's reserve
-    assert fake.waited == pytest.approx(5.0)  # 2 at once, then one per 2.5 s of refill
+    assert [when for when, _left in taken] == [0.0, 0.0, 10.0, 10.0]  # 2 per window
+    assert min(left for _when, left in taken) >= 2  # never below the sync's reserve
+    assert bucket.acquire() == 0.0  # the sync's next request waits for nothing
 
 
 # -- dry run, check, daemon ------------------------------------------------------------------
