@@ -1,8 +1,8 @@
 """Wiring: from validated `Settings` to a ready store, Trello and Figma clients and sync engines.
 
-`Runtime` is what every command works with; `sync_pass` is one complete sync (every Trello
-board, every Figma file, then the flags, then write-back when enabled), shared by `syncd sync`,
-`syncd demo` and the daemon.
+`Runtime` is what every command works with (the one sync pass over it is `syncd.sync_pass`);
+`trello_client` and `figma_client` are the one place clients are built from settings; with
+``writeback.enabled`` it carries the `WriteBack` that comments after each flag computation.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from datetime import UTC, datetime
 from adapters.figma import FigmaAPI, make_figma_session
 from adapters.transport import RequestEvent, RetryPolicy
 from adapters.trello import TrelloAPI, make_trello_session
-from state.store import BoardBatch, Store, WriteResult, utc_iso
+from state.store import BoardBatch, Store, WriteResult
 from syncd.config import ConfigError, Settings
-from syncd.figma.engine import FigmaFileReport, FigmaMirror
-from syncd.rules.facts import rules_from_config
-from syncd.rules.flags import Recomputed, recompute
-from syncd.trello.engine import BoardReport, Mirror
-from syncd.writeback.service import RoundReport, WriteBack
+from syncd.figma.engine import FigmaMirror
+from syncd.trello.engine import Mirror
+from syncd.writeback.service import WriteBack
 
 
 @dataclass
@@ -32,20 +30,6 @@ class Runtime:
     figma: FigmaMirror | None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     writeback: WriteBack | None = None  # with writeback.enabled
-
-
-@dataclass
-class PassResult:
-    boards: list[BoardReport]
-    figma: list[FigmaFileReport]
-    flags: Recomputed | None
-    writeback: RoundReport | None = None
-
-    @property
-    def failed(self) -> list[str]:
-        failures = [f"{r.board}: {r.error}" for r in self.boards if r.error]
-        failures += [f"figma {r.key}: {r.error}" for r in self.figma if r.mode == "failed"]
-        return failures
 
 
 def require_secret(settings: Settings, name: str) -> str:
@@ -122,21 +106,3 @@ def build_runtime(
         WriteBack(store, trello, settings, clock=clock) if settings.writeback.enabled else None
     )
     return Runtime(settings, store, trello, mirror, figma, clock, writeback)
-
-
-def sync_pass(runtime: Runtime, *, full: bool = False) -> PassResult:
-    """Every Trello board, every Figma file, the governance flags, then write-back."""
-    boards = runtime.mirror.sync(full=full)
-    figma = runtime.figma.sync(force_tree=False) if runtime.figma else []
-    flags = recompute(
-        runtime.store, rules_from_config(runtime.settings.governance), runtime.clock()
-    )
-    return PassResult(boards, figma, flags, writeback_after_flags(runtime, flags))
-
-
-def writeback_after_flags(runtime: Runtime, flags: Recomputed) -> RoundReport | None:
-    """A write-back round after a flag computation (when disabled: remember it was off)."""
-    if runtime.writeback is None:
-        runtime.store.set_writeback_enabled(False, utc_iso(runtime.clock()))
-        return None
-    return runtime.writeback.run(flags)

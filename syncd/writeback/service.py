@@ -126,7 +126,9 @@ class WriteBack:
         with self._round:
             report = RoundReport()
             now = self.clock()
-            enabled_since = self.store.set_writeback_enabled(True, utc_iso(now))
+            enabled_since = self.store.writeback_state().get(
+                "enabled_since"
+            ) or self.store.set_writeback_enabled(True, utc_iso(now))
             facts, evaluation = _evaluation(self.store, self.rules, now, recomputed)
             plan = self._plan(facts, evaluation, enabled_since, utc_iso(now))
             if plan.new_rows:

@@ -30,7 +30,8 @@ from syncd.config import (
 )
 from syncd.report.build import build_report
 from syncd.rules.facts import facts_from_rows
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 from syncd.trello.apply import TrelloApplier
 from syncd.writeback.attempts import ProcessIdentity
 from syncd.writeback.service import WriteBack, permission_line, preview, render_preview
@@ -420,5 +421,41 @@ def test_the_daemon_posts_from_its_own_thread(sandbox: Sandbox, tmp_path: Any) -
         daemon.sync_pass()
         time.sleep(0.3)
         assert len(posts(sandbox)) == 4
+    finally:
+        daemon.stop(5)
+
+
+class _AllButWriteback:
+    """Leases of a replica that holds every duty but write-back (another replica posts)."""
+
+    def __init__(self) -> None:
+        self._held: frozenset[str] = frozenset()
+
+    def acquire(self, duties: Any) -> frozenset[str]:
+        self._held = frozenset(d for d in duties if d != "writeback")
+        return self._held
+
+    def held(self) -> frozenset[str]:
+        return self._held
+
+    def release(self) -> None:
+        self._held = frozenset()
+
+
+def test_a_daemon_without_the_writeback_duty_posts_nothing(sandbox: Sandbox, tmp_path: Any) -> None:
+    from syncd.daemon.run import Daemon
+    from syncd.daemon.scheduler import duties_of
+
+    settings = settings_for(sandbox, f"sqlite:///{tmp_path}/replica.db")
+    assert "writeback" in duties_of(settings)
+    daemon = Daemon(settings, policy=FAST, leases=_AllButWriteback())
+    daemon.start_workers()
+    try:
+        result = daemon.sync_pass()
+        assert result is not None and result.flags is not None and result.flags.opened == 5
+        daemon.scheduler.tick()  # the write-back task: not held, nothing woken
+        time.sleep(0.3)
+        assert posts(sandbox) == [] and daemon.writeback is not None
+        assert daemon.writeback.rounds == 0
     finally:
         daemon.stop(5)
