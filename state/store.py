@@ -45,6 +45,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    case,
     create_engine,
     delete,
     event,
@@ -1058,6 +1059,20 @@ class Store:
                 )
                 found.update({row[0]: row[1] for row in rows})
         return found
+
+    def writeback_counts(self) -> dict[str, int]:
+        """Write-back's comments by state: ``owed``, ``in_doubt``, ``posted`` (the gauge)."""
+        table = _table(m.WritebackComment)
+        state = case(
+            (table.c.comment_id.is_not(None), "posted"),
+            (table.c.attempt.is_not(None), "in_doubt"),
+            else_="owed",
+        )
+        counts = {"owed": 0, "in_doubt": 0, "posted": 0}
+        with self._read() as connection:
+            for name, count in connection.execute(select(state, func.count()).group_by(state)):
+                counts[name] = int(count)
+        return counts
 
     def writeback_comment_ids(self) -> set[str]:
         """The action ids of syncd's own comments (mirrored, never counted as activity)."""

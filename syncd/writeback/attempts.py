@@ -5,8 +5,8 @@ Before each request, the comment's row records the attempt of this process
 doubt*: the comment may or may not be on the card. It may be checked (by reading the card's
 comments) and posted again only once no request of that attempt can still land:
 
-- the attempt is this process's own: write-back runs one round at a time, so nothing of it is
-  in flight any more;
+- the attempt is this process's own: a process runs one write-back round at a time (rounds of
+  one identity share a lock, `syncd.writeback.service`), so nothing of it is in flight any more;
 - the attempt is from this machine and that process is gone (a crash, ``kill -9``, a container
   restarted with the same pid: the nonce differs);
 - otherwise (another machine, or a pid still alive), once `grace` has passed since the attempt:
@@ -15,6 +15,7 @@ comments) and posted again only once no request of that attempt can still land:
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -38,7 +39,8 @@ class ProcessIdentity:
 
     @classmethod
     def current(cls) -> ProcessIdentity:
-        return cls(socket.gethostname(), _pid_namespace(), os.getpid(), secrets.token_hex(4))
+        """This process's identity: one per process (a forked child gets its own)."""
+        return _identity_of(os.getpid())
 
     def __str__(self) -> str:
         return f"{self.host}|{self.namespace}|{self.pid}|{self.nonce}"
@@ -67,6 +69,11 @@ class ProcessIdentity:
         except PermissionError:
             return False
         return False  # alive, or the pid was reused: wait for the grace period
+
+
+@functools.cache
+def _identity_of(pid: int) -> ProcessIdentity:
+    return ProcessIdentity(socket.gethostname(), _pid_namespace(), pid, secrets.token_hex(4))
 
 
 def settled(

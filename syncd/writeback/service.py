@@ -110,7 +110,7 @@ class WriteBack:
         self.window = bucket.window if bucket is not None else 0.0
         self.monotonic = monotonic
         self._sent: deque[float] = deque()  # when this process's recent comments were sent
-        self._round = threading.Lock()
+        self._round = _round_lock(str(self.identity))  # one round at a time per process
         self._denied: str | None = None  # the permission refusal last seen (logged once)
         self._member_id: str | None = None
 
@@ -359,6 +359,17 @@ class WriteBack:
         if self._denied is not None:
             log.info("write-back can post again")
             self._denied = None
+
+
+_ROUND_LOCKS: dict[str, threading.Lock] = {}
+_ROUND_LOCKS_GUARD = threading.Lock()
+
+
+def _round_lock(identity: str) -> threading.Lock:
+    """The lock of the rounds of one identity: a process's own attempts are never in flight
+    while another of its rounds looks at them (`syncd.writeback.attempts`)."""
+    with _ROUND_LOCKS_GUARD:
+        return _ROUND_LOCKS.setdefault(identity, threading.Lock())
 
 
 def _in_doubt(row: Mapping[str, Any]) -> bool:

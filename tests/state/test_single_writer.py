@@ -105,6 +105,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "retarget_writeback": lambda s: s.retarget_writeback("0" * 16, CARD),
     "writeback_intents": lambda s: s.writeback_intents(["0" * 16]),
     "writeback_comment_ids": lambda s: s.writeback_comment_ids(),
+    "writeback_counts": lambda s: s.writeback_counts(),
     "own_comment_activity": lambda s: s.own_comment_activity([CARD]),
 }
 NOT_CALLED = {"route_writes", "serialised", "close", "safe_url"}

@@ -233,6 +233,7 @@ def test_a_read_only_token_owes_the_comments_and_posts_them_once_it_may(
     assert "401 unauthorized permission requested" in refusals[0]["event"]
     assert len(posts(sandbox)) == 2 and syncd_comments(sandbox) == []  # one try per round
     assert permission_line(runtime.settings, runtime.trello)[0] is False
+    assert runtime.store.writeback_counts() == {"owed": 4, "in_doubt": 0, "posted": 0}
 
     sandbox.read_only = False
     assert permission_line(runtime.settings, runtime.trello)[0] is True
@@ -240,6 +241,7 @@ def test_a_read_only_token_owes_the_comments_and_posts_them_once_it_may(
     assert third.writeback is not None and (third.writeback.posted, third.writeback.owed) == (4, 0)
     assert sync_pass(runtime).writeback.posted == 0  # type: ignore[union-attr]
     assert len(syncd_comments(sandbox)) == 4
+    assert runtime.store.writeback_counts() == {"owed": 0, "in_doubt": 0, "posted": 4}
 
 
 def test_a_lost_answer_is_looked_up_on_the_card_before_posting_again(
@@ -261,6 +263,7 @@ def test_a_lost_answer_is_looked_up_on_the_card_before_posting_again(
     first = sync_pass(runtime)
     assert first.writeback is not None and first.writeback.stopped == "Trello did not answer"
     assert len(syncd_comments(sandbox)) == 1
+    assert runtime.store.writeback_counts() == {"owed": 3, "in_doubt": 1, "posted": 0}
     following = runtime.store.writeback_comments()[1]["card_id"]
     sandbox.disconnect_next(1, path_prefix=f"/1/cards/{following}/actions/comments")  # lost
     second = sync_pass(runtime)
@@ -274,12 +277,14 @@ def test_a_lost_answer_is_looked_up_on_the_card_before_posting_again(
 
 
 def test_replicas_post_each_comment_once(sandbox: Sandbox, store_url: str) -> None:
+    """Three replicas (other machines: their attempts wait out the grace) round at once."""
     runtime = runtime_for(sandbox, store_url, enabled=False)
     sync_pass(runtime)
     settings = settings_for(sandbox, store_url)
+    replicas = [ProcessIdentity(f"replica-{n}", "1", 100 + n, "0000") for n in range(3)]
     rounds = [
-        WriteBack(Store(store_url), runtime.trello, settings, identity=ProcessIdentity.current())
-        for _ in range(3)
+        WriteBack(Store(store_url), runtime.trello, settings, identity=identity)
+        for identity in replicas
     ]
     threads = [threading.Thread(target=r.run) for r in rounds]
     for thread in threads:
@@ -288,6 +293,22 @@ def test_replicas_post_each_comment_once(sandbox: Sandbox, store_url: str) -> No
         thread.join(60)
     assert len(syncd_comments(sandbox)) == 4 and len(posts(sandbox)) == 4
     assert all(r["comment_id"] for r in runtime.store.writeback_comments())
+
+
+def test_rounds_of_one_process_never_overlap(sandbox: Sandbox, store_url: str) -> None:
+    """Two WriteBack objects of one process: its own attempts are never taken for a dead
+    process's (the same identity, one round at a time)."""
+    runtime = runtime_for(sandbox, store_url, enabled=False)
+    sync_pass(runtime)
+    settings = settings_for(sandbox, store_url)
+    rounds = [WriteBack(Store(store_url), runtime.trello, settings) for _ in range(3)]
+    assert len({str(r.identity) for r in rounds}) == 1
+    threads = [threading.Thread(target=r.run) for r in rounds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(syncd_comments(sandbox)) == 4 and len(posts(sandbox)) == 4
 
 
 def test_an_attempt_still_in_flight_elsewhere_is_left_alone(
