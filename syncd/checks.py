@@ -1,5 +1,6 @@
 """`syncd check`: the config is valid (it loaded), the store opens, each remote answers once,
-and, with write-back enabled, whether the Trello token may post comments (nothing is posted)."""
+whether write-back can post (when enabled; the token's permissions, nothing is posted) and which
+access mode guards the dashboard (with a login: the provider's discovery, once)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from adapters.transport import ApiError, RetryPolicy
 from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings
 from syncd.runtime import figma_client, trello_client
+from syncd.web.auth import access_checks
 from syncd.writeback.service import permission_line
 
 
@@ -52,3 +54,4 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
                     yield False, f"figma file {key}: {exc}"
     if settings.secrets.trello_api_secret is None:
         yield False, "TRELLO_API_SECRET: missing (webhook signatures cannot be verified)"
+    yield from access_checks(settings)

@@ -39,7 +39,7 @@ from typing import Any
 import structlog
 
 from state.store import BoardBatch, Store, WriteResult, utc_iso
-from syncd.config import Settings
+from syncd.config import Settings, secret_text
 from syncd.daemon.health import SyncHealth
 from syncd.daemon.leases import Leases, LocalLeases
 from syncd.daemon.locks import instance_lock, signals_handled
@@ -62,7 +62,6 @@ from syncd.sync_pass import PassHooks, PassResult, recompute_flags, sync_pass
 from syncd.trello.apply import TrelloApplier
 from syncd.trello.webhooks import BoardIndex
 from syncd.web.context import WebContext
-from syncd.web.deps import secret_text
 from syncd.writeback.service import RoundReport, WritebackWorker
 
 log = structlog.get_logger("syncd.daemon")

@@ -2,7 +2,7 @@
 
 Both take ``?since=`` and ``?lang=`` (`syncd.web.deps.ReportQueryDep`) and sit behind the one
 access check (`syncd.web.deps.READER`). The dashboard escapes every text (the HTML renderer's
-templates autoescape).
+templates autoescape) and, for a logged-in reader, shows who it is and a logout button.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from syncd.report.build import build_report
 from syncd.report.render import render
 from syncd.web.context import WebContext
-from syncd.web.deps import READER, ContextDep, ReportQuery, ReportQueryDep
+from syncd.web.deps import (
+    READER,
+    AuthDep,
+    ContextDep,
+    ReaderDep,
+    ReportQuery,
+    ReportQueryDep,
+)
 
 router = APIRouter(dependencies=[READER])
 
@@ -32,5 +39,8 @@ def api_report(context: ContextDep, query: ReportQueryDep) -> JSONResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(context: ContextDep, query: ReportQueryDep) -> HTMLResponse:
-    return HTMLResponse(render(_report(context, query), "html", lang=query.lang))
+def dashboard(
+    context: ContextDep, query: ReportQueryDep, auth: AuthDep, reader: ReaderDep
+) -> HTMLResponse:
+    viewer = auth.viewer(reader)
+    return HTMLResponse(render(_report(context, query), "html", lang=query.lang, viewer=viewer))
