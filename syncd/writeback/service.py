@@ -114,11 +114,6 @@ class WriteBack:
         self._denied: str | None = None  # the permission refusal last seen (logged once)
         self._member_id: str | None = None
 
-    @property
-    def denied(self) -> str | None:
-        """Why the token may not write, while it may not (None: posting works or untried)."""
-        return self._denied
-
     # -- a round --------------------------------------------------------------------------
 
     def run(self, recomputed: Recomputed | None = None) -> RoundReport:
