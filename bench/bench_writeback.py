@@ -26,7 +26,6 @@ from adapters.sandbox import build_sample_world as sample
 from adapters.sandbox.trello_world import TrelloWorld
 from syncd.config import (
     BoardConfig,
-    GovernanceConfig,
     Secrets,
     Settings,
     StoreConfig,
@@ -35,8 +34,8 @@ from syncd.config import (
 )
 from syncd.logs import configure_logging
 from syncd.rules.departments import all_departments
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import recompute
+from syncd.rules.governance import Rules
 from syncd.runtime import build_runtime
 from syncd.writeback.service import RoundReport
 
@@ -51,7 +50,7 @@ def settings(sandbox: Sandbox, url: str) -> Settings:
                 BoardConfig(id=PRODUCT_SHORT_LINK, role="product"),
             ),
         ),
-        governance=GovernanceConfig(departments=("77", "95")),
+        governance=Rules(departments=("77", "95")),
         writeback=WritebackConfig(enabled=True),
         secrets=Secrets(TRELLO_API_KEY=sandbox.api_key, TRELLO_TOKEN=sandbox.token),
     )
@@ -109,7 +108,7 @@ def main() -> None:
         alone = time.perf_counter() - started
 
         # The daemon's way: the round in its own thread, a full sync running beside it.
-        flags = recompute(runtime.store, rules_from_config(runtime.settings.governance), now())
+        flags = recompute(runtime.store, runtime.settings.governance, now())
         assert runtime.writeback is not None
         sb.reset_counts()
         rounds: list[RoundReport] = []

@@ -18,6 +18,7 @@ import typer
 
 from adapters.transport import ApiError
 from state.store import Store, StoreError
+from state.timestamps import BadDate, parse_user_date
 from syncd.config import ConfigError, Settings, load_settings
 from syncd.errors import SyncFailed
 from syncd.logs import configure_logging
@@ -155,7 +156,7 @@ def report(
     """The drift report, from the store alone."""
     if lang not in ("fr", "en"):
         raise typer.BadParameter("must be fr or en", param_hint="--lang")
-    since_at = _parse_since(since) if since else None
+    since_at = _user_date(since, "--since") if since else None
     settings = _options(ctx).settings
     from syncd.report.build import build_report
     from syncd.report.render import render
@@ -172,12 +173,12 @@ def report(
         raise typer.Exit(EXIT_FLAGS)
 
 
-def _parse_since(value: str) -> datetime:
+def _user_date(value: str, option: str) -> datetime:
+    """An option's ISO date (`state.timestamps.parse_user_date`); a usage error when bad."""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date", param_hint="--since") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_user_date(value)
+    except BadDate as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 @app.command()

@@ -38,7 +38,8 @@ from typing import Any
 
 import structlog
 
-from state.store import BoardBatch, Store, WriteResult, utc_iso
+from state.store import BoardBatch, Store, WriteResult
+from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
 from syncd.daemon.health import SyncHealth
 from syncd.daemon.leases import Leases, LocalLeases

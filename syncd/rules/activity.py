@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from state.store import parse_iso
+from state.timestamps import parse_iso
 from syncd.writeback.marker import is_own_comment
 
 BUMP_SLACK = timedelta(seconds=30)

@@ -20,11 +20,10 @@ from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Query, Request
 
-from state.store import parse_iso
+from state.timestamps import BadDate, parse_user_date
+from syncd.report.strings import LANGS
 from syncd.web.auth import Reader, WebAuth
 from syncd.web.context import WebContext
-
-LANGUAGES = ("fr", "en")
 
 
 def get_context(request: Request) -> WebContext:
@@ -71,14 +70,14 @@ def report_query(
     lang: Annotated[str, Query(description="fr or en")] = "fr",
 ) -> ReportQuery:
     """``?since=`` and ``?lang=`` checked (400 with one line naming the bad one)."""
-    if lang not in LANGUAGES:
+    if lang not in LANGS:
         raise HTTPException(400, "lang must be fr or en")
     since_at = None
     if since:
         try:
-            since_at = parse_iso(since)
-        except ValueError:
-            raise HTTPException(400, f"since: {since!r} is not an ISO date") from None
+            since_at = parse_user_date(since)  # clamped to what the store holds
+        except BadDate as exc:
+            raise HTTPException(400, f"since: {exc}") from None
     return ReportQuery(since=since_at, lang=lang)
 
 

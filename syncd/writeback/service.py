@@ -38,10 +38,11 @@ import structlog
 
 from adapters.transport import ApiError, HttpStatusError, RateLimited
 from adapters.trello import TrelloAPI
-from state.store import Row, Store, parse_iso, utc_iso
+from state.store import Row, Store
+from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
 from syncd.rules.activity import activity_without_own_comments, own_comments_from_rows
-from syncd.rules.facts import MirrorFacts, facts_from_rows, rules_from_config
+from syncd.rules.facts import MirrorFacts, facts_from_rows
 from syncd.rules.flags import Recomputed
 from syncd.rules.governance import Evaluation, evaluate
 from syncd.writeback.attempts import ProcessIdentity, settled
@@ -95,7 +96,7 @@ class WriteBack:
         self.trello = trello
         self.settings = settings
         self.codes = tuple(settings.writeback.flags)
-        self.rules = rules_from_config(settings.governance)
+        self.rules = settings.governance
         self.public_url = settings.server.public_url
         self.clock = clock
         self.identity = identity or ProcessIdentity.current()
@@ -403,7 +404,7 @@ def preview(store: Store, settings: Settings, now: datetime) -> list[Row]:
     Rows in doubt are included with ``in_doubt`` set: a round posts them only when their
     comment is not on the card.
     """
-    rules = rules_from_config(settings.governance)
+    rules = settings.governance
     facts, evaluation = _evaluation(store, rules, now, None)
     enabled_since = store.writeback_state().get("enabled_since") or utc_iso(now)
     codes = tuple(settings.writeback.flags)

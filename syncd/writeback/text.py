@@ -1,10 +1,11 @@
 """The comments write-back posts, in French: a flag opened (what, why, since when, the dashboard
 link) and a flag resolved. Pure.
 
-Trello renders comments as Markdown: every text from the boards (titles, names) goes through the
-report's `md_escape`. Each comment ends with its marker (`syncd.writeback.marker`), which is how
-syncd finds its own comment on the card after a crash. Dates and flag names come from the
-report's strings, so a referent reads on the card what the team lead reads in the report.
+The sentences are the ``writeback`` section of the string table (`syncd.report.strings`), with
+its flag labels and date format: a referent reads on the card what the team lead reads in the
+report. Trello renders comments as Markdown: every text from the boards (titles, names) goes
+through the report's `md_escape`. Each comment ends with its marker (`syncd.writeback.marker`),
+which is how syncd finds its own comment on the card after a crash.
 """
 
 from __future__ import annotations
@@ -12,42 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from syncd.report.render import STRINGS, format_date, md_escape, truncate
+from syncd.report.render import format_date, md_escape, truncate
+from syncd.report.strings import flag_label, strings_for
 from syncd.rules.departments import by_code
-from syncd.rules.governance import (
-    NO_REFERENT,
-    STALE_PRIORITY,
-    TOO_MANY_PRIORITIES,
-    DepartmentStatus,
-    Rules,
-)
+from syncd.rules.governance import DepartmentStatus, FlagCode, Rules
 from syncd.writeback.marker import marker
 
-LANG = "fr"
+LANG = "fr"  # referents read French on their cards
 MAX_ITEMS = 20  # listed in a comment (Trello refuses comments over 16,384 characters)
 MAX_TITLE = 200
-COMMENT_STRINGS: dict[str, dict[str, str]] = {
-    "fr": {
-        "opened_title": "⚠️ **Signalement syncd : {label}**",
-        "resolved_title": "✅ **Signalement syncd levé : {label}**",
-        "where_opened": "{department} · depuis le {since}",
-        "where_resolved": "{department} · ouvert le {since}, levé le {resolved}",
-        "too_many": "{count} actions prioritaires ouvertes (maximum {max}) :",
-        "too_many_now": "Actions prioritaires ouvertes : {count} (maximum {max}).",
-        "no_referent": (
-            "Cette carte n'indique aucun référent : ni membre de la carte, ni champ « {field} », "
-            "ni ligne « Référent : NOM » dans la description."
-        ),
-        "referents_now": "Référent(s) : {names}.",
-        "stale": "Carte(s) prioritaire(s) sans activité depuis plus de {days} jours :",
-        "stale_item": "{title} ({idle} jours)",
-        "more": "… et {count} autre(s)",
-        "stale_now": "Plus aucune carte prioritaire inactive depuis plus de {days} jours.",
-        "gone": "Ce signalement s'est ouvert puis levé avant que syncd puisse le publier.",
-        "dashboard": "Tableau de bord : {url}",
-        "footer": "_Commentaire automatique de syncd, une seule fois par signalement ({marker})._",
-    }
-}
+
+
+def _t() -> Mapping[str, str]:
+    return strings_for(LANG)["writeback"]  # type: ignore[no-any-return]
 
 
 def department_label(code: str) -> str:
@@ -65,7 +43,7 @@ def opened_comment(
     intent_id: str,
 ) -> str:
     """The comment of a flag that opened (`status`: the département now, for the why)."""
-    t = COMMENT_STRINGS[LANG]
+    t = _t()
     code = flag["code"]
     lines = [
         t["opened_title"].format(label=_flag_label(code)),
@@ -91,7 +69,7 @@ def resolved_comment(
     intent_id: str,
 ) -> str:
     """The comment of a flag that resolved (`status`: the département now, if known)."""
-    t = COMMENT_STRINGS[LANG]
+    t = _t()
     code = flag["code"]
     lines = [
         t["resolved_title"].format(label=_flag_label(code)),
@@ -108,19 +86,18 @@ def resolved_comment(
 
 
 def _flag_label(code: str) -> str:
-    labels: Mapping[str, str] = STRINGS[LANG]["flag_labels"]
-    return labels.get(code, code)
+    return flag_label(code, LANG)
 
 
 def _why(code: str, status: DepartmentStatus, rules: Rules) -> list[str]:
-    t = COMMENT_STRINGS[LANG]
-    if code == TOO_MANY_PRIORITIES:
+    t = _t()
+    if code == FlagCode.TOO_MANY_PRIORITIES:
         titles = [_title(action.title) for action in status.priority_actions]
         head = t["too_many"].format(count=len(titles), max=rules.max_priority_actions)
         return [head, *_bullets(titles)]
-    if code == NO_REFERENT:
+    if code == FlagCode.NO_REFERENT:
         return [t["no_referent"].format(field=md_escape(rules.referent_field))]
-    if code == STALE_PRIORITY:
+    if code == FlagCode.STALE_PRIORITY:
         items = [
             t["stale_item"].format(title=_title(title), idle=idle)
             for title, idle in status.stale_priorities
@@ -130,16 +107,16 @@ def _why(code: str, status: DepartmentStatus, rules: Rules) -> list[str]:
 
 
 def _state_now(code: str, status: DepartmentStatus | None, rules: Rules) -> str:
-    t = COMMENT_STRINGS[LANG]
+    t = _t()
     if status is None:
         return ""
-    if code == TOO_MANY_PRIORITIES:
+    if code == FlagCode.TOO_MANY_PRIORITIES:
         return t["too_many_now"].format(
             count=len(status.priority_actions), max=rules.max_priority_actions
         )
-    if code == NO_REFERENT and status.referents:
+    if code == FlagCode.NO_REFERENT and status.referents:
         return t["referents_now"].format(names=", ".join(md_escape(n) for n in status.referents))
-    if code == STALE_PRIORITY:
+    if code == FlagCode.STALE_PRIORITY:
         return t["stale_now"].format(days=rules.stale_after_days)
     return ""
 
@@ -152,12 +129,12 @@ def _bullets(items: Sequence[str]) -> list[str]:
     """Markdown bullets of already escaped items, the first `MAX_ITEMS` of them."""
     bullets = [f"- {item}" for item in items[:MAX_ITEMS]]
     if len(items) > MAX_ITEMS:
-        bullets.append("- " + COMMENT_STRINGS[LANG]["more"].format(count=len(items) - MAX_ITEMS))
+        bullets.append("- " + _t()["more"].format(count=len(items) - MAX_ITEMS))
     return bullets
 
 
 def _finish(lines: list[str], public_url: str, intent_id: str) -> str:
-    t = COMMENT_STRINGS[LANG]
+    t = _t()
     lines.extend(
         [
             "",

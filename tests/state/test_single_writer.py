@@ -70,6 +70,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
         versions=[],
         comments=[],
         observed_at=AT,
+        node_checks=[{"file_key": FILE_KEY, "node_id": "5:131", "found": True, "checked_at": AT}],
     ),
     "update_figma_file": lambda s: s.update_figma_file(FILE_KEY, last_error="x"),
     "insert_actions": lambda s: s.insert_actions(
@@ -91,6 +92,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "live_card_counts": lambda s: s.live_card_counts(),
     "open_flag_counts": lambda s: s.open_flag_counts(),
     "figma_files": lambda s: s.figma_files(),
+    "figma_linked_nodes": lambda s: s.figma_linked_nodes(FILE_KEY),
     # write-back (issue 13)
     "writeback_state": lambda s: s.writeback_state(),
     "set_writeback_enabled": lambda s: s.set_writeback_enabled(True, AT),

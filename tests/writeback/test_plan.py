@@ -50,8 +50,7 @@ def status(code: str = "77", card: str | None = "card77", titles: int = 4) -> De
         dashboard_card_id=card,
         dashboard_card_url=f"https://trello.com/c/{card}",
         priority_actions=[
-            PriorityAction(f"Action {n}", "checklist", card or "", "", None)
-            for n in range(1, titles + 1)
+            PriorityAction(f"Action {n}", "checklist", card or "", "") for n in range(1, titles + 1)
         ],
     )
 
@@ -145,14 +144,14 @@ def test_the_opening_comment_says_what_why_since_when_and_where() -> None:
 
 def test_board_text_in_a_comment_is_inert_markdown() -> None:
     evil = status()
-    evil.priority_actions[0] = PriorityAction("[clic](javascript:alert(1))", "card", "x", "", None)
+    evil.priority_actions[0] = PriorityAction("[clic](javascript:alert(1))", "card", "x", "")
     text = opened_comment(flag(1), evil, rules=RULES, public_url=URL, intent_id="0" * 16)
     assert "[clic](" not in text and "\\[clic\\]" in text
 
 
 def test_a_long_list_stays_a_postable_comment() -> None:
     many = status(titles=300)
-    many.priority_actions[0] = PriorityAction("x" * 20000, "card", "x", "", None)
+    many.priority_actions[0] = PriorityAction("x" * 20000, "card", "x", "")
     text = opened_comment(flag(1), many, rules=RULES, public_url=URL, intent_id="0" * 16)
     assert "300 actions prioritaires ouvertes" in text and "- … et 280 autre(s)" in text
     assert len(text) < 16384 and intent_of_text(text) == "0" * 16

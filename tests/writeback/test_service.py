@@ -17,10 +17,10 @@ from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox
 from adapters.sandbox import build_sample_world as sample
 from adapters.transport import RetryPolicy, TokenBucket, TransientError
 from state import models as m
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 from syncd.config import (
     BoardConfig,
-    GovernanceConfig,
     Secrets,
     ServerConfig,
     Settings,
@@ -30,6 +30,7 @@ from syncd.config import (
 )
 from syncd.report.build import build_report
 from syncd.rules.facts import facts_from_rows
+from syncd.rules.governance import Rules
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import sync_pass
 from syncd.trello.apply import TrelloApplier
@@ -48,7 +49,7 @@ def settings_for(
     url: str,
     *,
     enabled: bool = True,
-    governance: GovernanceConfig | None = None,
+    governance: Rules | None = None,
 ) -> Settings:
     return Settings(
         store=StoreConfig(url=url),
@@ -59,7 +60,7 @@ def settings_for(
                 BoardConfig(id=PRODUCT_SHORT_LINK, role="product"),
             ),
         ),
-        governance=governance or GovernanceConfig(departments=("77", "95")),
+        governance=governance or Rules(departments=("77", "95")),
         server=ServerConfig(public_url=PUBLIC_URL),
         writeback=WritebackConfig(enabled=enabled),
         secrets=Secrets(TRELLO_API_KEY=sandbox.api_key, TRELLO_TOKEN=sandbox.token),
@@ -160,7 +161,7 @@ def test_own_comments_are_mirrored_but_are_never_activity(sandbox: Sandbox, stor
         label = next((lb["id"] for lb in world.board_labels(board) if lb["name"] == name), None)
         world.add_label(card62, label or world.create_label(board, name))
     world.now = None
-    governance = GovernanceConfig(departments=("77", "95"), stale_after_days=10)
+    governance = Rules(departments=("77", "95"), stale_after_days=10)
     runtime = runtime_for(sandbox, store_url, governance=governance)
     before = datetime.now(UTC)
     first = sync_pass(runtime)

@@ -7,12 +7,11 @@ templates autoescape) and, for a logged-in reader, shows who it is and a logout 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from syncd.report.build import build_report
+from syncd.report.model import Report
 from syncd.report.render import render
 from syncd.web.context import WebContext
 from syncd.web.deps import (
@@ -27,7 +26,7 @@ from syncd.web.deps import (
 router = APIRouter(dependencies=[READER])
 
 
-def _report(context: WebContext, query: ReportQuery) -> dict[str, Any]:
+def _report(context: WebContext, query: ReportQuery) -> Report:
     return build_report(
         context.store, context.settings, now=context.clock(), since=query.since, lang=query.lang
     )
