@@ -38,7 +38,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from syncd.rules.governance import Rules
+from syncd.rules.governance import FlagCode, Rules
 
 ENV_PREFIX = "SYNCD_"
 # SYNCD_* variables that are not config overrides.
@@ -50,6 +50,7 @@ NON_OVERRIDE_ENV = frozenset(
         "SYNCD_LOG_FORMAT",
         "SYNCD_OIDC_CLIENT_SECRET",
         "SYNCD_SESSION_SECRET",
+        "SYNCD_TEST_PAUSE_AFTER_POST",  # tests only: write-back pauses between POST and commit
     }
 )
 MIN_SESSION_SECRET = 16
@@ -210,6 +211,38 @@ class AuthConfig(_Section):
         return bool(self.oidc_issuer)
 
 
+# -- [writeback]: comments on the flagged départements' dashboard cards (issue 13) ------
+
+
+WRITEBACK_FLAGS = tuple(code.value for code in FlagCode if code != FlagCode.NO_DASHBOARD)
+
+
+class WritebackConfig(_Section):
+    """`[writeback]`: comment on the dashboard card of a flagged département (opt-in)."""
+
+    enabled: bool = False
+    flags: tuple[str, ...] = WRITEBACK_FLAGS
+
+    @field_validator("flags", mode="before")
+    @classmethod
+    def _flag_codes(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            codes = []
+            for code in value:
+                text = str(code).strip().upper()
+                if text == FlagCode.NO_DASHBOARD:
+                    raise ValueError(
+                        "NO_DASHBOARD cannot be written back (a département without a "
+                        "dashboard card has no card to comment on)"
+                    )
+                if text not in WRITEBACK_FLAGS:
+                    expected = ", ".join(WRITEBACK_FLAGS)
+                    raise ValueError(f"{code!r} is not a flag code (expected some of {expected})")
+                codes.append(text)
+            return tuple(dict.fromkeys(codes))
+        return value
+
+
 class Secrets(BaseSettings):
     """Credentials, read from the environment only (never from the TOML file)."""
 
@@ -287,6 +320,7 @@ class Settings(BaseSettings):
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
+    writeback: WritebackConfig = WritebackConfig()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     @model_validator(mode="after")

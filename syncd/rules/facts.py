@@ -5,7 +5,8 @@ value of the wrong kind (a name that is not text, a position that is not a finit
 date that is not a date, a check-item state that is neither state) never breaks the whole
 reading: that value reads as neutral (empty text, position 0, no date, incomplete) and its card
 is *degraded*, named in `MirrorFacts.degraded` with the reason, so the report, the flags and
-`/readyz` say so (`log_degraded` names it in the logs once per process).
+`/readyz` say so (`log_degraded` names it in the logs once per process). A card's activity
+leaves syncd's own comments out (`syncd.rules.activity`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ import structlog
 
 from state.store import MirrorRows
 from state.timestamps import parse_iso
+from syncd.rules.activity import (
+    OwnComment,
+    activity_without_own_comments,
+    own_comments_from_rows,
+)
 from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts
 
 log = structlog.get_logger("syncd.rules")
@@ -146,6 +152,12 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
                 ),
             )
         )
+    own_by_card: dict[str, list[OwnComment]] = defaultdict(list)
+    for comment in own_comments_from_rows(rows.own_comments):
+        own_by_card[comment.card_id].append(comment)
+    actions_by_card: dict[str, list[dict]] = defaultdict(list)
+    for action in rows.own_comment_card_actions:
+        actions_by_card[action["card_id"]].append(action)
     values: dict[str, dict[str, str]] = defaultdict(dict)
     for row in rows.custom_field_items:
         if row["custom_field_id"] in fields:
@@ -172,7 +184,11 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             custom_fields=values[card["id"]],
             closed=bool(card["closed"]),
             deleted=card["deleted_at"] is not None,
-            date_last_activity=read.moment("card", card, "date_last_activity", **where),
+            date_last_activity=activity_without_own_comments(
+                read.moment("card", card, "date_last_activity", **where),
+                own_by_card.get(card["id"], ()),
+                actions_by_card.get(card["id"], ()),
+            ),
         )
         cards.append(((str(card["board_id"]), pos, str(card["id"])), facts))
     cards.sort(key=lambda pair: pair[0])

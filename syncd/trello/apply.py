@@ -43,6 +43,7 @@ from syncd.trello.rows import (
     refetched_batch,
 )
 from syncd.trello.schema import TrelloAction
+from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -324,6 +325,8 @@ class TrelloApplier:
         how = plan(action)
         if how == "direct" and not direct:
             how = "refetch"
+        if own_comment_ids([action], self.store.writeback_intents):
+            how = "store"  # syncd's own comment (write-back): kept, its card is unchanged
         card_id = ((action.get("data") or {}).get("card") or {}).get("id")
         if how in ("direct", "refetch") and self._included(card_id, action.get("date")):
             how = "included"  # the stored card was fetched after this action: keep the row only
