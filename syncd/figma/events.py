@@ -2,9 +2,10 @@
 
 `parse_event(body, passcode)` is the pure step between the passcode check on the raw bytes
 (`syncd.payloads.figma_passcode_in`) and the delivery intake: the body is parsed with bounds
-(`syncd.payloads.parse_json`) into a `FigmaEvent`, whose own ``passcode`` must be the configured
-one too (a second key or a nested one buys nothing), or refused with `BadDelivery` (one line,
-answered 400) or `WrongPasscode` (401).
+(`syncd.payloads.parse_json`); its own top-level ``passcode`` must be the configured one too,
+before anything else of it is looked at (a second key, or one nested elsewhere, buys nothing:
+`WrongPasscode`, answered 401); then it is checked into a `FigmaEvent`, or refused with
+`BadDelivery` (one line naming the field, answered 400).
 
 Checked: ``event_type`` is a word of capitals (``FILE_UPDATE``), ``file_key`` alphanumeric,
 ``timestamp`` an ISO-8601 date, names bounded texts without NUL. syncd acts on
@@ -20,7 +21,6 @@ from typing import Annotated, Any
 from pydantic import Field, StrictInt, StrictStr
 
 from syncd.payloads import (
-    BadDelivery,
     Moment,
     PayloadModel,
     Text,
@@ -45,7 +45,7 @@ class FigmaEvent(PayloadModel):
     """One Figma webhook V2 event (see the module docstring)."""
 
     event_type: EventType
-    passcode: Annotated[Text, Field(max_length=1024)]
+    passcode: Annotated[Text, Field(max_length=1024)] = ""
     file_key: FileKey | None = None
     file_name: Text | None = None
     timestamp: Moment | None = None
@@ -60,9 +60,7 @@ def parse_event(body: bytes, passcode: str | None) -> FigmaEvent:
     """The body as a checked `FigmaEvent` carrying `passcode`; `BadDelivery` or
     `WrongPasscode`."""
     payload: Any = parse_json(body)
-    if not isinstance(payload, dict):
-        raise BadDelivery("body is not a JSON object")
-    event = validate_payload(FigmaEvent, payload)
-    if not secret_equals(event.passcode, passcode):
+    given = payload.get("passcode") if isinstance(payload, dict) else None
+    if not isinstance(given, str) or not secret_equals(given, passcode):
         raise WrongPasscode
-    return event
+    return validate_payload(FigmaEvent, payload)

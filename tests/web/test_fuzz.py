@@ -30,6 +30,7 @@ from hostile import (
     FIGMA_PATH,
     MARKER,
     TRELLO_PATH,
+    Answer,
     AsgiClient,
     HostileRequest,
     Target,
@@ -61,6 +62,7 @@ from syncd.rules.flags import recompute
 from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
 from syncd.trello.schema import TrelloAction, parse_action
+from syncd.trello.webhooks import trello_signature
 from syncd.web.app import create_app
 from syncd.web.context import WebContext
 
@@ -160,12 +162,14 @@ class Fuzzed:
     target: Target = field(repr=False)
     stdlib: list[logging.LogRecord] = field(repr=False)
     answers: dict[str, int] = field(default_factory=dict)  # "<path> <status>" -> count
+    events: list[dict[str, Any]] = field(default_factory=list)  # the last request's log events
 
-    def send(self, request: HostileRequest) -> None:
+    def send(self, request: HostileRequest) -> Answer | None:
         """Send one hostile request and check the answer, the intake and the logs."""
         offered = len(self.intake.trello), len(self.intake.figma)
         with structlog.testing.capture_logs() as events:
             answer = self.client.send(request)
+        self.events = events
         assert not problems(request, answer), (problems(request, answer), request.describe())
         bad_logs = traceback_events(events)
         assert not bad_logs, (bad_logs, request.describe())
@@ -175,7 +179,10 @@ class Fuzzed:
         self.answers[key] = self.answers.get(key, 0) + 1
         webhook = request.method == "POST" and request.path in (TRELLO_PATH, FIGMA_PATH)
         if not webhook:
-            return
+            if status == 400:  # a bad query parameter: one INFO line with the reason
+                refused = [e for e in events if e.get("event") == "request refused"]
+                assert len(refused) == 1 and refused[0]["log_level"] == "info", events
+            return answer
         refused = answer is None or answer.status >= 400
         if refused or request.must_refuse:
             assert (len(self.intake.trello), len(self.intake.figma)) == offered, (
@@ -189,6 +196,7 @@ class Fuzzed:
                 request.describe(),
             )
         assert not self.intake.not_checked, request.describe()
+        return answer
 
 
 class _Collect(logging.Handler):
@@ -325,3 +333,120 @@ def test_every_route_with_and_without_the_bearer(guarded: Fuzzed, request: Hosti
 @given(request=hostile_requests(_target()))
 def test_every_route_open_on_loopback(open_loopback: Fuzzed, request: HostileRequest) -> None:
     open_loopback.send(request)
+
+
+# -- the issue's cases, as regression tests -------------------------------------------------
+
+
+def _signed(body: bytes) -> tuple[tuple[bytes, bytes], ...]:
+    signature = trello_signature(SECRET, body, PUBLIC_URL + TRELLO_PATH).encode()
+    return ((b"x-trello-webhook", signature), (b"content-type", b"application/json"))
+
+
+def _update_card(**change: Any) -> dict[str, Any]:
+    action = {
+        "id": "65a7d90e0000000000000001",
+        "type": "updateCard",
+        "date": "2026-11-30T07:00:00.000Z",
+        "data": {
+            "board": {"id": BOARD_ID, "shortLink": CONSORTIUM},
+            "card": {"id": DROME, "idList": LISTS[1]},
+            "old": {"idList": LISTS[0]},
+        },
+    }
+    return {"action": {**action, **change}, "model": {"id": BOARD_ID}}
+
+
+def _status(fuzzed: Fuzzed, request: HostileRequest) -> tuple[int, dict[str, Any]]:
+    answer = fuzzed.send(request)
+    assert answer is not None
+    json_body = (answer.header(b"content-type") or b"").startswith(b"application/json")
+    return answer.status, json.loads(answer.body) if json_body else {}
+
+
+DEEP = b"[" * 10_000 + b"]" * 10_000
+LONG_INT = b'{"n": ' + b"1" * 5_000 + b"}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (DEEP, 401),  # was RecursionError: the body was parsed before the passcode
+        (LONG_INT, 401),  # was the int-string limit
+        (b'{"passcode": "figma-passcode\\ud800", "event_type": "PING"}', 401),  # was 500
+        (b'{"passcode": "\xed\xa0\x80", "event_type": "PING"}', 401),
+        (b'{"passcode": "figma-passcode", "event_type": ["FILE_UPDATE"]}', 400),  # unhashable
+        (b'{"passcode": "figma-passcode", "deep": ' + DEEP + b"}", 400),
+        (b'{"passcode": "figma-passcode", "n": ' + b"1" * 5_000 + b"}", 400),
+    ],
+)
+def test_figma_hostile_bodies_of_the_issue(guarded: Fuzzed, body: bytes, status: int) -> None:
+    request = HostileRequest("issue", "POST", FIGMA_PATH, body=body, must_refuse=True)
+    assert _status(guarded, request)[0] == status
+    assert guarded.intake.figma == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (DEEP, "body is not JSON (recursion limit exceeded"),
+        (LONG_INT, "body is not JSON (number out of range"),
+        (json.dumps(_update_card(id="65a7d90e000000000000000\ud800")).encode(), "not JSON"),
+        (
+            json.dumps(_update_card(id="65a7d90e000000000000000\ud800"), ensure_ascii=False).encode(
+                "utf-8", "surrogatepass"
+            ),
+            "body is not JSON",
+        ),
+        (json.dumps(_update_card(date="not a date")).encode(), "action.date: "),
+    ],
+)
+def test_signed_trello_hostile_bodies_of_the_issue(
+    guarded: Fuzzed, body: bytes, reason: str
+) -> None:
+    request = HostileRequest("issue", "POST", TRELLO_PATH, headers=_signed(body), body=body)
+    status, answer = _status(guarded, request)
+    assert status == 400 and reason in answer["reason"]
+    assert guarded.intake.trello == []
+
+
+def test_the_200_answer_echoes_only_the_checked_id(guarded: Fuzzed) -> None:
+    body = json.dumps(_update_card()).encode()
+    unsigned = HostileRequest("unsigned", "POST", TRELLO_PATH, body=body, must_refuse=True)
+    assert _status(guarded, unsigned)[0] == 401
+    status, answer = _status(
+        guarded, HostileRequest("ok", "POST", TRELLO_PATH, headers=_signed(body), body=body)
+    )
+    assert status == 200 and answer == {"status": "accepted", "action": "65a7d90e0000000000000001"}
+    assert [action.id for action in guarded.intake.trello] == ["65a7d90e0000000000000001"]
+
+
+@pytest.mark.parametrize("path", ["/api/report", "/"])
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        (b"since=0001-01-01T00:00:00%2B01:00", 200),  # was OverflowError
+        (b"since=9999-12-31T23:59:59-01:00", 200),
+        (b"since=yesterday", 400),
+        (b"since=%ff%fe", 400),
+        (b"since=2026-11-30%00", 400),
+        (b"lang=de", 400),
+        (b"lang=%00", 400),
+    ],
+)
+def test_query_parameters_of_the_issue(
+    guarded: Fuzzed, path: str, query: bytes, status: int
+) -> None:
+    bearer = ((b"authorization", f"Bearer {ADMIN}".encode()),)
+    request = HostileRequest("issue", "GET", path, query=query, headers=bearer)
+    assert _status(guarded, request)[0] == status
+
+
+@pytest.mark.parametrize("path", [TRELLO_PATH, FIGMA_PATH])
+def test_a_client_gone_mid_body_is_one_info_line(guarded: Fuzzed, path: str) -> None:
+    body = json.dumps(_update_card()).encode()
+    request = HostileRequest("gone", "POST", path, body=body, disconnect_after=len(body) // 2)
+    guarded.send(request)  # checks: no traceback, one INFO "webhook rejected" line
+    (line,) = [e for e in guarded.events if e["event"] == "webhook rejected"]
+    assert line["reason"] == "disconnected" and line["log_level"] == "info"
+    assert guarded.intake.trello == []
