@@ -68,6 +68,7 @@ class Target:
     card_ids: tuple[str, ...]
     list_ids: tuple[str, ...]
     figma_key: str
+    date: str = "2026-11-30T08:00:00.000Z"  # the date of the actions it makes up
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ hostile_texts = st.one_of(
     st.just(MARKER + "x" * 20_000),
     st.just(MARKER + "\n\r\t\u2028\u202e"),
     st.just(""),
+)
+# Texts a checked model keeps: odd but valid (the values of the "benign" deliveries).
+odd_valid_texts = st.one_of(
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60
+    ).map(lambda t: MARKER + t),
+    st.just(MARKER + "<img src=x onerror=alert(1)> & \u202e\u2028 😀 Drôme"),
+    st.just(MARKER + "y" * 16_000),
 )
 hostile_dates = st.sampled_from(
     [
@@ -336,15 +345,26 @@ def trello_deliveries(draw: st.DrawFn, target: Target) -> HostileRequest:
     hostile JSON; signed right (most of the time), wrong, not at all, or with garbage."""
     counter = draw(st.integers(min_value=1, max_value=2**31))
     kind = draw(st.sampled_from(TRELLO_KINDS))
-    date = "2026-11-30T08:00:00.000Z"
     payload: Any = {
-        "action": trello_action(target, kind, counter, date),
+        "action": trello_action(target, kind, counter, target.date),
         "model": {"id": target.board_id, "name": "board"},
         "webhook": {"id": "c0" * 12, "idModel": target.board_id, "active": True},
     }
-    shape = draw(st.sampled_from(["mutated", "mutated", "mutated", "bytes", "raw", "value"]))
-    refused = shape != "mutated"  # random bytes, a bare token or value: never a delivery
-    if shape == "mutated":
+    shape = draw(
+        st.sampled_from(
+            ["mutated", "mutated", "mutated", "benign", "benign", "bytes", "raw", "value"]
+        )
+    )
+    refused = shape not in ("mutated", "benign")  # bytes, a bare token or value: no delivery
+    if shape == "benign":  # valid, with odd texts: accepted, and its values kept as they are
+        data = payload["action"]["data"]
+        data["card"]["name"] = draw(odd_valid_texts)
+        if "desc" in data["card"]:
+            data["card"]["desc"] = draw(odd_valid_texts)
+        if kind == "comment":
+            data["text"] = draw(odd_valid_texts)
+        body = _encode(payload, draw(st.booleans()), None)
+    elif shape == "mutated":
         change = draw(mutated(payload))
         payload, refused = change.document, change.refused
         body = _encode(payload, draw(st.booleans()), change.raw)
