@@ -19,7 +19,7 @@ import typer
 from adapters.transport import ApiError
 from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings, load_settings
-from syncd.errors import SyncFailed
+from syncd.errors import BadUsage, SyncFailed
 from syncd.logs import configure_logging
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
@@ -148,18 +148,26 @@ def report(
         bool, typer.Option("--fail-on-flags", help="Exit 3 when any flag is open.")
     ] = False,
     lang: Annotated[str, typer.Option(help="Report language: fr or en.")] = "fr",
+    at: Annotated[
+        str | None, typer.Option(help="The report as it stood at this ISO date (history).")
+    ] = None,
 ) -> None:
     """The drift report, from the store alone."""
     if lang not in ("fr", "en"):
         raise typer.BadParameter("must be fr or en", param_hint="--lang")
-    since_at = _parse_since(since) if since else None
+    since_at = _user_date(since, "--since") if since else None
+    at_moment = _user_date(at, "--at") if at else None
+    if since_at and at_moment and since_at > at_moment:
+        raise BadUsage("--since must not be after --at")
     settings = _options(ctx).settings
     from syncd.report.build import build_report
     from syncd.report.render import render
 
     store = Store(settings.store.url)
     chosen = fmt.value if fmt else ("table" if sys.stdout.isatty() and not output else "json")
-    data = build_report(store, settings, now=datetime.now(UTC), since=since_at, lang=lang)
+    data = build_report(
+        store, settings, now=datetime.now(UTC), since=since_at, lang=lang, at=at_moment
+    )
     text = render(data, chosen, lang=lang, color=chosen == "table" and sys.stdout.isatty())
     if output:
         output.write_text(text, encoding="utf-8")
@@ -169,11 +177,12 @@ def report(
         raise typer.Exit(EXIT_FLAGS)
 
 
-def _parse_since(value: str) -> datetime:
+def _user_date(value: str, option: str) -> datetime:
+    """An option's ISO date; a usage error when bad."""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date", param_hint="--since") from None
+        raise typer.BadParameter(f"{value!r} is not an ISO date", param_hint=option) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -247,11 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 0))
     except typer.Abort:
         return EXIT_FAILURE
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, BadUsage) as exc:
         if debug:
             raise
         if isinstance(exc, ConfigError):
             _error(f"config error: {exc}")
+        elif isinstance(exc, BadUsage):
+            _error(str(exc))
         else:
             exc.show()  # type: ignore[attr-defined]
         return EXIT_USAGE

@@ -3,7 +3,8 @@
 Precedence, highest first: the environment (`SYNCD_STORE_URL`, `SYNCD_TRELLO_API_BASE`, …), the
 TOML file (`--config PATH` or `SYNCD_CONFIG`), the defaults below. Secrets (`TRELLO_API_KEY`,
 `TRELLO_TOKEN`, `TRELLO_API_SECRET`, `FIGMA_TOKEN`, `FIGMA_WEBHOOK_PASSCODE`,
-`SYNCD_ADMIN_TOKEN`) come only from the environment and are `SecretStr`, so they never print.
+`SYNCD_ADMIN_TOKEN`, `SYNCD_DIGEST_URLS`) come only from the environment and are `SecretStr`,
+so they never print.
 
 Every problem becomes a `ConfigError` whose message is one line naming the key, e.g.
 ``trello.max_requests_per_10s: Input should be less than or equal to 100``; the CLI turns it into
@@ -18,7 +19,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,10 +37,19 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
 ENV_PREFIX = "SYNCD_"
 # SYNCD_* variables that are not config overrides.
 NON_OVERRIDE_ENV = frozenset(
-    {"SYNCD_CONFIG", "SYNCD_ADMIN_TOKEN", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"}
+    {
+        "SYNCD_CONFIG",
+        "SYNCD_ADMIN_TOKEN",
+        "SYNCD_DIGEST_URLS",
+        "SYNCD_LOG_LEVEL",
+        "SYNCD_LOG_FORMAT",
+    }
 )
 _BOARD_ID = re.compile(r"^(?:[0-9a-fA-F]{24}|[A-Za-z0-9]{8})$")
 _INSEE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-6])$")
@@ -163,6 +173,51 @@ class ServerConfig(_Section):
         return _http_url(value).rstrip("/")
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class DigestConfig(_Section):
+    """When and in which language `syncd run` sends the weekly digest (to SYNCD_DIGEST_URLS)."""
+
+    weekday: str = "monday"
+    time: str = "08:00"
+    timezone: str = "Europe/Paris"
+    lang: Literal["fr", "en"] = "fr"
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        day = value.strip().lower()
+        if day not in WEEKDAYS:
+            raise ValueError(f"{value!r} is not a weekday (monday … sunday)")
+        return day
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a time of day HH:MM (e.g. 08:00)")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
+
+
 class Secrets(BaseSettings):
     """Credentials, read from the environment only (never from the TOML file)."""
 
@@ -174,6 +229,7 @@ class Secrets(BaseSettings):
     figma_token: SecretStr | None = Field(default=None, alias="FIGMA_TOKEN")
     figma_webhook_passcode: SecretStr | None = Field(default=None, alias="FIGMA_WEBHOOK_PASSCODE")
     admin_token: SecretStr | None = Field(default=None, alias="SYNCD_ADMIN_TOKEN")
+    digest_urls: SecretStr | None = Field(default=None, alias="SYNCD_DIGEST_URLS")
 
 
 class _EnvOverrides(PydanticBaseSettingsSource):
@@ -230,6 +286,7 @@ class Settings(BaseSettings):
     governance: GovernanceConfig = GovernanceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
+    digest: DigestConfig = DigestConfig()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     @classmethod

@@ -13,11 +13,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from state.store import MirrorRows, Store, utc_iso
+from state.store import MirrorRows, Store, parse_iso, utc_iso
 from syncd.config import Settings
+from syncd.history.moment import StoreAt, store_at
+from syncd.history.trends import build_trends
 from syncd.report.figma import build_figma_section
 from syncd.rules.departments import by_code
-from syncd.rules.facts import facts_from_rows, rules_from_config
+from syncd.rules.facts import MirrorFacts, facts_from_rows, rules_from_config
 from syncd.rules.governance import evaluate
 
 _CHANGE_TEXT = {
@@ -73,14 +75,22 @@ def build_report(
     now: datetime,
     since: datetime | None = None,
     lang: str = "fr",
+    at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The drift report as the contract's JSON (plus a few added keys)."""
-    rows = store.read_mirror()
+    """The drift report as the contract's JSON (plus a few added keys).
+
+    With `at` (before `now`), the report as the store knew it then (`syncd.history.moment`);
+    raises `BeforeHistory` for a moment before the store's history.
+    """
+    source = store_at(store, at, now)
+    moment = parse_iso(source.at) if source.at else now
+    assert moment is not None
+    rows = source.mirror()
     facts = facts_from_rows(rows)
     rules = rules_from_config(settings.governance)
-    evaluation = evaluate(facts.cards, facts.lists, rules, now)
+    evaluation = evaluate(facts.cards, facts.lists, rules, moment)
     since_iso = utc_iso(since) if since else None
-    flags = store.flags(resolved_since=since_iso)
+    flags = source.flags(resolved_since=since_iso)
     open_codes: dict[str, list[str]] = {}
     for flag in flags:
         if flag["resolved_at"] is None:
@@ -95,7 +105,9 @@ def build_report(
             "name": board["name"],
             "role": board["role"],
             "url": board["url"],
-            "last_synced_at": (states.get(board["id"]) or {}).get("last_success_at"),
+            "last_synced_at": (
+                None if source.at else (states.get(board["id"]) or {}).get("last_success_at")
+            ),
             "cards": live_cards.get(board["id"], 0),
         }
         for board in sorted(rows.boards, key=lambda row: (row["role"] != "consortium", row["name"]))
@@ -138,6 +150,7 @@ def build_report(
     }
     report: dict[str, Any] = {
         "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": source.at,
         "lang": lang,
         "since": since_iso,
         "max_priority_actions": rules.max_priority_actions,
@@ -155,12 +168,36 @@ def build_report(
                 flags, key=lambda row: (row["department"], row["code"], row["since"])
             )
         ],
-        "changes": _changes(store, rows, flags, since_iso, lang) if since_iso else [],
-        "figma": build_figma_section(
-            store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
-        ),
+        "changes": _changes(source, rows, flags, since_iso, lang) if since_iso else [],
+        "trends": build_trends(store, departments, end=moment, zone=settings.digest.zone),
+        "figma": _figma(store, settings, rows, facts, priority_card_ids, now, past=bool(source.at)),
     }
     return report
+
+
+def _figma(
+    store: Store,
+    settings: Settings,
+    rows: MirrorRows,
+    facts: MirrorFacts,
+    priority_card_ids: set[str],
+    now: datetime,
+    *,
+    past: bool,
+) -> dict[str, Any]:
+    """The Figma section: always as it is now (Figma files keep no history of their own)."""
+    if past:
+        rows = store.read_mirror()
+        facts = facts_from_rows(rows)
+        evaluation = evaluate(facts.cards, facts.lists, rules_from_config(settings.governance), now)
+        priority_card_ids = {
+            action.card_id
+            for status in evaluation.departments
+            for action in status.priority_actions
+        }
+    return build_figma_section(
+        store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
+    )
 
 
 def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
@@ -178,7 +215,7 @@ def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
 
 
 def _changes(
-    store: Store, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
+    store: StoreAt, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
 ) -> list[dict[str, Any]]:
     """What changed since `since`. `flags` are the open ones and those resolved since then,
     which holds every flag opened since then too (it was opened before it was resolved)."""

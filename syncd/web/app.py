@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from syncd.figma.webhooks import FIGMA_EVENTS, FIGMA_PATH
+from syncd.history.moment import BeforeHistory
 from syncd.payloads import MAX_BODY_BYTES, BadDelivery, parse_json_object, secret_equals
 from syncd.report.build import build_report
 from syncd.report.render import render
@@ -185,30 +186,43 @@ def create_app(daemon: Daemon) -> FastAPI:
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
 
-    def report(since: str | None, lang: str) -> dict[str, Any]:
+    def user_date(name: str, value: str | None) -> datetime | None:
+        if not value:
+            return None
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise HTTPException(400, f"{name}: {value!r} is not an ISO date") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def report(since: str | None, lang: str, at: str | None = None) -> dict[str, Any]:
         if lang not in ("fr", "en"):
             raise HTTPException(400, "lang must be fr or en")
-        since_at = None
-        if since:
-            try:
-                since_at = datetime.fromisoformat(since.replace("Z", "+00:00"))
-            except ValueError:
-                raise HTTPException(400, f"since: {since!r} is not an ISO date") from None
-            if since_at.tzinfo is None:
-                since_at = since_at.replace(tzinfo=UTC)
-        return build_report(daemon.store, settings, now=daemon.clock(), since=since_at, lang=lang)
+        since_at = user_date("since", since)
+        at_moment = user_date("at", at)
+        if since_at and at_moment and since_at > at_moment:
+            raise HTTPException(400, "since must not be after at")
+        try:
+            return build_report(
+                daemon.store, settings, now=daemon.clock(), since=since_at, lang=lang, at=at_moment
+            )
+        except BeforeHistory as exc:
+            raise HTTPException(400, str(exc)) from None
 
     @app.get("/api/report", dependencies=[Depends(require_admin)])
     def api_report(
         since: str | None = Query(default=None, description="ISO date: also list changes"),
         lang: str = Query(default="fr"),
+        at: str | None = Query(default=None, description="ISO date: the report as it stood"),
     ) -> JSONResponse:
-        return JSONResponse(report(since, lang))
+        return JSONResponse(report(since, lang, at))
 
     @app.get("/", dependencies=[Depends(require_admin)], response_class=HTMLResponse)
     def dashboard(
-        since: str | None = Query(default=None), lang: str = Query(default="fr")
+        since: str | None = Query(default=None),
+        lang: str = Query(default="fr"),
+        at: str | None = Query(default=None),
     ) -> HTMLResponse:
-        return HTMLResponse(render(report(since, lang), "html", lang=lang))
+        return HTMLResponse(render(report(since, lang, at), "html", lang=lang, dashboard=True))
 
     return app
