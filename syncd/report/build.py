@@ -301,7 +301,16 @@ def _changes(
                 ),
             }
         )
-    changes.sort(key=lambda change: (change["at"], change["kind"]))
+    changes.sort(  # a total order: the same changes read in any order list the same way
+        key=lambda change: (
+            change["at"],
+            change["kind"],
+            change.get("department") or "",
+            change.get("code") or "",
+            change["card_id"] or "",
+            change["summary"],
+        )
+    )
     return changes
 
 
