@@ -1,4 +1,4 @@
-"""The `syncd` command line (Typer): demo, sync, run, report, webhooks, check, db.
+"""The `syncd` command line (Typer): demo, sync, run, report, digest, webhooks, check, db.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, 3 flags open with
 ``--fail-on-flags``. Errors are one line on stderr (a traceback only with ``--debug``); logs go
@@ -184,6 +184,42 @@ def _user_date(value: str, option: str) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not an ISO date", param_hint=option) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="Cover the time since this ISO date (default: 7 days).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the digest (Markdown); send nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send again though this period's digest was sent.")
+    ] = False,
+) -> None:
+    """The weekly digest: sent to every SYNCD_DIGEST_URLS destination, once per period."""
+    settings = _options(ctx).settings
+    since_at = _user_date(since, "--since") if since else None
+    from syncd.digest.deliver import parse_destinations
+    from syncd.digest.service import build_digest, send_digest
+
+    now = datetime.now(UTC)
+    if since_at is not None and since_at > now:
+        raise BadUsage("--since must not be in the future")
+    store = Store(settings.store.url)
+    if dry_run:
+        sys.stdout.write(build_digest(store, settings, now, since_at).markdown)
+        return
+    secret = settings.secrets.digest_urls
+    destinations = parse_destinations(secret.get_secret_value() if secret else None)
+    if not destinations:
+        raise ConfigError("SYNCD_DIGEST_URLS: missing from the environment (or use --dry-run)")
+    outcome = send_digest(store, settings, destinations, now=now, since=since_at, force=force)
+    if outcome.status == "failed":
+        raise SyncFailed(outcome.line)
+    typer.echo(outcome.line)
 
 
 @webhooks_app.command("register")

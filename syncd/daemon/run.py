@@ -9,7 +9,9 @@ Owns the daemon's threads and their life cycle:
   sync pass, and after webhook changes once the writer is idle (a burst is one recomputation);
 - **the webhook worker** (`worker.WebhookWorker`): applies accepted deliveries in order;
 - **the scheduler** (`schedule`): the first pass at start, then the idle poll every
-  ``poll_seconds`` (with the Figma sync) and the full reconcile every ``full_sync_hours``;
+  ``poll_seconds`` (with the Figma sync) and the full reconcile every ``full_sync_hours``; every
+  minute it also asks the weekly digest duty (`syncd.digest.service.DigestDuty`) whether the
+  period's digest is due;
 - **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app`).
 
 The main thread waits for SIGTERM/SIGINT, then stops taking work, lets the transaction in
@@ -36,6 +38,8 @@ from syncd.config import Settings
 from syncd.daemon.locks import instance_lock, signals_handled
 from syncd.daemon.worker import FairLock, WebhookWorker
 from syncd.daemon.writer import SerialStore, Writer
+from syncd.digest.deliver import parse_destinations
+from syncd.digest.service import DigestDuty
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
 from syncd.rules.facts import rules_from_config
@@ -49,6 +53,7 @@ log = structlog.get_logger("syncd.daemon")
 T = TypeVar("T")
 
 STOP_SECONDS = 5.0
+DIGEST_CHECK_SECONDS = 60  # how often the scheduler asks whether the weekly digest is due
 
 # -- the daemon ---------------------------------------------------------------------------
 
@@ -104,6 +109,8 @@ class Daemon:
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
         self.passes = 0
+        urls = secrets.digest_urls.get_secret_value() if secrets.digest_urls else None
+        self.digest = DigestDuty(self.store, settings, parse_destinations(urls))
 
     def _write_mirror_batch(self, batch: BoardBatch) -> WriteResult:
         """The Mirror's write hook: through the writer, then remembered by the applier."""
@@ -142,7 +149,9 @@ class Daemon:
         full = max(60, int(self.settings.schedule.full_sync_hours * 3600))
         scheduled.every(poll).seconds.do(self.sync_pass, full=False)
         scheduled.every(full).seconds.do(self.sync_pass, full=True)
+        scheduled.every(DIGEST_CHECK_SECONDS).seconds.do(self.send_digest)
         self.sync_pass(full=False)
+        self.send_digest()
         while not self._stop.is_set():
             scheduled.run_pending()
             idle = scheduled.idle_seconds
@@ -171,6 +180,11 @@ class Daemon:
             self.passes += 1
         except Exception as exc:  # the scheduler must survive anything
             log.error("sync pass failed", full=full, error=" ".join(str(exc).split())[:300])
+
+    def send_digest(self) -> None:
+        """The weekly digest, when due (once per period; see `syncd.digest.service`)."""
+        if not self._stop.is_set():
+            self.digest.run(self.clock())
 
     def recompute_flags(self) -> None:
         """Evaluate the rules over the mirror and record flag changes (on the writer)."""
@@ -271,6 +285,8 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
             daemon = Daemon(settings)
             if daemon.trello_secret is None:
                 log.warning("TRELLO_API_SECRET is not set: every Trello delivery will be refused")
+            if not daemon.digest.destinations:
+                log.info("SYNCD_DIGEST_URLS is not set: no weekly digest will be sent")
             daemon.start_workers()
             host, port = settings.server.host, settings.server.port
             config = uvicorn.Config(

@@ -190,3 +190,12 @@ class SerialStore(Store):
 
     def upgrade(self) -> None:
         self.writer.call(self.inner.upgrade)
+
+    def claim_digest(self, *args: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        return self.writer.call(lambda: self.inner.claim_digest(*args, **kwargs))
+
+    def digest_delivered(self, period: str, fingerprint: str) -> None:
+        self.writer.call(lambda: self.inner.digest_delivered(period, fingerprint))
+
+    def finish_digest(self, period: str, now: str, *, error: str | None) -> None:
+        self.writer.call(lambda: self.inner.finish_digest(period, now, error=error))

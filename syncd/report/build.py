@@ -296,6 +296,7 @@ def _changes(
                 "card_id": None,
                 "department": event["department"],
                 "kind": event["kind"],
+                "detail": event["summary"],  # the title, or "old → new" referents
                 "summary": text[event["kind"]].format(
                     department=event["department"], summary=event["summary"]
                 ),
