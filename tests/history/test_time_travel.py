@@ -323,7 +323,7 @@ def test_cli_at_every_format_and_the_one_line_before_history(make_run, tmp_path:
     for fmt, marker in (
         ("table", "État au 01/09/2026 08:01 UTC"),
         ("markdown", "État au"),
-        ("html", "at-banner"),
+        ("html", 'class="at-banner"'),
     ):
         shown = cli("--format", fmt, "--at", moment.isoformat())
         assert shown.returncode == 0, shown.stderr
