@@ -1,20 +1,27 @@
-"""The mirror's history: every version of every row the report reads, and the mirror at any T.
+"""The mirror's history: every version of what the report reads, and the mirror at any moment T.
 
-`mirror_history` holds, per mirrored row (a board, list, label, member, custom field, card,
-card label, card member, checklist, check item or custom-field value), one version per change
-with the moment it became true (``valid_from``) and the moment it stopped being true
-(``valid_to``, null while current). The invariant: **the open versions are exactly the mirror's
-current rows** (their `TRACKED` columns). So the versions valid at T are the mirror as the store
-held it at T, and the drift report rebuilt from them equals the report taken at T.
+`mirror_history` holds one version per change, valid from ``valid_from`` until ``valid_to``
+(null while current), of:
+
+- each board-level row (kinds ``board``, ``list``, ``label``, ``member``, ``custom_field``): its
+  `TRACKED` columns;
+- each card as one **card document** (kind ``card``): its tracked columns and everything the
+  writer stores with it (labels, members, checklists, check items, custom-field values), in a
+  canonical order. A card and its children are written as a whole by the writer, so one version
+  per card and change is both the natural unit and 6 times fewer rows than one per child.
+
+The invariant: **the open versions are exactly the mirror's current rows** (their tracked
+columns). So the versions valid at T are the mirror as the store held it at T, and the drift
+report rebuilt from them equals the report taken at T.
 
 The writer (`state.store.Store.write_board`) calls `record_write` in its own transaction with
-the batch it just wrote; it mirrors exactly what the writer did to the tables (upserted board
-rows, cards, card children replaced for the cards in scope, cards marked deleted), diffs the
-new rows against the open versions in memory (by their canonical JSON text) and writes only
-the differences: a set of closed versions (one ``UPDATE … WHERE id IN``) and a set of new ones
-(one bulk ``INSERT``). A write that changes nothing adds nothing.
+the batch it just wrote; it mirrors exactly what the writer did to the tables (board rows
+upserted, cards upserted with their children replaced, cards marked deleted), compares the new
+versions with the open ones by their canonical JSON text in memory, and writes only the
+differences: one ``UPDATE … WHERE id IN`` closing the old versions, one bulk ``INSERT`` of the
+new. A write that changes nothing adds nothing.
 
-Columns that change on every write without changing the report (``updated_at``,
+Columns that change on every write without changing what the report says (``updated_at``,
 ``first_seen_at``, a board's ``date_last_activity``) are not tracked.
 """
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, column, func, or_, select, table, update
@@ -33,106 +41,100 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 _CHUNK = 500
 
-# kind -> (mirrored table, tracked columns); the key columns come first.
-TRACKED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "board": ("board", ("id", "short_link", "name", "url", "closed", "role")),
-    "list": ("board_list", ("id", "board_id", "name", "closed", "pos")),
-    "label": ("label", ("id", "board_id", "name", "color")),
-    "member": ("member", ("id", "full_name", "username", "initials")),
-    "custom_field": ("custom_field", ("id", "board_id", "name", "type")),
-    "card": (
-        "card",
-        (
-            "id",
-            "board_id",
-            "list_id",
-            "name",
-            "desc",
-            "closed",
-            "due",
-            "url",
-            "short_link",
-            "pos",
-            "date_last_activity",
-            "deleted_at",
-        ),
-    ),
-    "card_label": ("card_label", ("card_id", "label_id")),
-    "card_member": ("card_member", ("card_id", "member_id")),
-    "checklist": ("checklist", ("id", "card_id", "board_id", "name", "pos")),
-    "check_item": ("check_item", ("id", "checklist_id", "card_id", "name", "state", "pos")),
-    "custom_field_item": ("custom_field_item", ("card_id", "custom_field_id", "value")),
+# Board-level kinds: kind -> (mirrored table, tracked columns, BoardBatch field); "id" is the key.
+ROW_KINDS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+    "board": ("board", ("id", "short_link", "name", "url", "closed", "role"), None),
+    "list": ("board_list", ("id", "board_id", "name", "closed", "pos"), "lists"),
+    "label": ("label", ("id", "board_id", "name", "color"), "labels"),
+    "member": ("member", ("id", "full_name", "username", "initials"), "members"),
+    "custom_field": ("custom_field", ("id", "board_id", "name", "type"), "custom_fields"),
 }
-KEY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "card_label": ("card_id", "label_id"),
-    "card_member": ("card_id", "member_id"),
-    "custom_field_item": ("card_id", "custom_field_id"),
-}
-# Rows of a card, replaced as a whole for the cards a write covers: kind -> BoardBatch field.
-CARD_CHILDREN: dict[str, str] = {
-    "card_label": "card_labels",
-    "card_member": "card_members",
-    "checklist": "checklists",
-    "check_item": "check_items",
-    "custom_field_item": "custom_field_items",
-}
-# Rows upserted by a write and never removed by it: kind -> BoardBatch field.
-BOARD_LEVEL: dict[str, str] = {
-    "list": "lists",
-    "label": "labels",
-    "member": "members",
-    "custom_field": "custom_fields",
+CARD_COLUMNS = (
+    "id",
+    "board_id",
+    "list_id",
+    "name",
+    "desc",
+    "closed",
+    "due",
+    "url",
+    "short_link",
+    "pos",
+    "date_last_activity",
+    "deleted_at",
+)
+# A card's children as stored in its document: table -> (columns, BoardBatch field); the card
+# id is implied. Sorted by these columns in the document.
+CARD_CHILDREN: dict[str, tuple[tuple[str, ...], str]] = {
+    "card_label": (("label_id",), "card_labels"),
+    "card_member": (("member_id",), "card_members"),
+    "checklist": (("id", "board_id", "name", "pos"), "checklists"),
+    "check_item": (("id", "checklist_id", "name", "state", "pos"), "check_items"),
+    "custom_field_item": (("custom_field_id", "value"), "custom_field_items"),
 }
 _BOOLEAN = frozenset({"closed"})
 _FLOAT = frozenset({"pos"})
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 _history = table(
     "mirror_history",
     column("id"),
     column("kind"),
     column("key"),
-    column("card_id"),
     column("valid_from"),
     column("valid_to"),
     column("data"),
 )
 
 
-def row_key(kind: str, row: Mapping[str, Any]) -> str:
-    """The primary key of a mirrored row as one string."""
-    return "|".join(str(row[name]) for name in KEY_COLUMNS.get(kind, ("id",)))
+@cache
+def _typed(columns: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Positions of the boolean and the float columns (normalised: SQLite gives 0/1 for bools)."""
+    return (
+        tuple(i for i, name in enumerate(columns) if name in _BOOLEAN),
+        tuple(i for i, name in enumerate(columns) if name in _FLOAT),
+    )
 
 
-def encode(kind: str, row: Mapping[str, Any]) -> str:
-    """The tracked columns of a row as canonical JSON text (compared to detect a change)."""
-    values: dict[str, Any] = {}
-    for name in TRACKED[kind][1]:
-        value = row.get(name)
-        if name in _BOOLEAN:
-            value = bool(value)
-        elif name in _FLOAT:
-            value = float(value or 0.0)
-        values[name] = value
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+def _values(row: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    values = [row.get(name) for name in columns]
+    booleans, floats = _typed(columns)
+    for i in booleans:
+        values[i] = bool(values[i])
+    for i in floats:
+        values[i] = float(values[i] or 0.0)
+    return values
 
 
-def _card_of(kind: str, row: Mapping[str, Any]) -> str | None:
-    if kind == "card":
-        return str(row["id"])
-    if kind in CARD_CHILDREN:
-        return str(row["card_id"])
-    return None
+def encode_row(kind: str, row: Mapping[str, Any]) -> str:
+    """A board-level row's tracked columns as canonical JSON text."""
+    return _encode(_values(row, ROW_KINDS[kind][1]))
 
 
-def _version(kind: str, row: Mapping[str, Any], text: str, at: str) -> Row:
-    return {
-        "kind": kind,
-        "key": row_key(kind, row),
-        "card_id": _card_of(kind, row),
-        "valid_from": at,
-        "valid_to": None,
-        "data": text,
-    }
+def encode_card(
+    card: Mapping[str, Any], children: Mapping[str, Iterable[Mapping[str, Any]]]
+) -> str:
+    """A card document: its tracked columns, then each kind of child in canonical order."""
+    document: list[Any] = [_values(card, CARD_COLUMNS)]
+    for name, (columns, _field) in CARD_CHILDREN.items():
+        document.append(sorted(_values(row, columns) for row in children.get(name, ())))
+    return _encode(document)
+
+
+def decode_card(text: str) -> tuple[Row, dict[str, list[Row]]]:
+    """A card document back into its card row and its children's rows (by table)."""
+    values, *groups = json.loads(text)
+    card = dict(zip(CARD_COLUMNS, values, strict=True))
+    children: dict[str, list[Row]] = {}
+    for (name, (columns, _field)), rows in zip(CARD_CHILDREN.items(), groups, strict=True):
+        children[name] = [
+            {"card_id": card["id"], **dict(zip(columns, r, strict=True))} for r in rows
+        ]
+    return card, children
+
+
+def _version(kind: str, key: str, data: str, at: str) -> Row:
+    return {"kind": kind, "key": key, "valid_from": at, "valid_to": None, "data": data}
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -147,65 +149,53 @@ def record_write(
 ) -> int:
     """Record what one `write_board` changed (same transaction); returns the versions added.
 
-    `scope` are the cards whose children the writer replaced; `newly_gone` the cards it marked
-    deleted. Everything else a batch carries is an upsert.
+    `scope` are the cards whose children the writer replaced (with the batch's); `newly_gone`
+    the cards it marked deleted. Board-level rows are upserts.
     """
     at = batch.observed_at
-    closes: list[int] = []
-    inserts: list[Row] = []
-
-    upserted: dict[str, list[Row]] = {
-        kind: getattr(batch, name) for kind, name in BOARD_LEVEL.items()
+    wanted: dict[tuple[str, str], str] = {}
+    rows: dict[str, list[Mapping[str, Any]]] = {
+        kind: list(getattr(batch, field)) if field else []
+        for kind, (_t, _c, field) in ROW_KINDS.items()
     }
     if batch.board is not None:
-        upserted["board"] = [batch.board]
-    for kind, rows in upserted.items():
-        if not rows:
-            continue
-        current = _open_by_key(connection, kind, [row_key(kind, row) for row in rows])
-        for row in rows:
-            text = encode(kind, row)
-            old = current.get(row_key(kind, row))
-            if old is None or old[1] != text:
-                if old is not None:
-                    closes.append(old[0])
-                inserts.append(_version(kind, row, text, at))
+        rows["board"] = [batch.board]
+    for kind, kind_rows in rows.items():
+        for row in kind_rows:
+            wanted[(kind, str(row["id"]))] = encode_row(kind, row)
+
+    children: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for name, (_columns, field) in CARD_CHILDREN.items():
+        for row in getattr(batch, field):
+            children[str(row["card_id"])][name].append(row)
+    written = {str(card["id"]) for card in batch.cards}
+    for card in batch.cards:
+        wanted[("card", str(card["id"]))] = encode_card(card, children.get(str(card["id"]), {}))
+
+    keys_by_kind: dict[str, set[str]] = defaultdict(set)
+    for kind, key in wanted:
+        keys_by_kind[kind].add(key)
+    keys_by_kind["card"] |= set(newly_gone)
+    current = _open(connection, keys_by_kind)
 
     in_scope = set(scope)
-    cards = {str(card["id"]): card for card in batch.cards}
-    current_cards = _open_by_card(connection, sorted(in_scope | set(cards) | set(newly_gone)))
-    for card_id, card in cards.items():
-        text = encode("card", card)
-        old = current_cards.get(("card", card_id))
-        if old is None or old[1] != text:
+    for card_id in newly_gone:
+        old = current.get(("card", card_id))
+        if old is None or card_id in written:
+            continue
+        card, kept = decode_card(old[1])
+        if card["deleted_at"] is None:
+            card["deleted_at"] = at
+        wanted[("card", card_id)] = encode_card(card, {} if card_id in in_scope else kept)
+
+    closes: list[int] = []
+    inserts: list[Row] = []
+    for (kind, key), data in wanted.items():
+        old = current.get((kind, key))
+        if old is None or old[1] != data:
             if old is not None:
                 closes.append(old[0])
-            inserts.append(_version("card", card, text, at))
-    for card_id in newly_gone:
-        old = current_cards.get(("card", card_id))
-        if old is None:
-            continue
-        row = json.loads(old[1])
-        if row.get("deleted_at") is None:
-            row["deleted_at"] = at
-            closes.append(old[0])
-            inserts.append(_version("card", row, encode("card", row), at))
-
-    fresh: dict[tuple[str, str], tuple[Row, str]] = {}
-    for kind, name in CARD_CHILDREN.items():
-        for row in getattr(batch, name):
-            fresh[(kind, row_key(kind, row))] = (row, encode(kind, row))
-    for (kind, key), (version_id, text, card_id) in current_cards.items():
-        if kind == "card" or card_id not in in_scope:
-            continue
-        new = fresh.get((kind, key))
-        if new is None or new[1] != text:
-            closes.append(version_id)
-    for (kind, key), (row, text) in fresh.items():
-        old = current_cards.get((kind, key))
-        if old is None or old[1] != text:
-            inserts.append(_version(kind, row, text, at))
-
+            inserts.append(_version(kind, key, data, at))
     for start in range(0, len(closes), _CHUNK):
         connection.execute(
             update(_history)
@@ -217,45 +207,41 @@ def record_write(
     return len(inserts)
 
 
-def _open_by_key(
-    connection: Connection, kind: str, keys: Sequence[str]
-) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    unique = sorted(set(keys))
-    for start in range(0, len(unique), _CHUNK):
-        statement = select(_history.c.id, _history.c.key, _history.c.data).where(
-            _history.c.kind == kind,
-            _history.c.key.in_(unique[start : start + _CHUNK]),
-            _history.c.valid_to.is_(None),
-        )
-        for version_id, key, data in connection.execute(statement):
-            found[key] = (version_id, data)
-    return found
-
-
-def _open_by_card(
-    connection: Connection, card_ids: Sequence[str]
-) -> dict[tuple[str, str], tuple[int, str, str]]:
-    """The open versions of these cards and their children: (kind, key) -> (id, data, card)."""
-    found: dict[tuple[str, str], tuple[int, str, str]] = {}
-    for start in range(0, len(card_ids), _CHUNK):
-        statement = select(
-            _history.c.id, _history.c.kind, _history.c.key, _history.c.data, _history.c.card_id
-        ).where(
-            _history.c.card_id.in_(card_ids[start : start + _CHUNK]),
-            _history.c.valid_to.is_(None),
-        )
-        for version_id, kind, key, data, card_id in connection.execute(statement):
-            found[(kind, key)] = (version_id, data, card_id)
+def _open(
+    connection: Connection, keys_by_kind: Mapping[str, set[str]]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """The open versions of these keys: (kind, key) -> (version id, data)."""
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for kind, keys in keys_by_kind.items():
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), _CHUNK):
+            statement = select(_history.c.id, _history.c.key, _history.c.data).where(
+                _history.c.kind == kind,
+                _history.c.key.in_(ordered[start : start + _CHUNK]),
+                _history.c.valid_to.is_(None),
+            )
+            for version_id, key, data in connection.execute(statement):
+                found[(kind, key)] = (version_id, data)
     return found
 
 
 def backfill(
     connection: Connection, tables: Mapping[str, Iterable[Mapping[str, Any]]], at: str
 ) -> int:
-    """Open one version valid from `at` for each given current row (kind -> rows)."""
-    inserts = [
-        _version(kind, row, encode(kind, row), at) for kind, rows in tables.items() for row in rows
+    """Open one version valid from `at` for every current row (rows by table name)."""
+    inserts: list[Row] = []
+    for kind, (table_name, _columns, _field) in ROW_KINDS.items():
+        inserts += [
+            _version(kind, str(row["id"]), encode_row(kind, row), at)
+            for row in tables.get(table_name, ())
+        ]
+    children: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for name in CARD_CHILDREN:
+        for row in tables.get(name, ()):
+            children[str(row["card_id"])][name].append(row)
+    inserts += [
+        _version("card", str(card["id"]), encode_card(card, children.get(str(card["id"]), {})), at)
+        for card in tables.get("card", ())
     ]
     for start in range(0, len(inserts), _CHUNK):
         connection.execute(_history.insert(), inserts[start : start + _CHUNK])
@@ -265,15 +251,25 @@ def backfill(
 # -- reading ------------------------------------------------------------------------------
 
 
-def rows_at(connection: Connection, at: str) -> dict[str, list[Row]]:
-    """Every mirrored row as it was at `at`, by kind (the versions valid then)."""
-    statement = select(_history.c.kind, _history.c.data).where(
-        _history.c.valid_from <= at,
-        or_(_history.c.valid_to.is_(None), _history.c.valid_to > at),
-    )
+def rows_at(connection: Connection, at: str | None) -> dict[str, list[Row]]:
+    """Every mirrored row as it was at `at` (None: the open versions), by table name."""
+    if at is None:
+        condition = _history.c.valid_to.is_(None)
+    else:
+        condition = (_history.c.valid_from <= at) & or_(
+            _history.c.valid_to.is_(None), _history.c.valid_to > at
+        )
+    names = {kind: (table_name, columns) for kind, (table_name, columns, _f) in ROW_KINDS.items()}
     rows: dict[str, list[Row]] = defaultdict(list)
-    for kind, data in connection.execute(statement):
-        rows[kind].append(json.loads(data))
+    for kind, data in connection.execute(select(_history.c.kind, _history.c.data).where(condition)):
+        if kind == "card":
+            card, children = decode_card(data)
+            rows["card"].append(card)
+            for name, child_rows in children.items():
+                rows[name].extend(child_rows)
+        else:
+            table_name, columns = names[kind]
+            rows[table_name].append(dict(zip(columns, json.loads(data), strict=True)))
     return rows
 
 
@@ -284,28 +280,24 @@ def known_since(connection: Connection) -> str | None:
     ).scalar_one_or_none()
 
 
-def open_versions(connection: Connection) -> dict[str, dict[str, str]]:
-    """The open versions by kind and key (tests check the invariant against the tables)."""
-    found: dict[str, dict[str, str]] = defaultdict(dict)
-    for kind, key, data in connection.execute(
-        select(_history.c.kind, _history.c.key, _history.c.data).where(
-            _history.c.valid_to.is_(None)
-        )
-    ):
-        found[kind][key] = data
-    return found
+TRACKED_TABLES: dict[str, tuple[str, ...]] = {
+    **{table_name: columns for table_name, columns, _f in ROW_KINDS.values()},
+    "card": CARD_COLUMNS,
+    **{name: ("card_id", *columns) for name, (columns, _f) in CARD_CHILDREN.items()},
+}
+"""Every mirrored table the history keeps, with the columns it keeps (tests check the invariant)."""
 
 
 __all__ = [
-    "BOARD_LEVEL",
     "CARD_CHILDREN",
-    "KEY_COLUMNS",
-    "TRACKED",
+    "CARD_COLUMNS",
+    "ROW_KINDS",
+    "TRACKED_TABLES",
     "backfill",
-    "encode",
+    "decode_card",
+    "encode_card",
+    "encode_row",
     "known_since",
-    "open_versions",
     "record_write",
-    "row_key",
     "rows_at",
 ]

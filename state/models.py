@@ -292,22 +292,19 @@ class CardFigmaLink(SQLModel, table=True):
 
 
 class MirrorHistory(SQLModel, table=True):
-    """One version of one mirrored row, valid from ``valid_from`` until ``valid_to`` (excluded).
+    """One version of a mirrored row or card, valid from ``valid_from`` until ``valid_to``.
 
-    ``kind`` names the mirrored table (see `state.history.TRACKED`), ``key`` the row's primary
-    key, ``data`` the row's tracked columns as JSON text. The open versions (``valid_to`` null)
-    are exactly the mirror's current rows; the versions valid at T are the mirror as it was at T.
+    ``kind`` is a board-level row kind or ``card`` (a card with its children), ``key`` its id,
+    ``data`` its tracked values as JSON text (see `state.history`). The open versions
+    (``valid_to`` null) are exactly the mirror's current rows; the versions valid at T are the
+    mirror as it was at T.
     """
 
     __tablename__ = "mirror_history"
-    __table_args__ = (
-        Index("ix_mirror_history_key", "kind", "key", "valid_to"),
-        Index("ix_mirror_history_card", "card_id", "valid_to"),
-    )
+    __table_args__ = (Index("ix_mirror_history_key", "kind", "key", "valid_to"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str
     key: str
-    card_id: str | None = None  # the card a card or card child belongs to
     valid_from: str = Field(index=True)
     valid_to: str | None = None
     data: str = Field(sa_column=Column(Text, nullable=False))

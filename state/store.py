@@ -876,7 +876,7 @@ class Store:
             rows = history.rows_at(connection, at)
         return MirrorRows(
             boards=rows["board"],
-            lists=rows["list"],
+            lists=rows["board_list"],
             labels=rows["label"],
             members=rows["member"],
             cards=rows["card"],

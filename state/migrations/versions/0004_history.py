@@ -26,35 +26,33 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-# The tracked columns as they are at this revision (frozen: later revisions back-fill their own).
+# The tracked tables and columns as they are at this revision (frozen: a later revision that
+# tracks more back-fills its own).
 _TRACKED = {
-    "board": ("board", ("id", "short_link", "name", "url", "closed", "role")),
-    "list": ("board_list", ("id", "board_id", "name", "closed", "pos")),
-    "label": ("label", ("id", "board_id", "name", "color")),
-    "member": ("member", ("id", "full_name", "username", "initials")),
-    "custom_field": ("custom_field", ("id", "board_id", "name", "type")),
+    "board": ("id", "short_link", "name", "url", "closed", "role"),
+    "board_list": ("id", "board_id", "name", "closed", "pos"),
+    "label": ("id", "board_id", "name", "color"),
+    "member": ("id", "full_name", "username", "initials"),
+    "custom_field": ("id", "board_id", "name", "type"),
     "card": (
-        "card",
-        (
-            "id",
-            "board_id",
-            "list_id",
-            "name",
-            "desc",
-            "closed",
-            "due",
-            "url",
-            "short_link",
-            "pos",
-            "date_last_activity",
-            "deleted_at",
-        ),
+        "id",
+        "board_id",
+        "list_id",
+        "name",
+        "desc",
+        "closed",
+        "due",
+        "url",
+        "short_link",
+        "pos",
+        "date_last_activity",
+        "deleted_at",
     ),
-    "card_label": ("card_label", ("card_id", "label_id")),
-    "card_member": ("card_member", ("card_id", "member_id")),
-    "checklist": ("checklist", ("id", "card_id", "board_id", "name", "pos")),
-    "check_item": ("check_item", ("id", "checklist_id", "card_id", "name", "state", "pos")),
-    "custom_field_item": ("custom_field_item", ("card_id", "custom_field_id", "value")),
+    "card_label": ("card_id", "label_id"),
+    "card_member": ("card_id", "member_id"),
+    "checklist": ("id", "card_id", "board_id", "name", "pos"),
+    "check_item": ("id", "checklist_id", "card_id", "name", "state", "pos"),
+    "custom_field_item": ("card_id", "custom_field_id", "value"),
 }
 
 
@@ -89,14 +87,12 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("card_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("valid_from", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("valid_to", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("data", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("mirror_history", schema=None) as batch_op:
-        batch_op.create_index("ix_mirror_history_card", ["card_id", "valid_to"], unique=False)
         batch_op.create_index("ix_mirror_history_key", ["kind", "key", "valid_to"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_mirror_history_valid_from"), ["valid_from"], unique=False
@@ -127,9 +123,7 @@ def _backfill(connection: sa.Connection) -> None:
     now = datetime.now(UTC)
     at = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     at = max(at, last_sync or "")  # never before the newest write already in the store
-    backfill(
-        connection, {kind: rows(name, *columns) for kind, (name, columns) in _TRACKED.items()}, at
-    )
+    backfill(connection, {name: rows(name, *columns) for name, columns in _TRACKED.items()}, at)
 
     flags = rows("flag", "id", "message", "last_seen_at")
     if flags:
@@ -169,7 +163,6 @@ def downgrade() -> None:
     with op.batch_alter_table("mirror_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_mirror_history_valid_from"))
         batch_op.drop_index("ix_mirror_history_key")
-        batch_op.drop_index("ix_mirror_history_card")
     op.drop_table("mirror_history")
     with op.batch_alter_table("flag_message", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_flag_message_flag_id"))
