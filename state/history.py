@@ -133,6 +133,23 @@ def decode_card(text: str) -> tuple[Row, dict[str, list[Row]]]:
     return card, children
 
 
+def _by_card(
+    children: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> dict[str, dict[str, list[Mapping[str, Any]]]]:
+    """Child rows by kind, then by card id."""
+    grouped: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for name, rows in children.items():
+        by_card: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            card_id = row["card_id"]
+            if card_id in by_card:
+                by_card[card_id].append(row)
+            else:
+                by_card[card_id] = [row]
+        grouped[name] = by_card
+    return grouped
+
+
 def _version(kind: str, key: str, data: str, at: str) -> Row:
     return {"kind": kind, "key": key, "valid_from": at, "valid_to": None, "data": data}
 
@@ -164,13 +181,15 @@ def record_write(
         for row in kind_rows:
             wanted[(kind, str(row["id"]))] = encode_row(kind, row)
 
-    children: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for name, (_columns, field) in CARD_CHILDREN.items():
-        for row in getattr(batch, field):
-            children[str(row["card_id"])][name].append(row)
+    children = _by_card(
+        {name: getattr(batch, field) for name, (_c, field) in CARD_CHILDREN.items()}
+    )
     written = {str(card["id"]) for card in batch.cards}
     for card in batch.cards:
-        wanted[("card", str(card["id"]))] = encode_card(card, children.get(str(card["id"]), {}))
+        card_id = str(card["id"])
+        wanted[("card", card_id)] = encode_card(
+            card, {name: rows.get(card_id, ()) for name, rows in children.items()}
+        )
 
     keys_by_kind: dict[str, set[str]] = defaultdict(set)
     for kind, key in wanted:
@@ -235,14 +254,11 @@ def backfill(
             _version(kind, str(row["id"]), encode_row(kind, row), at)
             for row in tables.get(table_name, ())
         ]
-    children: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for name in CARD_CHILDREN:
-        for row in tables.get(name, ()):
-            children[str(row["card_id"])][name].append(row)
-    inserts += [
-        _version("card", str(card["id"]), encode_card(card, children.get(str(card["id"]), {})), at)
-        for card in tables.get("card", ())
-    ]
+    children = _by_card({name: tables.get(name, ()) for name in CARD_CHILDREN})
+    for card in tables.get("card", ()):
+        card_id = str(card["id"])
+        mine = {name: rows.get(card_id, ()) for name, rows in children.items()}
+        inserts.append(_version("card", card_id, encode_card(card, mine), at))
     for start in range(0, len(inserts), _CHUNK):
         connection.execute(_history.insert(), inserts[start : start + _CHUNK])
     return len(inserts)
