@@ -6,9 +6,10 @@
 - each board-level row (kinds ``board``, ``list``, ``label``, ``member``, ``custom_field``): its
   `TRACKED` columns;
 - each card as one **card document** (kind ``card``): its tracked columns and everything the
-  writer stores with it (labels, members, checklists, check items, custom-field values), in a
-  canonical order. A card and its children are written as a whole by the writer, so one version
-  per card and change is both the natural unit and 6 times fewer rows than one per child.
+  writer stores with it that a report reads (labels, members, checklists, check items,
+  custom-field values, Figma links), in a canonical order. The writer writes a card and its
+  children as a whole, so one version per card and change is the natural unit (and 6 times
+  fewer rows than one per child).
 
 The invariant: **the open versions are exactly the mirror's current rows** (their tracked
 columns). So the versions valid at T are the mirror as the store held it at T, and the drift
@@ -71,6 +72,7 @@ CARD_CHILDREN: dict[str, tuple[tuple[str, ...], str]] = {
     "checklist": (("id", "board_id", "name", "pos"), "checklists"),
     "check_item": (("id", "checklist_id", "name", "state", "pos"), "check_items"),
     "custom_field_item": (("custom_field_id", "value"), "custom_field_items"),
+    "card_figma_link": (("file_key", "node_id", "url", "source"), "figma_links"),
 }
 _BOOLEAN = frozenset({"closed"})
 _FLOAT = frozenset({"pos"})

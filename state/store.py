@@ -871,7 +871,7 @@ class Store:
             return history.known_since(connection)
 
     def mirror_at(self, at: str) -> MirrorRows:
-        """The mirror as it was at `at` (from `mirror_history`; no attachment or Figma link)."""
+        """The mirror as it was at `at` (from `mirror_history`; attachments are not kept)."""
         with self._read() as connection:
             rows = history.rows_at(connection, at)
         return MirrorRows(
@@ -887,7 +887,7 @@ class Store:
             custom_fields=rows["custom_field"],
             custom_field_items=rows["custom_field_item"],
             attachments=[],
-            figma_links=[],
+            figma_links=rows["card_figma_link"],
         )
 
     def flags_at(self, at: str, *, resolved_since: str | None = None) -> list[Row]:

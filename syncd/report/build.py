@@ -19,7 +19,7 @@ from syncd.history.moment import StoreAt, store_at
 from syncd.history.trends import build_trends
 from syncd.report.figma import build_figma_section
 from syncd.rules.departments import by_code
-from syncd.rules.facts import MirrorFacts, facts_from_rows, rules_from_config
+from syncd.rules.facts import facts_from_rows, rules_from_config
 from syncd.rules.governance import evaluate
 
 _CHANGE_TEXT = {
@@ -170,34 +170,11 @@ def build_report(
         ],
         "changes": _changes(source, rows, flags, since_iso, lang) if since_iso else [],
         "trends": build_trends(store, departments, end=moment, zone=settings.digest.zone),
-        "figma": _figma(store, settings, rows, facts, priority_card_ids, now, past=bool(source.at)),
+        "figma": build_figma_section(  # Figma files as they are now, the cards as at `moment`
+            store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
+        ),
     }
     return report
-
-
-def _figma(
-    store: Store,
-    settings: Settings,
-    rows: MirrorRows,
-    facts: MirrorFacts,
-    priority_card_ids: set[str],
-    now: datetime,
-    *,
-    past: bool,
-) -> dict[str, Any]:
-    """The Figma section: always as it is now (Figma files keep no history of their own)."""
-    if past:
-        rows = store.read_mirror()
-        facts = facts_from_rows(rows)
-        evaluation = evaluate(facts.cards, facts.lists, rules_from_config(settings.governance), now)
-        priority_card_ids = {
-            action.card_id
-            for status in evaluation.departments
-            for action in status.priority_actions
-        }
-    return build_figma_section(
-        store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
-    )
 
 
 def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:

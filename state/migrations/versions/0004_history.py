@@ -53,6 +53,7 @@ _TRACKED = {
     "checklist": ("id", "card_id", "board_id", "name", "pos"),
     "check_item": ("id", "checklist_id", "card_id", "name", "state", "pos"),
     "custom_field_item": ("card_id", "custom_field_id", "value"),
+    "card_figma_link": ("card_id", "file_key", "node_id", "url", "source"),
 }
 
 
