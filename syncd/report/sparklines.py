@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 132, 34, 4
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 168, 54, 5
 BARS_WIDTH, BARS_HEIGHT, BARS_TOP, BARS_BOTTOM, BARS_LEFT = 720, 200, 24, 30, 36
 
 Series = Sequence[int | None]
