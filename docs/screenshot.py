@@ -106,7 +106,7 @@ def main() -> None:
             a_week(sandbox.world, week, rng)
             daemon.sync_pass()
         clock.now = NOW
-        with TestClient(create_app(daemon)) as client:
+        with TestClient(create_app(daemon.web_context())) as client:
             page = client.get("/").text
         (DOCS / "digest-example.md").write_text(
             build_digest(daemon.store, settings, NOW).markdown, encoding="utf-8"

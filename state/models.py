@@ -174,7 +174,6 @@ class SyncState(SQLModel, table=True):
     board_activity: str | None = None  # board dateLastActivity at the last sync
     last_full_at: str | None = None
     last_success_at: str | None = None
-    last_poll_at: str | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     last_error_at: str | None = None
 

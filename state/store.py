@@ -15,6 +15,14 @@ Writing (`Store.write_board`) follows one algorithm, in one transaction per boar
 
 Killed at any moment, the database holds either the previous complete state or the new one.
 
+**The single-writer rule, enforced here.** Every method that writes is marked `@writes`; a marked
+method runs through `Store.serialised`, which hands it to the *write route* (inline by default;
+`syncd run` installs its writer thread with `route_writes`). A write transaction (`_write`)
+refuses to open outside `serialised`, and the read connections are read-only (SQLite
+``query_only``, PostgreSQL ``READ ONLY`` transactions): a write method added without `@writes`
+fails at its first call, in the CLI and in tests alike. `tests/state/test_single_writer.py`
+runs every public method with the route installed and checks each write ran on the writer.
+
 SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
 ``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
 with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core statements.
@@ -22,14 +30,16 @@ with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core stateme
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -51,6 +61,10 @@ from state import models as m
 Row = dict[str, Any]
 _CHUNK = 500
 
+T = TypeVar("T")
+P = ParamSpec("P")
+WriteRoute = Callable[[Callable[[], Any]], Any]
+
 
 def utc_iso(moment: datetime | None = None) -> str:
     """The one timestamp shape of the store: ``2026-11-30T08:00:00.000Z``."""
@@ -71,6 +85,22 @@ def parse_iso(text: str | None) -> datetime | None:
 
 class StoreError(Exception):
     """The store cannot be opened or written; the message is one line."""
+
+
+def writes(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate[Store, P], T]:
+    """Mark a `Store` method that writes: each call runs through `Store.serialised`."""
+
+    @functools.wraps(method)
+    def routed(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.serialised(lambda: method(self, *args, **kwargs))
+
+    routed.store_writes = True  # type: ignore[attr-defined]
+    return routed
+
+
+def is_write_method(function: Any) -> bool:
+    """Whether a `Store` attribute is marked `@writes`."""
+    return bool(getattr(function, "store_writes", False))
 
 
 @dataclass
@@ -152,9 +182,15 @@ class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._route: WriteRoute | None = None
+        self._in_write = threading.local()
         try:
             self.engine = self._make_engine(url, immediate=True)
-            self.reader = self._make_engine(url, immediate=False) if self.is_sqlite else self.engine
+            self.reader = (
+                self._make_engine(url, immediate=False)
+                if self.is_sqlite
+                else self.engine.execution_options(postgresql_readonly=True)
+            )
             if migrate:
                 self.upgrade()
         except Exception as exc:  # driver errors are long; give one line
@@ -180,6 +216,8 @@ class Store:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if not immediate:  # the reader: a write through it fails
+                cursor.execute("PRAGMA query_only=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -190,11 +228,33 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-        if self.reader is not self.engine:
+        if self.is_sqlite:
             self.reader.dispose()
+
+    # -- the write route ----------------------------------------------------------------
+
+    def route_writes(self, route: WriteRoute | None) -> None:
+        """Run every write through `route` from now on (the daemon's writer thread; None:
+        inline). `route(step)` must run `step` and return its result."""
+        self._route = route
+
+    def serialised(self, step: Callable[[], T]) -> T:
+        """Run `step` (a write, or a read-modify-write) as one routed write step."""
+
+        def marked() -> T:
+            depth = getattr(self._in_write, "depth", 0)
+            self._in_write.depth = depth + 1
+            try:
+                return step()
+            finally:
+                self._in_write.depth = depth
+
+        route = self._route
+        return marked() if route is None else route(marked)  # type: ignore[no-any-return]
 
     # -- migrations ---------------------------------------------------------------------
 
+    @writes
     def upgrade(self) -> None:
         """Apply the Alembic migrations up to head."""
         from alembic import command
@@ -202,7 +262,7 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(files("state") / "migrations"))
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -210,6 +270,9 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        """The one way to open a write transaction: only inside a routed write step."""
+        if not getattr(self._in_write, "depth", 0):
+            raise StoreError("store write outside the write route: mark the Store method @writes")
         with self.engine.begin() as connection:
             yield connection
 
@@ -250,6 +313,7 @@ class Store:
 
     # -- the writer path ----------------------------------------------------------------
 
+    @writes
     def write_board(self, batch: BoardBatch) -> WriteResult:
         """Write one board's batch in one transaction (see the module docstring)."""
         with self._write() as connection:
@@ -470,6 +534,7 @@ class Store:
             view["members"].sort()
         return views
 
+    @writes
     def record_error(self, board_ref: str, message: str, at: str) -> None:
         """Remember a failed sync of a board (its rows stay as they were)."""
         with self._write() as connection:
@@ -482,6 +547,7 @@ class Store:
 
     # -- governance ---------------------------------------------------------------------
 
+    @writes
     def record_evaluation(
         self,
         findings: Iterable[tuple[str, str, str]],
@@ -581,6 +647,7 @@ class Store:
 
     # -- webhooks -----------------------------------------------------------------------
 
+    @writes
     def record_delivery(self, action_id: str, board_id: str, at: str) -> bool:
         """Remember a webhook delivery; False when this action id was delivered before."""
         table = _table(m.WebhookDelivery)
@@ -595,6 +662,7 @@ class Store:
             )
             return True
 
+    @writes
     def mark_delivery(self, action_id: str, outcome: str, at: str) -> None:
         table = _table(m.WebhookDelivery)
         with self._write() as connection:
@@ -620,6 +688,7 @@ class Store:
 
     # -- Figma --------------------------------------------------------------------------
 
+    @writes
     def write_figma_file(
         self,
         file_row: Row,
@@ -678,6 +747,7 @@ class Store:
                     .values(deleted_at=observed_at)
                 )
 
+    @writes
     def update_figma_file(self, key: str, **values: Any) -> None:
         """Set some columns of a Figma file row (rate limit, error), creating it if needed."""
         with self._write() as connection:
@@ -819,6 +889,7 @@ class Store:
                     )
         return batch
 
+    @writes
     def insert_actions(self, rows: Sequence[Row]) -> int:
         """Store raw actions alone (a known id is skipped); no card row and no sync state move."""
         if not rows:
@@ -936,6 +1007,7 @@ class Store:
 
     # -- the weekly digest (issue 12): one per period, whatever restarts or replicas ----------
 
+    @writes
     def claim_digest(
         self, period: str, owner: str, now: str, lease_until: str, *, force: bool = False
     ) -> tuple[str, Row]:
@@ -979,6 +1051,7 @@ class Store:
             row.update(values)
             return "claimed", row
 
+    @writes
     def digest_delivered(self, period: str, fingerprint: str) -> None:
         """Remember that one destination has `period`'s digest (right after it accepted it)."""
         table = _table(m.DigestRun)
@@ -993,6 +1066,7 @@ class Store:
                     update(table).where(table.c.period == period).values(delivered=delivered)
                 )
 
+    @writes
     def finish_digest(self, period: str, now: str, *, error: str | None) -> None:
         """Release the claim: "sent" (every destination has it) or "failed" with one line."""
         table = _table(m.DigestRun)

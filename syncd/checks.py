@@ -1,4 +1,5 @@
-"""`syncd check`: the config is valid (it loaded), the store opens, each remote answers once."""
+"""`syncd check`: the config is valid (it loaded), the store opens, each remote answers once,
+and which access mode guards the dashboard (with a login: the provider's discovery, once)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from adapters.transport import ApiError, RetryPolicy
 from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings
 from syncd.runtime import figma_client, trello_client
+from syncd.web.auth import access_checks
 
 
 def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
@@ -48,3 +50,4 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
                     yield False, f"figma file {key}: {exc}"
     if settings.secrets.trello_api_secret is None:
         yield False, "TRELLO_API_SECRET: missing (webhook signatures cannot be verified)"
+    yield from access_checks(settings)

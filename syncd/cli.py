@@ -102,7 +102,8 @@ def sync(
     ] = False,
 ) -> None:
     """One sync pass of every configured board and Figma file, then exit."""
-    from syncd.runtime import build_runtime, sync_pass
+    from syncd.runtime import build_runtime
+    from syncd.sync_pass import sync_pass
 
     settings = _options(ctx).settings
     runtime = build_runtime(settings, progress=_progress())

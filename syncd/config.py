@@ -3,8 +3,8 @@
 Precedence, highest first: the environment (`SYNCD_STORE_URL`, `SYNCD_TRELLO_API_BASE`, …), the
 TOML file (`--config PATH` or `SYNCD_CONFIG`), the defaults below. Secrets (`TRELLO_API_KEY`,
 `TRELLO_TOKEN`, `TRELLO_API_SECRET`, `FIGMA_TOKEN`, `FIGMA_WEBHOOK_PASSCODE`,
-`SYNCD_ADMIN_TOKEN`, `SYNCD_DIGEST_URLS`) come only from the environment and are `SecretStr`,
-so they never print.
+`SYNCD_ADMIN_TOKEN`, `SYNCD_OIDC_CLIENT_SECRET`, `SYNCD_SESSION_SECRET`, `SYNCD_DIGEST_URLS`)
+come only from the environment and are `SecretStr`, so they never print.
 
 Every problem becomes a `ConfigError` whose message is one line naming the key, e.g.
 ``trello.max_requests_per_10s: Input should be less than or equal to 100``; the CLI turns it into
@@ -28,6 +28,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -49,8 +50,11 @@ NON_OVERRIDE_ENV = frozenset(
         "SYNCD_DIGEST_URLS",
         "SYNCD_LOG_LEVEL",
         "SYNCD_LOG_FORMAT",
+        "SYNCD_OIDC_CLIENT_SECRET",
+        "SYNCD_SESSION_SECRET",
     }
 )
+MIN_SESSION_SECRET = 16
 _BOARD_ID = re.compile(r"^(?:[0-9a-fA-F]{24}|[A-Za-z0-9]{8})$")
 _INSEE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-6])$")
 
@@ -173,6 +177,68 @@ class ServerConfig(_Section):
         return _http_url(value).rstrip("/")
 
 
+# -- [auth]: who may read the dashboard and the report API (issue 11) ---------------------
+
+
+class AuthConfig(_Section):
+    """The OpenID Connect login; `oidc_issuer = ""` means no login (see `syncd.web.access`)."""
+
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_scopes: tuple[str, ...] = ("openid", "email")
+    allowed_emails: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    session_hours: float = Field(default=12, gt=0, le=24 * 31)
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        return _http_url(value) if value.strip() else ""
+
+    @field_validator("oidc_scopes", mode="before")
+    @classmethod
+    def _scope_words(cls, value: Any) -> Any:
+        """OAuth scopes are space-separated: "openid email" is two scopes."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(word for item in value for word in str(item).split())
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        if "openid" not in scopes:
+            raise ValueError('must include "openid"')
+        return scopes
+
+    @field_validator("allowed_emails")
+    @classmethod
+    def _emails(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(email.strip().lower() for email in emails)
+        for email in cleaned:
+            local, at, domain = email.partition("@")
+            if not (local and at and domain) or "@" in domain:
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return cleaned
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(domain.strip().lower().removeprefix("@") for domain in domains)
+        for domain in cleaned:
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+                raise ValueError(f"{domain!r} is not an e-mail domain")
+        return cleaned
+
+    @property
+    def login_configured(self) -> bool:
+        return bool(self.oidc_issuer)
+
+
+# -- [digest]: the weekly digest (issue 12) ----------------------------------------------
+
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -229,7 +295,14 @@ class Secrets(BaseSettings):
     figma_token: SecretStr | None = Field(default=None, alias="FIGMA_TOKEN")
     figma_webhook_passcode: SecretStr | None = Field(default=None, alias="FIGMA_WEBHOOK_PASSCODE")
     admin_token: SecretStr | None = Field(default=None, alias="SYNCD_ADMIN_TOKEN")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="SYNCD_OIDC_CLIENT_SECRET")
+    session_secret: SecretStr | None = Field(default=None, alias="SYNCD_SESSION_SECRET")
     digest_urls: SecretStr | None = Field(default=None, alias="SYNCD_DIGEST_URLS")
+
+
+def secret_text(value: SecretStr | None) -> str | None:
+    """A secret's text, None when unset or empty."""
+    return (value.get_secret_value() or None) if value is not None else None
 
 
 class _EnvOverrides(PydanticBaseSettingsSource):
@@ -286,8 +359,22 @@ class Settings(BaseSettings):
     governance: GovernanceConfig = GovernanceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
     digest: DigestConfig = DigestConfig()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @model_validator(mode="after")
+    def _login_needs_its_secrets(self) -> Settings:
+        if self.auth.oidc_issuer:
+            if not self.auth.oidc_client_id:
+                raise ValueError("auth.oidc_client_id: required when auth.oidc_issuer is set")
+            secret = self.secrets.session_secret
+            if secret is None or len(secret.get_secret_value()) < MIN_SESSION_SECRET:
+                raise ValueError(
+                    f"SYNCD_SESSION_SECRET: required when auth.oidc_issuer is set "
+                    f"(at least {MIN_SESSION_SECRET} characters, the same on every replica)"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -357,7 +444,7 @@ _SECRET_NAMES = frozenset(
 
 def _first_error(exc: ValidationError, path: Path | None, environ: Mapping[str, str]) -> str:
     error = exc.errors()[0]
-    location = ".".join(str(part) for part in error["loc"]) or "config"
+    location = ".".join(str(part) for part in error["loc"])
     env_name = ENV_PREFIX + "_".join(str(part) for part in error["loc"][:2]).upper()
     if len(error["loc"]) == 2 and env_name in environ:  # the bad value came from an override
         path, location = None, f"{location} (from {env_name})"
@@ -367,8 +454,10 @@ def _first_error(exc: ValidationError, path: Path | None, environ: Mapping[str, 
     elif error["type"] == "missing":
         message = "missing (required)"
     message = message.removeprefix("Value error, ")
-    where = f"{path}: " if path is not None else ""
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if not location:  # a check across sections (see Settings) names its keys itself
+        return f"{message}{more}"
+    where = f"{path}: " if path is not None else ""
     return f"{where}{location}: {message}{more}"
 
 

@@ -27,7 +27,8 @@ from syncd.config import (
 from syncd.errors import SyncFailed
 from syncd.report.build import build_report
 from syncd.report.render import render
-from syncd.runtime import build_runtime, sync_pass
+from syncd.runtime import build_runtime
+from syncd.sync_pass import sync_pass
 
 KNOWN_DEPARTMENTS = ("12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95")
 

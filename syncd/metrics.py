@@ -1,17 +1,18 @@
 """Prometheus metrics of `syncd run`, on a registry of their own (never the global one).
 
 Owns `Metrics`: the counters the daemon bumps as things happen (remote API requests through the
-transport's observer, retries, 429s, sync durations, webhook deliveries by outcome) and the
-gauges refreshed from the store at scrape time (cards mirrored per board, open flags per code,
-last successful sync per board, Figma files rate limited until). `render()` gives the text
-exposition format served on ``/metrics``. No label ever carries a secret: endpoints are the
-transport's templated paths (``/1/boards/{id}``), boards their configured reference.
+transport's observer, retries, 429s, sync durations, webhook deliveries by outcome, queue
+depths, the duties held) and the gauges refreshed from the store at scrape time (cards mirrored
+per board, open flags per code, last successful sync per board, Figma files rate limited
+until). `render()` gives the text exposition format served on ``/metrics``. No label ever
+carries a secret: endpoints are the transport's templated paths (``/1/boards/{id}``), boards
+their configured reference.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from prometheus_client import (
@@ -116,6 +117,12 @@ class Metrics:
             "Webhook deliveries accepted and not yet applied.",
             registry=registry,
         )
+        self.duties = Gauge(
+            "syncd_duty_held",
+            "1 while this process holds the duty (board:<ref>, figma:<key>, flags, …), else 0.",
+            ["duty"],
+            registry=registry,
+        )
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels("trello", outcome)
         self._lock = threading.Lock()
@@ -145,6 +152,11 @@ class Metrics:
 
     def synced(self, kind: str, seconds: float) -> None:
         self.sync_seconds.labels(kind).observe(seconds)
+
+    def duties_held(self, duties: Iterable[str], held: Collection[str]) -> None:
+        """One gauge per duty of the deployment: 1 held here, 0 not."""
+        for duty in duties:
+            self.duties.labels(duty).set(1 if duty in held else 0)
 
     # -- gauges from the store ----------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Wiring: from validated `Settings` to a ready store, Trello and Figma clients and sync engines.
 
-`Runtime` is what every command works with; `sync_pass` is one complete sync (every Trello
-board, every Figma file, then the flags), shared by `syncd sync`, `syncd demo` and the daemon.
+`Runtime` is what every command works with (the one sync pass over it is `syncd.sync_pass`);
+`trello_client` and `figma_client` are the one place clients are built from settings.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from adapters.transport import RequestEvent, RetryPolicy
 from adapters.trello import TrelloAPI, make_trello_session
 from state.store import BoardBatch, Store, WriteResult
 from syncd.config import ConfigError, Settings
-from syncd.figma.engine import FigmaFileReport, FigmaMirror
-from syncd.rules.facts import rules_from_config
-from syncd.rules.flags import Recomputed, recompute
-from syncd.trello.engine import BoardReport, Mirror
+from syncd.figma.engine import FigmaMirror
+from syncd.trello.engine import Mirror
 
 
 @dataclass
@@ -29,19 +27,6 @@ class Runtime:
     mirror: Mirror
     figma: FigmaMirror | None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-
-
-@dataclass
-class PassResult:
-    boards: list[BoardReport]
-    figma: list[FigmaFileReport]
-    flags: Recomputed | None
-
-    @property
-    def failed(self) -> list[str]:
-        failures = [f"{r.board}: {r.error}" for r in self.boards if r.error]
-        failures += [f"figma {r.key}: {r.error}" for r in self.figma if r.mode == "failed"]
-        return failures
 
 
 def require_secret(settings: Settings, name: str) -> str:
@@ -115,13 +100,3 @@ def build_runtime(
     if figma_api is not None:
         figma = FigmaMirror(figma_api, store, settings.figma.files, clock=clock)
     return Runtime(settings, store, trello, mirror, figma, clock)
-
-
-def sync_pass(runtime: Runtime, *, full: bool = False) -> PassResult:
-    """Every Trello board, every Figma file, then the governance flags."""
-    boards = runtime.mirror.sync(full=full)
-    figma = runtime.figma.sync(force_tree=False) if runtime.figma else []
-    flags = recompute(
-        runtime.store, rules_from_config(runtime.settings.governance), runtime.clock()
-    )
-    return PassResult(boards, figma, flags)

@@ -88,12 +88,18 @@ class FigmaMirror:
         self.files = tuple(dict.fromkeys(files))
         self.clock = clock
 
-    def sync(self, *, force_tree: bool = False) -> list[FigmaFileReport]:
-        """One pass over every configured file; never raises for a remote failure."""
+    def sync(
+        self, *, force_tree: bool = False, keys: Sequence[str] | None = None
+    ) -> list[FigmaFileReport]:
+        """One pass over `keys` (default: every configured file); never raises for a remote
+        failure."""
+        chosen = [key for key in self.files if keys is None or key in keys]
+        if not chosen:
+            return []
         stored = self._stored_files()
         return [
             self._sync_file(key, stored.get(key, {}), _FULL, force_tree=force_tree)
-            for key in self.files
+            for key in chosen
         ]
 
     def refresh(self, key: str, event_type: str | None = None) -> FigmaFileReport:

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -124,6 +125,22 @@ STRINGS: dict[str, dict[str, Any]] = {
             "desc": "description",
             "due": "échéance",
         },
+        "session": {  # the login pages and the logged-in reader (syncd.web.auth)
+            "signed_in_as": "Connecté en tant que",
+            "logout": "Se déconnecter",
+            "login": "Se connecter",
+            "login_again": "Se reconnecter",
+            "refused_title": "Connexion refusée",
+            "not_allowed": "L'adresse {email} n'est pas autorisée à consulter ce tableau de bord.",
+            "failed": "La connexion n'a pas pu être vérifiée. Veuillez réessayer.",
+            "unavailable_title": "Connexion indisponible",
+            "unavailable": "Le service de connexion ne répond pas pour le moment. "
+            "Veuillez réessayer plus tard.",
+            "not_configured": "Aucune connexion n'est configurée pour ce tableau de bord.",
+            "logged_out_title": "Déconnexion",
+            "logged_out": "Vous êtes déconnecté du tableau de bord.",
+            "detail": "Détail technique",
+        },
         "date_format": "{d:%d/%m/%Y %H:%M} UTC",
         "none": "—",
         "colon": " : ",
@@ -220,6 +237,21 @@ STRINGS: dict[str, dict[str, Any]] = {
             "custom_field": "custom field",
             "desc": "description",
             "due": "due date",
+        },
+        "session": {
+            "signed_in_as": "Signed in as",
+            "logout": "Sign out",
+            "login": "Sign in",
+            "login_again": "Sign in again",
+            "refused_title": "Sign-in refused",
+            "not_allowed": "{email} is not allowed to read this dashboard.",
+            "failed": "The sign-in could not be verified. Please try again.",
+            "unavailable_title": "Sign-in unavailable",
+            "unavailable": "The sign-in service does not answer right now. Please try again later.",
+            "not_configured": "No sign-in is configured for this dashboard.",
+            "logged_out_title": "Signed out",
+            "logged_out": "You are signed out of the dashboard.",
+            "detail": "Technical detail",
         },
         "date_format": "{d:%Y-%m-%d %H:%M} UTC",
         "none": "—",
@@ -600,12 +632,14 @@ def render(
     lang: str | None = None,
     color: bool = False,
     width: int | None = None,
-    dashboard: bool = False,
+    viewer: Viewer | None = None,
+    dashboard_csp: str | None = None,
 ) -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`); French unless ``lang="en"``.
 
-    ``lang`` defaults to the report's own ``lang`` key, then French. ``dashboard``: the HTML
-    page served by `syncd run` (with the date picker for ``?at=``).
+    ``lang`` defaults to the report's own ``lang`` key, then French; ``viewer`` (HTML only) is
+    the logged-in reader of the served dashboard; ``dashboard_csp`` (HTML only) marks the page
+    served by `syncd run` (its policy lets the date picker for ``?at=`` submit to syncd).
     """
     if fmt == "table":
         return render_table(report, lang=lang, color=color, width=width)
@@ -614,7 +648,7 @@ def render(
     if fmt == "markdown":
         return render_markdown(report, lang=lang)
     if fmt == "html":
-        return render_html(report, lang=lang, dashboard=dashboard)
+        return render_html(report, lang=lang, viewer=viewer, dashboard_csp=dashboard_csp)
     raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
@@ -630,12 +664,45 @@ def render_markdown(report: Mapping[str, Any], lang: str | None = None) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads the served dashboard (shown with a logout button); none for report files.
+
+    ``csp`` is the page's policy (the served page posts its logout form, a file posts nothing).
+    """
+
+    email: str
+    csp: str
+    logout_path: str = "/logout"
+
+
 def render_html(
-    report: Mapping[str, Any], lang: str | None = None, *, dashboard: bool = False
+    report: Mapping[str, Any],
+    lang: str | None = None,
+    *,
+    viewer: Viewer | None = None,
+    dashboard_csp: str | None = None,
 ) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no script)."""
+    dashboard = viewer is not None or dashboard_csp is not None
     view = build_view(report, resolve_lang(report, lang), dashboard=dashboard)
+    view["viewer"] = viewer
+    view["page_csp"] = viewer.csp if viewer else dashboard_csp
     return _render_template("report.html.j2", "html", view).strip() + "\n"
+
+
+def render_notice(
+    title: str,
+    message: str,
+    *,
+    lang: str = "fr",
+    detail: str | None = None,
+    link: tuple[str, str] | None = None,
+) -> str:
+    """A one-message HTML page (login refused, signed out, …); `link` is (href, text)."""
+    view = {"t": STRINGS[lang], "lang": lang, "title": title, "message": message}
+    view |= {"detail": detail, "link": link}
+    return _environment("html").get_template("notice.html.j2").render(**view).strip() + "\n"
 
 
 _ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}

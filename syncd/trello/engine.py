@@ -88,13 +88,17 @@ class Mirror:
 
     # -- a pass -------------------------------------------------------------------------
 
-    def sync(self, *, full: bool = False) -> list[BoardReport]:
-        """One pass over every board; never raises for one board's failure."""
+    def sync(
+        self, *, full: bool = False, boards: Sequence[BoardConfig] | None = None
+    ) -> list[BoardReport]:
+        """One pass over `boards` (default: every configured board); never raises for one
+        board's failure. The change check asks all of them together."""
+        chosen = self.boards if boards is None else [b for b in self.boards if b in boards]
+        if not chosen:
+            return []
         states = {row["board_ref"]: row for row in self.store.sync_states()}
-        needs_full = [
-            b for b in self.boards if full or not (states.get(b.id) or {}).get("last_full_at")
-        ]
-        others = [b for b in self.boards if b not in needs_full]
+        needs_full = [b for b in chosen if full or not (states.get(b.id) or {}).get("last_full_at")]
+        others = [b for b in chosen if b not in needs_full]
         reports = [
             self._guarded(board, lambda b=board: self._full(b, states.get(b.id)))
             for board in needs_full

@@ -19,7 +19,8 @@ from syncd.config import ConfigError, DigestConfig, ServerConfig
 from syncd.demo import demo_settings
 from syncd.digest.deliver import deliver, parse_destinations
 from syncd.digest.service import send_digest
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -199,3 +200,37 @@ def test_the_digest_command(tmp_path: Path, mattermost, smtp) -> None:  # type: 
     for done in (dry, missing, sent, again, forced, failing):
         for stream in (done.stdout, done.stderr):
             assert "s3cret" not in stream and str(mattermost.port) not in stream
+
+
+def test_the_daemon_sends_it_through_its_digest_duty(tmp_path: Path, mattermost) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    from syncd.daemon.run import Daemon
+
+    start = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)  # Monday 06:00 in Paris; due at 08:00
+    clock = Clock(start)
+    with Sandbox(world=build_sample_world(now=start), deliver_webhooks=False) as sandbox:
+        settings = demo_settings(sandbox, tmp_path / "store.db")
+        secrets = settings.secrets.model_copy(
+            update={"digest_urls": SecretStr(mattermost.url("t0k3n-daemon"))}
+        )
+        settings = settings.model_copy(
+            update={"figma": settings.figma.model_copy(update={"files": ()}), "secrets": secrets}
+        )
+        daemon = Daemon(settings, clock=clock)
+        assert "digest" in daemon.duties
+        daemon.start_workers()
+        try:
+            daemon.scheduler.tick()  # the first pass; the digest is not due yet
+            assert mattermost.posts == []
+            clock.now = datetime(2026, 11, 30, 6, 59, tzinfo=UTC)  # Monday 07:59 in Paris
+            daemon.scheduler.tick()
+            assert mattermost.posts == []
+            clock.now = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)  # Monday 08:00 in Paris
+            daemon.scheduler.tick()
+            assert len(mattermost.texts("t0k3n-daemon")) == 1
+            clock.now += timedelta(hours=5)
+            daemon.scheduler.tick()
+            assert len(mattermost.posts) == 1  # once a week
+        finally:
+            daemon.stop()

@@ -29,7 +29,8 @@ from syncd.history.moment import BeforeHistory
 from syncd.report.build import build_report
 from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import recompute
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 from syncd.trello.apply import TrelloApplier, plan
 from syncd.trello.webhooks import BoardIndex, action_board
 

@@ -22,7 +22,8 @@ from adapters.sandbox import (
 from adapters.sandbox.figma_world import build_sample_figma
 from syncd.demo import demo_settings
 from syncd.report.build import build_report
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 
 CONTRACT_KEYS = {"generated_at", "boards", "departments", "flags", "changes", "figma"}
 DEPARTMENT_KEYS = {

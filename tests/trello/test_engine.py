@@ -29,7 +29,8 @@ from adapters.transport import RetryPolicy
 from state import models as m
 from state.store import Store
 from syncd.config import BoardConfig, GovernanceConfig, Secrets, Settings, StoreConfig, TrelloConfig
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 
 FAST_RETRIES = RetryPolicy(
     max_attempts=8, backoff_initial=0.01, backoff_max=0.05, window_seconds=0.2

@@ -1,0 +1,123 @@
+"""The one sync pass: Trello boards, then Figma files, then the governance flags.
+
+`syncd sync`, `syncd demo` and the daemon's scheduler all run `sync_pass`. What differs is
+passed in, never written a second time:
+
+- `PassScope`: which boards, Figma files and whether the flags (the CLI: everything; the
+  daemon: the duties this replica holds, see `syncd.daemon.scheduler`);
+- `PassHooks`: the daemon's extras, as observers: the lock the Trello step shares with the
+  webhook worker, a stop flag checked between steps, step timings (metrics) and the boards'
+  reports (the in-memory error bookkeeping of `/readyz`).
+
+The flags are recomputed as one routed write step (`Store.serialised`): inline in the CLI, on
+the writer thread in the daemon, so no write lands between reading the mirror and recording
+the flags.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+import structlog
+
+from syncd.config import BoardConfig
+from syncd.figma.engine import FigmaFileReport
+from syncd.rules.facts import rules_from_config
+from syncd.rules.flags import Recomputed, recompute
+from syncd.runtime import Runtime
+from syncd.trello.engine import BoardReport
+
+log = structlog.get_logger("syncd.sync")
+
+
+@dataclass(frozen=True)
+class PassScope:
+    """What one pass covers; None means every configured board or Figma file."""
+
+    boards: Sequence[BoardConfig] | None = None
+    figma_files: Sequence[str] | None = None
+    flags: bool = True
+
+    @property
+    def empty(self) -> bool:
+        return not (_wants(self.boards) or _wants(self.figma_files) or self.flags)
+
+
+def _wants(chosen: Sequence[object] | None) -> bool:
+    return chosen is None or len(chosen) > 0
+
+
+EVERYTHING = PassScope()
+
+
+def _no_step(_kind: str, _seconds: float) -> None:
+    return None
+
+
+def _no_reports(_reports: list[BoardReport]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class PassHooks:
+    """The caller's extras around the pass (defaults: none, as in the CLI)."""
+
+    trello_lock: Callable[[], AbstractContextManager[object]] = nullcontext
+    stopping: Callable[[], bool] = lambda: False
+    step_done: Callable[[str, float], None] = _no_step  # kind: poll, full, figma
+    boards_done: Callable[[list[BoardReport]], None] = _no_reports
+
+
+@dataclass
+class PassResult:
+    boards: list[BoardReport]
+    figma: list[FigmaFileReport] = field(default_factory=list)
+    flags: Recomputed | None = None
+
+    @property
+    def failed(self) -> list[str]:
+        failures = [f"{r.board}: {r.error}" for r in self.boards if r.error]
+        failures += [f"figma {r.key}: {r.error}" for r in self.figma if r.mode == "failed"]
+        return failures
+
+
+def sync_pass(
+    runtime: Runtime,
+    *,
+    full: bool = False,
+    scope: PassScope = EVERYTHING,
+    hooks: PassHooks | None = None,
+) -> PassResult:
+    """Every board of `scope`, then its Figma files, then the flags (see the module docstring).
+
+    A board's or a file's remote failure is in the result (`PassResult.failed`); a store
+    failure raises.
+    """
+    hooks = hooks or PassHooks()
+    result = PassResult(boards=[])
+    if _wants(scope.boards):
+        started = time.perf_counter()
+        with hooks.trello_lock():
+            result.boards = runtime.mirror.sync(full=full, boards=scope.boards)
+        hooks.step_done("full" if full else "poll", time.perf_counter() - started)
+        hooks.boards_done(result.boards)
+    if runtime.figma is not None and _wants(scope.figma_files) and not hooks.stopping():
+        started = time.perf_counter()
+        result.figma = runtime.figma.sync(force_tree=False, keys=scope.figma_files)
+        hooks.step_done("figma", time.perf_counter() - started)
+    if scope.flags and not hooks.stopping():
+        # every pass: STALE_PRIORITY comes with time alone; only differences are written
+        result.flags = recompute_flags(runtime)
+    return result
+
+
+def recompute_flags(runtime: Runtime) -> Recomputed:
+    """Evaluate the rules over the mirror and record the flag changes, as one write step."""
+    rules = rules_from_config(runtime.settings.governance)
+    result = runtime.store.serialised(lambda: recompute(runtime.store, rules, runtime.clock()))
+    if result.opened or result.resolved:
+        log.info("flags changed", opened=result.opened, resolved=result.resolved)
+    return result
