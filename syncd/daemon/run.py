@@ -115,7 +115,7 @@ class Daemon:
         self.digest = DigestDuty(
             self.store, settings, parse_destinations(secret_text(settings.secrets.digest_urls))
         )
-        self.duties = duties_of(settings) + ([DIGEST] if self.digest.destinations else [])
+        self.duties = duties_of(settings)
         self.health = SyncHealth(
             settings,
             self.store,

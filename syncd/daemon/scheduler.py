@@ -2,12 +2,12 @@
 
 **Duties** are named work exactly one process may do at a time: ``board:<ref>`` (that board's
 polls and full reconcile), ``figma:<key>`` (that file's sync), ``flags`` (the flag
-computation); ``digest`` and ``writeback`` are the slots of the weekly digest and of write-back
-(their tasks add them to `duties_of`). Who holds what is the `Leases`' answer
-(`syncd.daemon.leases`): locally, every duty.
+computation), ``digest`` (the weekly digest, when ``SYNCD_DIGEST_URLS`` is set); ``writeback``
+is the slot of write-back (its task adds it to `duties_of`). Who holds what is the `Leases`'
+answer (`syncd.daemon.leases`): locally, every duty.
 
 **Tasks** are what runs on time: the poll pass every ``poll_seconds``, the full reconcile every
-``full_sync_hours`` (more tasks, e.g. the digest at its weekday and time, are added the same way).
+``full_sync_hours``, the digest check every minute (more tasks are added the same way).
 A task's `next_after` gives its next time from the end of its last run (`every(seconds)` for a
 fixed interval); its `run` gets the duties held at that moment and does only those
 (`pass_scope` turns them into the sync pass's scope).
@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from syncd.config import Settings
+from syncd.config import Settings, secret_text
 from syncd.daemon.leases import Leases
 from syncd.sync_pass import PassScope
 
@@ -56,10 +56,13 @@ def figma_duty(key: str) -> str:
 
 
 def duties_of(settings: Settings) -> list[str]:
-    """Every duty of this deployment: each board, each Figma file, the flags."""
+    """Every duty of this deployment: each board, each Figma file, the flags, and the weekly
+    digest when it has somewhere to go (``SYNCD_DIGEST_URLS``)."""
     duties = [board_duty(board.id) for board in settings.trello.boards]
     duties += [figma_duty(key) for key in settings.figma.files]
     duties.append(FLAGS)
+    if secret_text(settings.secrets.digest_urls):
+        duties.append(DIGEST)
     return duties
 
 
