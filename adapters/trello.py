@@ -112,6 +112,14 @@ class BatchAnswer:
     body: Any
 
 
+@dataclass(frozen=True)
+class BoardCheck:
+    """One board's answer to the change check: its newest action id, or why it failed."""
+
+    newest: str | None = None  # None: the board has no action at all
+    error: str | None = None
+
+
 class TrelloAPI:
     """Typed access to the Trello routes syncd uses (one method per route)."""
 
@@ -199,16 +207,22 @@ class TrelloAPI:
             raise ApiError(f"trello batch: {len(results)} answers for {len(routes)} routes")
         return results
 
-    def newest_action_ids(self, boards: Sequence[str]) -> dict[str, str | None]:
-        """The newest action id of each board: the cheap change check (1 request per 10 boards)."""
-        result: dict[str, str | None] = {}
+    def change_check(self, boards: Sequence[str]) -> dict[str, BoardCheck]:
+        """The newest action id of each board: the cheap change check (1 request per 10 boards).
+
+        A board Trello refuses inside the batch (deleted, token removed from it) gets its own
+        error and the others their answer; a batch request that fails as a whole raises.
+        """
+        result: dict[str, BoardCheck] = {}
         for start in range(0, len(boards), MAX_BATCH):
             chunk = list(boards[start : start + MAX_BATCH])
             routes = [f"/boards/{quote(board)}/actions?limit=1&fields=id" for board in chunk]
             for board, answer in zip(chunk, self.batch(routes), strict=True):
                 if answer.status != 200 or not isinstance(answer.body, list):
-                    raise ApiError(f"trello change check of board {board}: {answer.status}")
-                result[board] = answer.body[0]["id"] if answer.body else None
+                    error = f"trello change check of board {board}: {answer.status}"
+                    result[board] = BoardCheck(error=error)
+                else:
+                    result[board] = BoardCheck(answer.body[0]["id"] if answer.body else None)
         return result
 
     def cards(self, card_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from state.models import MirrorHistory
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 from syncd.config import (
     BoardConfig,
-    GovernanceConfig,
     Secrets,
     Settings,
     StoreConfig,
@@ -34,8 +34,8 @@ from syncd.history.trends import build_trends
 from syncd.report.build import build_report
 from syncd.report.render import render
 from syncd.rules.departments import all_departments
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import recompute
+from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
 
 
@@ -144,7 +144,7 @@ def weeks_of_history(store: Store, settings: Settings, weeks: int, end: datetime
     priority counts and card documents get a history); returns the first week's moment."""
     rng = random.Random(12)
     snapshot = consortium_snapshot()
-    rules = rules_from_config(settings.governance)
+    rules = settings.governance
     first = end - timedelta(weeks=weeks)
     for week in range(weeks):
         moment = first + timedelta(weeks=week)
@@ -198,7 +198,7 @@ def main() -> None:
                     BoardConfig(id="BiT8tx09", role="product"),
                 )
             ),
-            governance=GovernanceConfig(),
+            governance=Rules(),
             secrets=Secrets(),
         )
         first = weeks_of_history(store, settings, args.weeks, now) if args.weeks else now

@@ -4,7 +4,7 @@ Conventions:
 - Trello and Figma ids are the primary keys, as strings.
 - Timestamps are ISO-8601 UTC strings of one fixed shape (``2026-11-30T08:00:00.000Z``, the
   shape Trello uses): they sort and compare as text identically on SQLite and PostgreSQL and
-  never lose their time zone. `state.store.utc_iso` writes them.
+  never lose their time zone. `state.timestamps.utc_iso` writes them.
 - Nothing mirrored is ever erased: a card or frame gone from the remote gets ``deleted_at``.
 - ``card_version`` is the card history: one row per observed change of one field, with the
   old and new values as JSON text. Drift reports are queries over it.
@@ -234,6 +234,7 @@ class FigmaFile(SQLModel, table=True):
     editor_type: str | None = None
     thumbnail_url: str | None = Field(default=None, sa_column=Column(Text))
     tree_version: str | None = None  # the version whose tree is mirrored
+    tree_read_at: str | None = None  # the last Tier-1 read (tree or linked nodes), for the interval
     last_synced_at: str | None = None
     rate_limited_until: str | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -283,6 +284,31 @@ class CardFigmaLink(SQLModel, table=True):
     node_id: str = Field(default="", primary_key=True)  # "" = the whole file
     url: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     source: str = "desc"  # desc or attachment
+
+
+# ---------------------------------------------------------------------------------------------
+# Report accuracy (issue 10): the nodes cards link to, as Figma answered for each.
+# ---------------------------------------------------------------------------------------------
+
+
+class FigmaNodeCheck(SQLModel, table=True):
+    """Figma's last answer about one node a card links to (``GET /v1/files/:key/nodes``).
+
+    The tree is read two levels deep, so a layer inside a frame is only known from here.
+    ``found`` is False when Figma answered ``null`` (the node does not exist in the file);
+    ``version`` is the file version that answer is about, ``seen_at`` the last time the node
+    existed (null: never seen).
+    """
+
+    __tablename__ = "figma_node_check"
+    file_key: str = Field(foreign_key="figma_file.key", primary_key=True)
+    node_id: str = Field(primary_key=True)
+    found: bool = False
+    name: str = ""
+    type: str = ""
+    version: str | None = None
+    checked_at: str = ""
+    seen_at: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -64,23 +63,6 @@ _CHUNK = 500
 T = TypeVar("T")
 P = ParamSpec("P")
 WriteRoute = Callable[[Callable[[], Any]], Any]
-
-
-def utc_iso(moment: datetime | None = None) -> str:
-    """The one timestamp shape of the store: ``2026-11-30T08:00:00.000Z``."""
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    """Parse a stored or remote ISO-8601 timestamp into an aware UTC datetime."""
-    if not text:
-        return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class StoreError(Exception):
@@ -157,6 +139,15 @@ class MirrorRows:
     custom_field_items: list[Row]
     attachments: list[Row]
     figma_links: list[Row]
+
+
+@dataclass(frozen=True)
+class LinkedNodes:
+    """The nodes open cards link to in one Figma file, and what the store knows of them."""
+
+    node_ids: list[str]  # sorted, "" (the whole file) excluded
+    checks: dict[str, Row]  # figma_node_check rows of the file, by node id
+    in_tree: dict[str, Row]  # the linked ids that are live nodes of the mirrored tree
 
 
 # The children of a card, replaced as a whole when the card is written (order matters for FKs).
@@ -697,15 +688,18 @@ class Store:
         versions: Sequence[Row],
         comments: Sequence[Row] | None,
         observed_at: str,
+        node_checks: Sequence[Row] = (),
     ) -> None:
         """Write one Figma file's metadata, and its frames when the tree was read.
 
         `nodes` and `comments` are None when they were not read; when read, they are complete,
-        so the stored ones missing from them are marked deleted (never erased).
+        so the stored ones missing from them are marked deleted (never erased). `node_checks`
+        are Figma's answers about linked nodes (``figma_node_check`` rows), upserted.
         """
         key = file_row["key"]
         with self._write() as connection:
             self._upsert(connection, m.FigmaFile, [file_row], ["key"])
+            self._upsert(connection, m.FigmaNodeCheck, list(node_checks), ["file_key", "node_id"])
             if nodes is not None:
                 table = _table(m.FigmaNode)
                 present = {row["node_id"] for row in nodes}
@@ -831,7 +825,44 @@ class Store:
                 "nodes": self._all(connection, m.FigmaNode),
                 "versions": self._all(connection, m.FigmaVersion),
                 "comments": self._all(connection, m.FigmaComment),
+                "node_checks": self._all(connection, m.FigmaNodeCheck),
             }
+
+    def figma_linked_nodes(self, key: str) -> LinkedNodes:
+        """What a Figma pass needs to check the nodes open cards link to in file `key`."""
+        link, card = _table(m.CardFigmaLink), _table(m.Card)
+        check, node = _table(m.FigmaNodeCheck), _table(m.FigmaNode)
+        with self._read() as connection:
+            linked = connection.execute(
+                select(link.c.node_id)
+                .distinct()
+                .join(card, card.c.id == link.c.card_id)
+                .where(
+                    link.c.file_key == key,
+                    link.c.node_id != "",
+                    card.c.deleted_at.is_(None),
+                    card.c.closed.is_(False),
+                )
+                .order_by(link.c.node_id)
+            ).scalars()
+            node_ids = list(linked)
+            checks = {
+                row["node_id"]: dict(row)
+                for row in connection.execute(
+                    select(check).where(check.c.file_key == key)
+                ).mappings()
+            }
+            in_tree = {
+                row["node_id"]: dict(row)
+                for row in connection.execute(
+                    select(node).where(
+                        node.c.file_key == key,
+                        node.c.deleted_at.is_(None),
+                        node.c.node_id.in_(node_ids),
+                    )
+                ).mappings()
+            }
+        return LinkedNodes(node_ids, checks, in_tree)
 
     def custom_field_options(self, board_id: str) -> dict[str, dict[str, str]]:
         """Dropdown option texts by custom-field id (to resolve ``idValue`` on refetched cards)."""

@@ -28,13 +28,17 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
     once = RetryPolicy(max_attempts=1)
     try:
         trello = trello_client(settings, policy=once)
-        newest = trello.newest_action_ids([board.id for board in settings.trello.boards])
+        checks = trello.change_check([board.id for board in settings.trello.boards])
         for board in settings.trello.boards:
-            yield (
-                True,
-                f"trello board {board.id} ({board.role}): reachable, "
-                f"newest action {newest[board.id]}",
-            )
+            check = checks[board.id]
+            if check.error is not None:
+                yield False, f"trello board {board.id} ({board.role}): {check.error}"
+            else:
+                yield (
+                    True,
+                    f"trello board {board.id} ({board.role}): reachable, "
+                    f"newest action {check.newest}",
+                )
     except (ConfigError, ApiError) as exc:
         yield False, f"trello: {exc}"
     if settings.figma.files:

@@ -18,6 +18,7 @@ import typer
 
 from adapters.transport import ApiError
 from state.store import Store, StoreError
+from state.timestamps import BadDate, parse_user_date
 from syncd.config import ConfigError, Settings, load_settings
 from syncd.errors import BadUsage, SyncFailed
 from syncd.logs import configure_logging
@@ -179,12 +180,11 @@ def report(
 
 
 def _user_date(value: str, option: str) -> datetime:
-    """An option's ISO date; a usage error when bad."""
+    """An option's ISO date (`state.timestamps.parse_user_date`); a usage error when bad."""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date", param_hint=option) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_user_date(value)
+    except BadDate as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 @app.command()

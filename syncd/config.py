@@ -38,6 +38,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from syncd.rules.governance import Rules
+
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
@@ -56,7 +58,6 @@ NON_OVERRIDE_ENV = frozenset(
 )
 MIN_SESSION_SECRET = 16
 _BOARD_ID = re.compile(r"^(?:[0-9a-fA-F]{24}|[A-Za-z0-9]{8})$")
-_INSEE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-6])$")
 
 
 class ConfigError(Exception):
@@ -121,6 +122,8 @@ class FigmaConfig(_Section):
     files: tuple[str, ...] = ()
     max_requests_per_minute: int = Field(default=10, ge=1, le=1000)
     timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # The least time between two Tier-1 reads (tree, linked nodes) of one file: 1 min to 31 days.
+    tree_read_interval_minutes: int = Field(default=60, ge=1, le=44_640)
 
     @field_validator("api_base")
     @classmethod
@@ -134,31 +137,6 @@ class FigmaConfig(_Section):
             if not re.fullmatch(r"[A-Za-z0-9]{10,64}", key):
                 raise ValueError(f"{key!r} is not a Figma file key")
         return files
-
-
-class GovernanceConfig(_Section):
-    departments: tuple[str, ...] = ()
-    department_list: str = ""
-    priority_checklist: str = "Actions prioritaires"
-    priority_label: str = "Prioritaire"
-    topics_checklist: str = "Sujets importants"
-    referent_field: str = "Référent territorial"
-    max_priority_actions: int = Field(default=3, ge=0)
-    stale_after_days: int = Field(default=30, ge=1)
-
-    @field_validator("departments", mode="before")
-    @classmethod
-    def _codes(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            codes = []
-            for code in value:
-                text = str(code).strip().upper()
-                text = text.zfill(2) if text.isdigit() and len(text) < 2 else text
-                if not _INSEE.match(text):
-                    raise ValueError(f"{code!r} is not a département INSEE code")
-                codes.append(text)
-            return tuple(codes)
-        return value
 
 
 class ScheduleConfig(_Section):
@@ -319,7 +297,9 @@ class _EnvOverrides(PydanticBaseSettingsSource):
         sections = {
             name: info.annotation
             for name, info in self.settings_cls.model_fields.items()
-            if isinstance(info.annotation, type) and issubclass(info.annotation, _Section)
+            if isinstance(info.annotation, type)
+            and issubclass(info.annotation, BaseModel)
+            and not issubclass(info.annotation, BaseSettings)  # the secrets are no section
         }
         result: dict[str, dict[str, Any]] = {}
         for env_name, raw in self.environ.items():
@@ -356,7 +336,7 @@ class Settings(BaseSettings):
     store: StoreConfig = StoreConfig()
     trello: TrelloConfig
     figma: FigmaConfig = FigmaConfig()
-    governance: GovernanceConfig = GovernanceConfig()
+    governance: Rules = Rules()  # declared with the rules that read it
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()

@@ -25,7 +25,9 @@ from prometheus_client import (
 )
 
 from adapters.transport import RequestEvent
-from state.store import Store, parse_iso
+from state.store import Store
+from state.timestamps import parse_iso
+from syncd.rules.governance import FlagCode
 
 WEBHOOK_OUTCOMES = (
     "accepted",
@@ -126,7 +128,10 @@ class Metrics:
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels("trello", outcome)
         self._lock = threading.Lock()
-        self._seen_flag_codes: set[str] = set()
+        # Every flag code is exposed from the start (0 until seen), so alerts see no gap.
+        self._seen_flag_codes: set[str] = {code.value for code in FlagCode}
+        for code in self._seen_flag_codes:
+            self.flags.labels(code).set(0)
 
     # -- events -------------------------------------------------------------------------
 

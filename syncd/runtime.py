@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from adapters.figma import FigmaAPI, make_figma_session
 from adapters.transport import RequestEvent, RetryPolicy
@@ -98,5 +98,11 @@ def build_runtime(
     )
     figma = None
     if figma_api is not None:
-        figma = FigmaMirror(figma_api, store, settings.figma.files, clock=clock)
+        figma = FigmaMirror(
+            figma_api,
+            store,
+            settings.figma.files,
+            clock=clock,
+            tree_interval=timedelta(minutes=settings.figma.tree_read_interval_minutes),
+        )
     return Runtime(settings, store, trello, mirror, figma, clock)

@@ -25,7 +25,6 @@ import structlog
 
 from syncd.config import BoardConfig
 from syncd.figma.engine import FigmaFileReport
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import Recomputed, recompute
 from syncd.runtime import Runtime
 from syncd.trello.engine import BoardReport
@@ -116,7 +115,7 @@ def sync_pass(
 
 def recompute_flags(runtime: Runtime) -> Recomputed:
     """Evaluate the rules over the mirror and record the flag changes, as one write step."""
-    rules = rules_from_config(runtime.settings.governance)
+    rules = runtime.settings.governance
     result = runtime.store.serialised(lambda: recompute(runtime.store, rules, runtime.clock()))
     if result.opened or result.resolved:
         log.info("flags changed", opened=result.opened, resolved=result.resolved)

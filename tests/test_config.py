@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from syncd.cli import main
-from syncd.config import ConfigError, load_settings
+from syncd.config import ConfigError, FigmaConfig, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 
@@ -47,6 +47,12 @@ def test_environment_overrides_scalars_and_lists() -> None:
     assert settings.governance.departments == ("77", "2A", "05")
 
 
+def test_figma_tree_read_interval_defaults_to_an_hour_and_can_be_overridden() -> None:
+    assert FigmaConfig().tree_read_interval_minutes == 60
+    env = {"SYNCD_FIGMA_TREE_READ_INTERVAL_MINUTES": "14400"}
+    assert load_settings(EXAMPLE, env).figma.tree_read_interval_minutes == 14400
+
+
 def test_secrets_come_from_the_environment_and_never_print() -> None:
     settings = load_settings(EXAMPLE, {"TRELLO_TOKEN": "s3cr3t-token", "SYNCD_ADMIN_TOKEN": "adm"})
     assert settings.secrets.trello_token is not None
@@ -68,6 +74,23 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
         ('[[trello.boards]]\nid = "nope"\nrole = "consortium"\n', {}, "trello.boards.0.id:"),
         ('[[trello.boards]]\nid = "oSmy09cz"\nrole = "boss"\n', {}, "trello.boards.0.role:"),
         ("[governance]\ndepartments = ['99']\n" + BOARDS, {}, "governance.departments:"),
+        (
+            "[governance]\ndepartments = ['77', '20']\n" + BOARDS,
+            {},
+            "governance.departments: '20' is not a département INSEE code",
+        ),
+        ("[governance]\nmax_priority = 3\n" + BOARDS, {}, "governance.max_priority: unknown key"),
+        (
+            BOARDS,
+            {"SYNCD_GOVERNANCE_STALE_AFTER_DAYS": "0"},
+            "governance.stale_after_days (from SYNCD_GOVERNANCE_STALE_AFTER_DAYS):",
+        ),
+        (BOARDS, {"SYNCD_SECRETS_TRELLO_TOKEN": "x"}, "SYNCD_SECRETS_TRELLO_TOKEN: unknown"),
+        (
+            "[figma]\ntree_read_interval_minutes = 0\n" + BOARDS,
+            {},
+            "figma.tree_read_interval_minutes: Input should be greater than or equal to 1",
+        ),
         ("x = = 1\n", {}, "not valid TOML"),
         (
             BOARDS,

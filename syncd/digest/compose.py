@@ -1,10 +1,11 @@
 """The digest's text: the period's story, told from a drift report with ``since`` = its start.
 
-Pure: takes the report dict (`syncd.report.build.build_report` over the period, in
-``digest.lang``) and returns a title and a Markdown body: flags opened and resolved during the
-period, flags still open with since when, priority actions added and completed, referents
-changed, and the dashboard link. Every user text is escaped for Markdown; dates are shown in the
-digest's time zone.
+Pure: takes the report (`syncd.report.build.build_report` over the period, in ``digest.lang``)
+and returns a title and a Markdown body: flags opened and resolved during the period (with why,
+in the digest's language), flags still open with since when, priority actions added and
+completed, referents changed, and the dashboard link. Every sentence comes from the report's
+string table (`syncd.report.strings`); every user text is escaped for Markdown; dates are shown
+in the digest's time zone.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from syncd.history.texts import texts_for
-from syncd.report.render import STRINGS, md_escape, parse_date
+from state.timestamps import parse_iso
+from syncd.report.model import Report
+from syncd.report.render import md_escape
+from syncd.report.strings import flag_label, localised_flag_message, strings_for
 
 _DATE = {"fr": "%d/%m/%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
 _DAY = {"fr": "%d/%m/%Y", "en": "%Y-%m-%d"}
@@ -35,7 +38,7 @@ class Digest:
 
 
 def compose_digest(
-    report: Mapping[str, Any],
+    report: Report,
     *,
     period: str,
     start: datetime,
@@ -45,60 +48,53 @@ def compose_digest(
     dashboard_url: str,
 ) -> Digest:
     """The digest of [start, end] from a report built at `end` with ``since=start``."""
-    t = {**STRINGS.get(lang, STRINGS["fr"]), **texts_for(lang)}
-    pattern = _DATE.get(lang, _DATE["fr"])
+    t = strings_for(lang)
 
     def when(value: Any) -> str:
-        moment = parse_date(value) if isinstance(value, str) else value
-        return moment.astimezone(zone).strftime(pattern) if moment else t["none"]
+        moment = parse_iso(value) if isinstance(value, str) else value
+        return moment.astimezone(zone).strftime(_DATE[lang]) if moment else str(t["none"])
 
-    names = {str(d["code"]): str(d.get("name") or "") for d in report.get("departments") or []}
+    names = {d["code"]: d["name"] for d in report["departments"]}
 
-    def department(code: Any) -> str:
-        return md_escape(f"{code} {names.get(str(code), '')}".strip())
+    def department(code: str) -> str:
+        return md_escape(f"{code} {names.get(code, '')}".strip())
 
-    def flag(code: Any) -> str:
-        return md_escape(t["flag_labels"].get(str(code), str(code)))
+    def flag_text(flag: Mapping[str, Any], *, why: bool) -> str:
+        """``**77 Seine-et-Marne** — Trop d'actions prioritaires[ : 4 actions … (max 3)]``."""
+        label = flag_label(flag["code"], lang)
+        message = localised_flag_message(flag["code"], flag["message"], lang) if why else ""
+        detail = f"{t['colon']}{md_escape(message)}" if message and message != label else ""
+        return f"**{department(flag['department'])}** — {md_escape(label)}{detail}"
 
-    changes = [c for c in report.get("changes") or [] if isinstance(c, Mapping)]
-    by_kind: dict[str, list[Mapping[str, Any]]] = {}
-    for change in changes:
-        by_kind.setdefault(str(change.get("kind")), []).append(change)
-
-    sections: list[tuple[str, list[str]]] = [
-        (
-            t["digest_opened"],
-            [
-                f"- **{department(c.get('department'))}** — {flag(c.get('code'))} ({when(c['at'])})"
-                for c in by_kind.get("flag_opened", [])
-            ],
-        ),
-        (
-            t["digest_resolved"],
-            [
-                f"- **{department(c.get('department'))}** — {flag(c.get('code'))} ({when(c['at'])})"
-                for c in by_kind.get("flag_resolved", [])
-            ],
-        ),
-        (
-            t["digest_added"],
-            [_event(c, department, t) for c in by_kind.get("priority_added", [])],
-        ),
-        (
-            t["digest_completed"],
-            [_event(c, department, t) for c in by_kind.get("priority_completed", [])],
-        ),
-        (
-            t["digest_referents"],
-            [_event(c, department, t) for c in by_kind.get("referents_changed", [])],
-        ),
+    start_iso = report["since"] or ""
+    flags = report["flags"]
+    opened = [
+        f"- {flag_text(f, why=True)} ({when(f['since'])})" for f in flags if f["since"] >= start_iso
+    ]
+    resolved = [
+        f"- {flag_text(f, why=False)} ({when(f['resolved_at'])})"
+        for f in flags
+        if f["resolved_at"] is not None
+    ]
+    events: dict[str, list[str]] = {}
+    for change in report["changes"]:
+        if change["kind"] in ("priority_added", "priority_completed", "referents_changed"):
+            detail = change.get("detail") or change["summary"]
+            events.setdefault(change["kind"], []).append(
+                f"- **{department(change.get('department', ''))}**{t['colon']}{md_escape(detail)}"
+            )
+    sections = [
+        (t["digest_opened"], opened),
+        (t["digest_resolved"], resolved),
+        (t["digest_added"], events.get("priority_added", [])),
+        (t["digest_completed"], events.get("priority_completed", [])),
+        (t["digest_referents"], events.get("referents_changed", [])),
     ]
     still_open = [
-        f"- **{department(f.get('department'))}** — {flag(f.get('code'))}, "
-        + t["digest_open_since"].format(since=when(f.get("since")))
+        f"- {flag_text(f, why=True)} — " + t["digest_open_since"].format(since=when(f["since"]))
         for f in sorted(
-            (f for f in report.get("flags") or [] if not f.get("resolved_at")),
-            key=lambda f: (str(f.get("since")), str(f.get("department")), str(f.get("code"))),
+            (f for f in flags if f["resolved_at"] is None),
+            key=lambda f: (f["since"], f["department"], f["code"]),
         )
     ]
     place = zone.key.rsplit("/", 1)[-1].replace("_", " ")
@@ -111,14 +107,9 @@ def compose_digest(
     lines += [f"## {t['digest_still_open']} ({len(still_open)})", ""]
     lines += still_open or [f"_{t['digest_none']}_"]
     lines += ["", t["digest_link"].format(url=dashboard_url)]
-    day = _DAY.get(lang, _DAY["fr"])
-    title = t["digest_title"].format(
-        start=start.astimezone(zone).strftime(day), end=end.astimezone(zone).strftime(day)
-    )
+
+    def day(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime(_DAY[lang])
+
+    title = t["digest_title"].format(start=day(start), end=day(end))
     return Digest(period, title, "\n".join(lines) + "\n")
-
-
-def _event(change: Mapping[str, Any], department: Any, t: Mapping[str, Any]) -> str:
-    """One governance event: the département, then what changed (a title, or old → new)."""
-    detail = str(change.get("detail") or change.get("summary") or "")
-    return f"- **{department(change.get('department'))}**{t['colon']}{md_escape(detail)}"

@@ -30,7 +30,8 @@ from typing import Any
 
 import structlog
 
-from state.store import Store, parse_iso, utc_iso
+from state.store import Store
+from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
 from syncd.digest.compose import Digest, compose_digest
 from syncd.digest.deliver import Destination, Failure, deliver

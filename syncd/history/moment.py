@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from state.store import MirrorRows, Row, Store, utc_iso
+from state.store import MirrorRows, Row, Store
+from state.timestamps import utc_iso
 from syncd.errors import BadUsage
 
 

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 
 WEEKS = 12
 

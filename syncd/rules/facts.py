@@ -1,4 +1,4 @@
-"""Stored mirror rows → the governance rules' input (`CardFacts`, `ListFacts`, `Rules`).
+"""Stored mirror rows → the governance rules' input (`CardFacts`, `ListFacts`).
 
 The one bridge between `state` (rows) and the pure rules of `syncd.rules.governance`.
 """
@@ -8,29 +8,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from state.store import MirrorRows, parse_iso
-from syncd.config import GovernanceConfig
-from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts, Rules
+from state.store import MirrorRows
+from state.timestamps import parse_iso
+from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts
 
 
 @dataclass(frozen=True)
 class MirrorFacts:
     cards: list[CardFacts]
     lists: list[ListFacts]
-    board_roles: dict[str, str]  # board id -> role
-
-
-def rules_from_config(config: GovernanceConfig) -> Rules:
-    return Rules(
-        departments=tuple(config.departments),
-        department_list=config.department_list,
-        priority_checklist=config.priority_checklist,
-        priority_label=config.priority_label,
-        topics_checklist=config.topics_checklist,
-        referent_field=config.referent_field,
-        max_priority_actions=config.max_priority_actions,
-        stale_after_days=config.stale_after_days,
-    )
 
 
 def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
@@ -97,4 +83,4 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
         ListFacts(row["id"], row["board_id"], row["name"], bool(row["closed"]), row["pos"])
         for row in sorted(rows.lists, key=lambda row: row["id"])
     ]
-    return MirrorFacts(cards, lists, roles)
+    return MirrorFacts(cards, lists)

@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from state.store import BoardBatch, Row, Store, utc_iso
+from state.store import BoardBatch, Row, Store
+from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.figma.links import find_figma_links
 from syncd.trello.rows import (

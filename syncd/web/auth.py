@@ -33,7 +33,8 @@ from starlette.responses import Response
 
 from syncd.config import Settings, secret_text
 from syncd.payloads import secret_equals
-from syncd.report.render import STRINGS, Viewer, render_notice
+from syncd.report.render import Viewer, render_notice
+from syncd.report.strings import STRINGS
 from syncd.web.access import (
     Allowlist,
     Bearer,

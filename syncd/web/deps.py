@@ -20,11 +20,10 @@ from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Query, Request
 
-from state.store import parse_iso
+from state.timestamps import BadDate, parse_user_date
+from syncd.report.strings import LANGS
 from syncd.web.auth import Reader, WebAuth
 from syncd.web.context import WebContext
-
-LANGUAGES = ("fr", "en")
 
 
 def get_context(request: Request) -> WebContext:
@@ -69,15 +68,14 @@ class ReportQuery:
 
 
 def _user_date(name: str, value: str | None) -> datetime | None:
+    """A date query parameter (`state.timestamps.parse_user_date`, clamped to what the store
+    holds); 400 naming the parameter when unreadable."""
     if not value:
         return None
     try:
-        moment = parse_iso(value)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise HTTPException(400, f"{name}: {value!r} is not an ISO date")
-    return moment
+        return parse_user_date(value)
+    except BadDate as exc:
+        raise HTTPException(400, f"{name}: {exc}") from None
 
 
 def report_query(
@@ -86,7 +84,7 @@ def report_query(
     at: Annotated[str | None, Query(description="ISO date: the report as it stood")] = None,
 ) -> ReportQuery:
     """``?since=``, ``?lang=`` and ``?at=`` checked (400 with one line naming the bad one)."""
-    if lang not in LANGUAGES:
+    if lang not in LANGS:
         raise HTTPException(400, "lang must be fr or en")
     since_at, at_moment = _user_date("since", since), _user_date("at", at)
     if since_at and at_moment and since_at > at_moment:

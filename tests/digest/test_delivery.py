@@ -87,7 +87,10 @@ def test_mattermost_and_email_receive_the_weeks_story(week, mattermost, smtp) ->
         "## Référents modifiés (1)",
         "- **55 Meuse** : — → Julien Moreau",
         "## Signalements toujours ouverts (3)",
-        "- **77 Seine-et-Marne** — Trop d'actions prioritaires, ouvert depuis le 23/11/2026 10:00",
+        "- **77 Seine-et-Marne** — Trop d'actions prioritaires : 4 actions prioritaires ouvertes"
+        " (max 3) — ouvert depuis le 23/11/2026 10:00",
+        "- **95 Val-d'Oise** — Pas de carte tableau de bord : aucune carte tableau de bord dans la"
+        " liste Départements (23/11/2026 10:00)",
         "Tableau de bord : https://syncd.example.org/",
     ):
         assert expected in text, expected

@@ -27,7 +27,6 @@ from syncd.config import StoreConfig
 from syncd.demo import demo_settings
 from syncd.history.moment import BeforeHistory
 from syncd.report.build import build_report
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import recompute
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import sync_pass
@@ -157,7 +156,7 @@ class Run:
                     self.applier.deliver(action, *match)
             recompute(
                 self.runtime.store,
-                rules_from_config(self.runtime.settings.governance),
+                self.runtime.settings.governance,
                 self.clock(),
             )
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from syncd.report import render as r
+from syncd.report.strings import LANGS, STRINGS
 
 REPORT = {"generated_at": "2026-11-30T08:00:00Z", "departments": [], "flags": [], "boards": []}
 SERVED_CSP = (
@@ -48,7 +49,7 @@ def test_the_reader_is_escaped() -> None:
 
 
 def test_notice_page() -> None:
-    strings = r.STRINGS["fr"]["session"]
+    strings = STRINGS["fr"]["session"]
     page = r.render_notice(
         strings["refused_title"],
         strings["not_allowed"].format(email="<b>x</b>@example.org"),
@@ -60,5 +61,5 @@ def test_notice_page() -> None:
     assert "<code>state does not match</code>" in page
     assert '<a href="/login">Se reconnecter</a>' in page
     assert "form-action 'none'" in meta_csp(page) and "<script" not in page
-    for lang in r.LANGS:  # every language has every string of the login pages
-        assert set(r.STRINGS[lang]["session"]) == set(strings)
+    for lang in LANGS:  # every language has every string of the login pages
+        assert set(STRINGS[lang]["session"]) == set(strings)

@@ -56,6 +56,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
         versions=[],
         comments=[],
         observed_at=AT,
+        node_checks=[{"file_key": FILE_KEY, "node_id": "5:131", "found": True, "checked_at": AT}],
     ),
     "update_figma_file": lambda s: s.update_figma_file(FILE_KEY, last_error="x"),
     "insert_actions": lambda s: s.insert_actions(
@@ -77,6 +78,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "live_card_counts": lambda s: s.live_card_counts(),
     "open_flag_counts": lambda s: s.open_flag_counts(),
     "figma_files": lambda s: s.figma_files(),
+    "figma_linked_nodes": lambda s: s.figma_linked_nodes(FILE_KEY),
     # history (issue 12)
     "history_starts_at": lambda s: s.history_starts_at(),
     "mirror_at": lambda s: s.mirror_at(AT),

@@ -33,11 +33,11 @@ import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 from syncd.config import (
     AuthConfig,
     BoardConfig,
-    GovernanceConfig,
     Secrets,
     ServerConfig,
     Settings,
@@ -46,6 +46,7 @@ from syncd.config import (
 )
 from syncd.daemon.health import SyncHealth
 from syncd.metrics import Metrics
+from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
 from syncd.trello.webhooks import trello_callback_url, trello_signature
 from syncd.web.app import create_app
@@ -150,7 +151,7 @@ class SyncdServer:
         self.settings = Settings(
             store=StoreConfig(url=f"sqlite:///{self.tmp_path / 'store.db'}"),
             trello=TrelloConfig(boards=(BoardConfig(id=CONSORTIUM, role="consortium"),)),
-            governance=GovernanceConfig(departments=("26",)),
+            governance=Rules(departments=("26",)),
             server=ServerConfig(host=host, port=0, public_url=public_url or self.url),
             auth=auth or AuthConfig(),
             secrets=Secrets(**{k: v for k, v in env.items() if v is not None}),

@@ -8,13 +8,12 @@ templates autoescape) and, for a logged-in reader, shows who it is and a logout 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from syncd.history.moment import BeforeHistory
 from syncd.report.build import build_report
+from syncd.report.model import Report
 from syncd.report.render import render
 from syncd.web.context import WebContext
 from syncd.web.deps import (
@@ -30,7 +29,7 @@ from syncd.web.security import page_csp
 router = APIRouter(dependencies=[READER])
 
 
-def _report(context: WebContext, query: ReportQuery) -> dict[str, Any]:
+def _report(context: WebContext, query: ReportQuery) -> Report:
     try:
         return build_report(
             context.store,
