@@ -326,7 +326,7 @@ class MirrorHistory(SQLModel, table=True):
     """
 
     __tablename__ = "mirror_history"
-    __table_args__ = (Index("ix_mirror_history_key", "kind", "key", "valid_to"),)
+    __table_args__ = (Index("ix_mirror_history_key", "key", "kind", "valid_to"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str
     key: str

@@ -94,7 +94,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("mirror_history", schema=None) as batch_op:
-        batch_op.create_index("ix_mirror_history_key", ["kind", "key", "valid_to"], unique=False)
+        batch_op.create_index("ix_mirror_history_key", ["key", "kind", "valid_to"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_mirror_history_valid_from"), ["valid_from"], unique=False
         )
