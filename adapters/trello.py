@@ -254,6 +254,32 @@ class TrelloAPI:
     def delete_webhook(self, webhook_id: str) -> None:
         self._call(f"/webhooks/{webhook_id}", method="DELETE")
 
+    # -- comments (write-back) ----------------------------------------------------------
+
+    def post_comment(self, card_id: str, text: str) -> dict[str, Any]:
+        """Comment on a card (``POST /1/cards/{id}/actions/comments``); the new ``commentCard``
+        action. One attempt with the token the caller took (`ApiSession.single_attempt`): a
+        timeout may hide a success, so only the caller, who can look, may try again."""
+        with self.session.single_attempt():
+            answer = self._call(
+                f"/cards/{quote(card_id)}/actions/comments", method="POST", body={"text": text}
+            )
+        return _expect(answer, dict, f"comment on card {card_id}")
+
+    def card_comments(self, card_id: str, *, since: str | None = None) -> list[dict[str, Any]]:
+        """The comments of a card (``commentCard`` actions, newest first, 1000 at most), those
+        after `since` (an ISO date) when given."""
+        params = {"filter": "commentCard", "limit": str(MAX_PAGE)}
+        if since:
+            params["since"] = since
+        answer = self._call(f"/cards/{quote(card_id)}/actions", params)
+        return _expect(answer, list, f"comments of card {card_id}")
+
+    def token_info(self) -> dict[str, Any]:
+        """Our token's member and permissions (``GET /1/tokens/{token}``): may it write?"""
+        answer = self._call(f"/tokens/{self.token}", {"fields": "idMember,permissions"})
+        return _expect(answer, dict, "token")
+
     def board_id(self, board: str) -> str:
         """The 24-hex id of a board given by id or short link (one ``?fields=id`` request)."""
         answer = _expect(self._call(f"/boards/{board}", {"fields": "id"}), dict, f"board {board}")

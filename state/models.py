@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -309,6 +309,49 @@ class FigmaNodeCheck(SQLModel, table=True):
     version: str | None = None
     checked_at: str = ""
     seen_at: str | None = None
+
+
+# -- write-back (issue 13, migration 0005) ----------------------------------------------------
+
+
+class WritebackComment(SQLModel, table=True):
+    """One comment write-back owes or posted on a dashboard card: a flag opening or resolving.
+
+    ``id`` is the intent id, written in the comment's text as its marker (``syncd-<id>``): a
+    comment found on the card carrying it is this one. (``flag_id``, ``event``) is unique, so
+    two processes planning the same event make one row. Life cycle: owed (``attempt`` null) →
+    in flight or in doubt (``attempt`` and ``attempted_at`` set before the request) → posted
+    (``comment_id`` set after it). ``activity_before`` is the card's activity just before the
+    comment, so the rules never count syncd's own comment as activity.
+    """
+
+    __tablename__ = "writeback_comment"
+    __table_args__ = (UniqueConstraint("flag_id", "event", name="uq_writeback_comment_event"),)
+    id: str = Field(primary_key=True)
+    flag_id: int = Field(index=True)
+    event: str  # opened, resolved
+    event_at: str  # the flag's since (opened) or resolved_at (resolved)
+    department: str
+    code: str
+    card_id: str = Field(index=True)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: str
+    attempt: str | None = None  # the process posting it (see syncd.writeback.attempts)
+    attempted_at: str | None = None
+    activity_before: str | None = None
+    comment_id: str | None = Field(default=None, index=True)  # the commentCard action id
+    author_id: str | None = None
+    posted_at: str | None = None  # the comment's date on Trello
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class WritebackState(SQLModel, table=True):
+    """Write-back's one row: since when it is enabled (events before are not commented)."""
+
+    __tablename__ = "writeback_state"
+    id: int = Field(default=1, primary_key=True)
+    enabled_since: str | None = None
+    member_id: str | None = None  # the token's Trello member, learnt from a posted comment
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`syncd check`: the config is valid (it loaded), the store opens, each remote answers once,
-and which access mode guards the dashboard (with a login: the provider's discovery, once)."""
+whether write-back can post (when enabled; the token's permissions, nothing is posted) and which
+access mode guards the dashboard (with a login: the provider's discovery, once)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings
 from syncd.runtime import figma_client, trello_client
 from syncd.web.auth import access_checks
+from syncd.writeback.service import permission_line
 
 
 def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
@@ -41,6 +43,8 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
                 )
     except (ConfigError, ApiError) as exc:
         yield False, f"trello: {exc}"
+    else:
+        yield permission_line(settings, trello)
     if settings.figma.files:
         try:
             figma = figma_client(settings, policy=once)

@@ -1,4 +1,5 @@
-"""The `syncd` command line (Typer): demo, sync, run, report, digest, webhooks, check, db.
+"""The `syncd` command line (Typer): demo, sync, run, report, digest, writeback, webhooks, check,
+db.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, 3 flags open with
 ``--fail-on-flags``. Errors are one line on stderr (a traceback only with ``--debug``); logs go
@@ -117,6 +118,8 @@ def sync(
         )
     for file_report in result.figma:
         typer.echo(f"figma {file_report.key}: {file_report.mode}, {file_report.requests} requests")
+    if result.writeback is not None:
+        typer.echo(result.writeback.line())
     if result.failed:
         raise SyncFailed("; ".join(result.failed))
 
@@ -221,6 +224,32 @@ def digest(
     if outcome.status == "failed":
         raise SyncFailed(outcome.line)
     typer.echo(outcome.line)
+
+
+@app.command()
+def writeback(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the comments write-back would post now; post none."),
+    ] = False,
+) -> None:
+    """Write-back: post the comments owed on the dashboard cards (--dry-run: print them)."""
+    from syncd.writeback.service import preview, render_preview
+
+    settings = _options(ctx).settings
+    if dry_run:
+        store = Store(settings.store.url)
+        rows = preview(store, settings, datetime.now(UTC))
+        sys.stdout.write(render_preview(rows, enabled=settings.writeback.enabled))
+        return
+    if not settings.writeback.enabled:
+        raise ConfigError("writeback.enabled: false (turn it on to post, or use --dry-run)")
+    from syncd.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    assert runtime.writeback is not None
+    typer.echo(runtime.writeback.run().line())
 
 
 @webhooks_app.command("register")

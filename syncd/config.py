@@ -38,7 +38,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from syncd.rules.governance import Rules
+from syncd.rules.governance import FlagCode, Rules
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -54,6 +54,7 @@ NON_OVERRIDE_ENV = frozenset(
         "SYNCD_LOG_FORMAT",
         "SYNCD_OIDC_CLIENT_SECRET",
         "SYNCD_SESSION_SECRET",
+        "SYNCD_TEST_PAUSE_AFTER_POST",  # tests only: write-back pauses between POST and commit
     }
 )
 MIN_SESSION_SECRET = 16
@@ -214,6 +215,39 @@ class AuthConfig(_Section):
         return bool(self.oidc_issuer)
 
 
+# -- [writeback]: comments on the flagged départements' dashboard cards (issue 13) ------
+
+
+WRITEBACK_FLAGS = tuple(code.value for code in FlagCode if code != FlagCode.NO_DASHBOARD)
+
+
+class WritebackConfig(_Section):
+    """`[writeback]`: comment on the dashboard card of a flagged département (opt-in)."""
+
+    enabled: bool = False
+    flags: tuple[str, ...] = WRITEBACK_FLAGS
+
+    @field_validator("flags", mode="before")
+    @classmethod
+    def _flag_codes(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            codes = []
+            for code in value:
+                text = str(code).strip().upper()
+                if text == FlagCode.NO_DASHBOARD:
+                    raise ValueError(
+                        "NO_DASHBOARD cannot be written back (a département without a "
+                        "dashboard card has no card to comment on)"
+                    )
+                if text not in WRITEBACK_FLAGS:
+                    expected = ", ".join(WRITEBACK_FLAGS)
+                    raise ValueError(f"{code!r} is not a flag code (expected some of {expected})")
+                codes.append(text)
+            return tuple(dict.fromkeys(codes))
+        return value
+
+
+
 # -- [digest]: the weekly digest (issue 12) ----------------------------------------------
 
 
@@ -341,6 +375,7 @@ class Settings(BaseSettings):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     digest: DigestConfig = DigestConfig()
+    writeback: WritebackConfig = WritebackConfig()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     @model_validator(mode="after")

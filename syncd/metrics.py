@@ -125,6 +125,13 @@ class Metrics:
             ["duty"],
             registry=registry,
         )
+        self.writeback = Gauge(
+            "syncd_writeback_comments",
+            "Write-back comments by state: owed (not posted yet, e.g. the token may not write), "
+            "in_doubt (attempted, being checked), posted.",
+            ["state"],
+            registry=registry,
+        )
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels("trello", outcome)
         self._lock = threading.Lock()
@@ -177,7 +184,10 @@ class Metrics:
         counts = store.live_card_counts()
         flags = store.open_flag_counts()
         figma = store.figma_files()
+        writeback = store.writeback_counts()
         with self._lock:
+            for state, count in writeback.items():
+                self.writeback.labels(state).set(count)
             for ref in boards:
                 board_id = (states.get(ref) or {}).get("board_id")
                 self.cards.labels(ref).set(counts.get(board_id, 0) if board_id else 0)

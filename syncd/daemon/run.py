@@ -14,6 +14,10 @@
   hooks (the sync lock shared with the worker, metrics, error bookkeeping); and, when
   ``SYNCD_DIGEST_URLS`` is set, the ``digest`` duty asked every minute whether this week's
   digest is due (`syncd.digest.service.DigestDuty`);
+- **the write-back worker** (`syncd.writeback.service.WritebackWorker`, with
+  ``writeback.enabled``): its own thread, woken after each flag computation and every
+  ``poll_seconds`` while this process holds the ``writeback`` duty, so posting (and waiting for
+  a spare request) never holds up the sync nor the writer;
 - **the readiness provider** (`health.SyncHealth`);
 - **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app` over
   `Daemon.web_context()`).
@@ -37,6 +41,7 @@ from typing import Any
 import structlog
 
 from state.store import BoardBatch, Store, WriteResult
+from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
 from syncd.daemon.health import SyncHealth
 from syncd.daemon.leases import Leases, LocalLeases
@@ -44,6 +49,7 @@ from syncd.daemon.locks import instance_lock, signals_handled
 from syncd.daemon.scheduler import (
     DIGEST,
     FLAGS,
+    WRITEBACK,
     Scheduler,
     Task,
     duties_of,
@@ -56,11 +62,13 @@ from syncd.digest.deliver import parse_destinations
 from syncd.digest.service import DigestDuty
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
+from syncd.rules.flags import Recomputed
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import PassHooks, PassResult, recompute_flags, sync_pass
 from syncd.trello.apply import TrelloApplier
 from syncd.trello.webhooks import BoardIndex
 from syncd.web.context import WebContext
+from syncd.writeback.service import RoundReport, WritebackWorker
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -111,6 +119,9 @@ class Daemon:
             sync_lock=self.sync_lock,
             on_change=self.writer.mark_dirty,
         )
+        self.writeback = (
+            WritebackWorker(self.runtime.writeback) if self.runtime.writeback is not None else None
+        )
         self.leases: Leases = leases or LocalLeases()
         self.digest = DigestDuty(
             self.store, settings, parse_destinations(secret_text(settings.secrets.digest_urls))
@@ -129,14 +140,20 @@ class Daemon:
             stopping=self._stop.is_set,
             step_done=self.metrics.synced,
             boards_done=self.health.note_boards,
+            after_flags=self._writeback_after_flags,
         )
         full_seconds = max(MIN_FULL_SYNC_SECONDS, int(settings.schedule.full_sync_hours * 3600))
         self.scheduler = Scheduler(
             [
                 Task("poll", every(settings.schedule.poll_seconds), self._poll, on_gain=True),
                 Task("reconcile", every(full_seconds), self._reconcile),
+                Task(
+                    "writeback",
+                    every(settings.schedule.poll_seconds),
+                    self._writeback_due,
+                    on_gain=True,
+                ),
                 Task("digest", every(DIGEST_CHECK_SECONDS), self._digest, on_gain=True),
-                # slot: write-back adds its Task here (and its duty to `duties_of`)
             ],
             duties=self.duties,
             leases=self.leases,
@@ -168,6 +185,11 @@ class Daemon:
     def start_workers(self) -> None:
         self.writer.start()
         self.worker.start()
+        if self.writeback is not None:
+            self.writeback.start()
+        elif self.store.writeback_state().get("enabled_since"):
+            # write-back off: the flag events until it is on again are not commented
+            self.store.set_writeback_enabled(False, utc_iso(self.clock()))
 
     def start_scheduler(self) -> None:
         self.scheduler.start()
@@ -176,6 +198,8 @@ class Daemon:
         """Stop taking work, finish what is in flight (bounded by `timeout`)."""
         deadline = time.monotonic() + timeout
         self._stop.set()
+        if self.writeback is not None:
+            self.writeback.stop(max(0.5, deadline - time.monotonic()))
         self.worker.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
@@ -215,7 +239,19 @@ class Daemon:
     def _flags_after_webhooks(self) -> None:
         """The writer's idle hook: webhook changes may change flags (when this holds them)."""
         if FLAGS in self.leases.held():
-            recompute_flags(self.runtime)
+            self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
+
+    def _writeback_after_flags(self, _runtime: Runtime, flags: Recomputed) -> RoundReport | None:
+        """After a flag computation: wake write-back's thread (it posts there, never here)."""
+        if self.writeback is not None and WRITEBACK in self.leases.held():
+            self.writeback.wake(flags)
+        return None
+
+    def _writeback_due(self, held: Collection[str]) -> None:
+        """Every poll, and when the duty is gained: a round over the stored flags (the flags
+        may be computed by another replica; owed comments are retried)."""
+        if self.writeback is not None and WRITEBACK in held:
+            self.writeback.wake()
 
 
 # -- `syncd run` --------------------------------------------------------------------------

@@ -228,6 +228,25 @@ FR: dict[str, Any] = {
         "logged_out": "Vous êtes déconnecté du tableau de bord.",
         "detail": "Détail technique",
     },
+    # -- write-back: the comments on the dashboard cards (syncd.writeback.text) -------------
+    "writeback": {
+        "opened_title": "⚠️ **Signalement syncd : {label}**",
+        "resolved_title": "✅ **Signalement syncd levé : {label}**",
+        "where_opened": "{department} · depuis le {since}",
+        "where_resolved": "{department} · ouvert le {since}, levé le {resolved}",
+        "too_many": "{count} actions prioritaires ouvertes (maximum {max}) :",
+        "too_many_now": "Actions prioritaires ouvertes : {count} (maximum {max}).",
+        "no_referent": "Cette carte n'indique aucun référent : ni membre de la carte, ni champ "
+        "« {field} », ni ligne « Référent : NOM » dans la description.",
+        "referents_now": "Référent(s) : {names}.",
+        "stale": "Carte(s) prioritaire(s) sans activité depuis plus de {days} jours :",
+        "stale_item": "{title} ({idle} jours)",
+        "stale_now": "Plus aucune carte prioritaire inactive depuis plus de {days} jours.",
+        "more": "… et {count} autre(s)",
+        "gone": "Ce signalement s'est ouvert puis levé avant que syncd puisse le publier.",
+        "dashboard": "Tableau de bord : {url}",
+        "footer": "_Commentaire automatique de syncd, une seule fois par signalement ({marker})._",
+    },
 }
 
 EN: dict[str, Any] = {
@@ -416,6 +435,25 @@ EN: dict[str, Any] = {
         "logged_out_title": "Signed out",
         "logged_out": "You are signed out of the dashboard.",
         "detail": "Technical detail",
+    },
+    # -- write-back: the comments on the dashboard cards (syncd.writeback.text) -------------
+    "writeback": {
+        "opened_title": "⚠️ **syncd flag: {label}**",
+        "resolved_title": "✅ **syncd flag resolved: {label}**",
+        "where_opened": "{department} · since {since}",
+        "where_resolved": "{department} · opened {since}, resolved {resolved}",
+        "too_many": "{count} open priority actions (max {max}):",
+        "too_many_now": "Open priority actions: {count} (max {max}).",
+        "no_referent": "This card names no referent: no card member, no “{field}” field, no "
+        "“Référent : NAME” line in the description.",
+        "referents_now": "Referent(s): {names}.",
+        "stale": "Priority card(s) without activity for more than {days} days:",
+        "stale_item": "{title} ({idle} days)",
+        "stale_now": "No priority card inactive for more than {days} days any more.",
+        "more": "… and {count} more",
+        "gone": "This flag opened and resolved before syncd could post it.",
+        "dashboard": "Dashboard: {url}",
+        "footer": "_Automatic comment by syncd, once per flag ({marker})._",
     },
 }
 

@@ -190,6 +190,7 @@ class DepartmentStatus:
     topics: list[str] = field(default_factory=list)
     linked_cards: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    stale_priorities: list[tuple[str, int]] = field(default_factory=list)  # (title, idle days)
 
 
 @dataclass
@@ -436,6 +437,7 @@ def evaluate(
                 else Finding(code, FlagCode.NO_DASHBOARD, "NO_DASHBOARD_NO_LIST")
             )
         if stale:
+            status.stale_priorities = stale
             status.findings.append(_stale_finding(code, stale, rules))
         findings.extend(status.findings)
         statuses.append(status)

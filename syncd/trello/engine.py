@@ -10,7 +10,8 @@ Algorithm, per pass (`Mirror.sync`):
 2. **Incremental.** Otherwise the actions since the cursor are read (1000 per page). The cards
    they touch are refetched through ``/1/batch`` (10 per request) and written with the actions
    and the new cursor, in one transaction. Actions already applied from a webhook are not
-   refetched (webhooks never move the cursor, so a lost delivery is always caught here).
+   refetched (webhooks never move the cursor, so a lost delivery is always caught here), nor
+   are syncd's own comments (write-back): they are stored, their card is unchanged.
    A ``deleteCard`` marks its card deleted without a fetch. When an action changes the board
    itself (a list, a label, a custom field, a member) or too many cards changed, a full
    snapshot is cheaper and is taken instead.
@@ -45,6 +46,7 @@ from syncd.trello.rows import (
     refetched_batch,
     snapshot_batch,
 )
+from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.mirror")
 
@@ -219,7 +221,9 @@ class Mirror:
         if any(action.get("type") in BOARD_LEVEL_ACTIONS for action in actions):
             return self._full(board, state)
         known = self.store.known_actions(action["id"] for action in actions)
-        deleted, touched = changed_cards(a for a in actions if a["id"] not in known)
+        fresh = [action for action in actions if action["id"] not in known]
+        own = own_comment_ids(fresh, self.store.writeback_intents)  # nothing to refetch
+        deleted, touched = changed_cards(a for a in fresh if a["id"] not in own)
         if len(touched) > self.max_incremental_cards:
             return self._full(board, state)
         board_id = state["board_id"]
