@@ -247,7 +247,6 @@ class WritebackConfig(_Section):
         return value
 
 
-
 # -- [digest]: the weekly digest (issue 12) ----------------------------------------------
 
 
