@@ -100,6 +100,7 @@ class ChangeEntry(TypedDict):
     summary: str  # in the report's language
     department: NotRequired[str]  # added: flag and governance changes
     code: NotRequired[str]  # added: flag changes
+    detail: NotRequired[str]  # added: governance changes' own text (a title, "old → new")
 
 
 @with_config(_STRICT)
@@ -156,8 +157,10 @@ class FigmaSection(TypedDict):
 
 @with_config(_STRICT)
 class DepartmentTrend(TypedDict):
-    priority_actions: list[int]
-    flags: list[int]
+    # one value per week of `Trends.weeks`; None for a week that ended before the store's
+    # history began (nothing is known of it)
+    priority_actions: list[int | None]
+    flags: list[int | None]
 
 
 @with_config(_STRICT)
@@ -189,11 +192,9 @@ class Report(TypedDict):
     flags: list[FlagEntry]
     changes: list[ChangeEntry]
     figma: FigmaSection
+    at: str | None  # the moment described (`--at`, ``?at=``); None: now
+    trends: Trends
     degraded: list[DegradedEntry]  # added: rows read with neutral values, each naming its card
-    # The contract's history keys, built by the history work (`--at`, trends): declared here so
-    # that the one model stays the contract; absent until that builder fills them.
-    at: NotRequired[str | None]
-    trends: NotRequired[Trends]
 
 
 REPORT_ADAPTER: TypeAdapter[Report] = TypeAdapter(Report)

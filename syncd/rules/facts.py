@@ -103,7 +103,7 @@ def _id(value: Any) -> str:
 def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     """Build the facts of every card (deleted ones included, marked) and list."""
     read = _Reader()
-    roles = {board["id"]: board["role"] for board in rows.boards}
+    roles = {board["id"]: board["role"] for board in sorted(rows.boards, key=lambda b: b["id"])}
     labels = {label["id"]: read.text("label", label, "name") for label in rows.labels}
     members = {
         member["id"]: read.text("member", member, "full_name")
@@ -116,12 +116,18 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     def of_card(card_id: Any) -> dict[str, Any]:
         return {"card_id": card_id, "board_id": card_boards.get(card_id)}
 
+    # Every order below is total (ties broken by id): the same rows give the same facts whatever
+    # order the database returns them in, so a report rebuilt from history equals the original.
     card_labels: dict[str, list[str]] = defaultdict(list)
-    for row in rows.card_labels:
+    for row in sorted(
+        rows.card_labels, key=lambda row: (labels.get(row["label_id"], ""), row["label_id"])
+    ):
         if row["label_id"] in labels:
             card_labels[row["card_id"]].append(labels[row["label_id"]])
     card_members: dict[str, list[str]] = defaultdict(list)
-    for row in rows.card_members:
+    for row in sorted(
+        rows.card_members, key=lambda row: (members.get(row["member_id"], ""), row["member_id"])
+    ):
         if row["member_id"] in members:
             card_members[row["card_id"]].append(members[row["member_id"]])
     items: dict[str, list[tuple[float, CheckItemFacts]]] = defaultdict(list)
@@ -141,7 +147,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     checklists: dict[str, list[tuple[float, ChecklistFacts]]] = defaultdict(list)
     for checklist in rows.checklists:
         where = of_card(checklist.get("card_id"))
-        ordered = sorted(items[checklist["id"]], key=lambda pair: pair[0])
+        ordered = sorted(items[checklist["id"]], key=lambda pair: (pair[0], pair[1].id))
         checklists[checklist["card_id"]].append(
             (
                 read.number("checklist", checklist, "pos", **where),
@@ -159,7 +165,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     for action in rows.own_comment_card_actions:
         actions_by_card[action["card_id"]].append(action)
     values: dict[str, dict[str, str]] = defaultdict(dict)
-    for row in rows.custom_field_items:
+    for row in sorted(rows.custom_field_items, key=lambda row: row["custom_field_id"]):
         if row["custom_field_id"] in fields:
             value = read.text("custom_field_item", row, "value", **of_card(row.get("card_id")))
             values[row["card_id"]][fields[row["custom_field_id"]]] = value
@@ -179,7 +185,9 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             members=tuple(card_members[card["id"]]),
             checklists=tuple(
                 checklist
-                for _, checklist in sorted(checklists[card["id"]], key=lambda pair: pair[0])
+                for _, checklist in sorted(
+                    checklists[card["id"]], key=lambda pair: (pair[0], pair[1].id)
+                )
             ),
             custom_fields=values[card["id"]],
             closed=bool(card["closed"]),
@@ -193,7 +201,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
         cards.append(((str(card["board_id"]), pos, str(card["id"])), facts))
     cards.sort(key=lambda pair: pair[0])
     lists = []
-    for row in rows.lists:
+    for row in sorted(rows.lists, key=lambda row: row["id"]):
         where = {"card_id": None, "board_id": row.get("board_id")}
         lists.append(
             ListFacts(
