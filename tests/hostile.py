@@ -677,6 +677,11 @@ def problems(request: HostileRequest, answer: Answer | None) -> list[str]:
 
 
 def _one_line_refusal(answer: Answer, key: str) -> list[str]:
+    if not (answer.header(b"content-type") or b"").startswith(b"application/json"):
+        # refused by the HTTP server itself (malformed HTTP, before the app): one short line
+        if b"\n" in answer.body.strip() or len(answer.body) > 300:
+            return [f"server refusal is not one line: {answer.body[:200]!r}"]
+        return []
     try:
         reason = json.loads(answer.body)[key]
     except (ValueError, KeyError, TypeError):
