@@ -9,17 +9,21 @@
 - **the webhook worker** (`worker.WebhookWorker`): the web layer's delivery intake; applies
   accepted deliveries in order;
 - **the scheduler** (`scheduler.Scheduler`): the duties this process holds (`leases`: locally,
-  all), the first pass at start, the poll every ``poll_seconds`` and the full reconcile every
-  ``full_sync_hours``, each through the one sync pass (`syncd.sync_pass`) with the daemon's
-  hooks (the sync lock shared with the worker, metrics, error bookkeeping);
+  all; on PostgreSQL, its share, `leases.PgLeases`), the first pass at start, the poll every
+  ``poll_seconds`` and the full reconcile every ``full_sync_hours``, each through the one sync
+  pass (`syncd.sync_pass`) with the daemon's hooks (the board locks shared with the worker,
+  metrics, error bookkeeping);
 - **the readiness provider** (`health.SyncHealth`);
 - **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app` over
   `Daemon.web_context()`).
 
 The main thread waits for SIGTERM/SIGINT, then stops taking work, lets the transaction in
 flight finish and returns 0 within a few seconds. With SQLite, an ``fcntl.flock`` on
-``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line); with
-PostgreSQL, a session advisory lock does the same (`locks`).
+``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line). With
+PostgreSQL any number of replicas share the store: each takes webhooks and serves pages, the
+duties are spread over them by lease rows (`leases.PgLeases`, this replica's id in `/readyz`
+and in its sessions' ``application_name``), and a board's sync and its webhook deliveries are
+serialised across replicas (`locks.BoardLocks`, and the store's write locks).
 """
 
 from __future__ import annotations
@@ -34,13 +38,21 @@ from typing import Any
 
 import structlog
 
+from state.coordination import SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, WriteResult
 from syncd.config import Settings
 from syncd.daemon.health import SyncHealth
-from syncd.daemon.leases import Leases, LocalLeases
-from syncd.daemon.locks import instance_lock, signals_handled
+from syncd.daemon.leases import (
+    Leases,
+    LocalLeases,
+    PgLeases,
+    application_name,
+    lease_seconds,
+    new_replica_id,
+)
+from syncd.daemon.locks import BoardLocks, instance_lock, signals_handled
 from syncd.daemon.scheduler import FLAGS, Scheduler, Task, duties_of, every, pass_scope
-from syncd.daemon.worker import FairLock, WebhookWorker
+from syncd.daemon.worker import WebhookWorker
 from syncd.daemon.writer import Writer
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
@@ -72,7 +84,11 @@ class Daemon:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.metrics = Metrics()
-        self.store = store or Store(settings.store.url)
+        url = settings.store.url
+        replicated = leases is None and is_postgresql(url)
+        self.replica: str | None = new_replica_id() if replicated else None
+        app_name = application_name(self.replica) if self.replica else None
+        self.store = store or Store(url, application_name=app_name)
         self.writer = Writer(on_idle=self._flags_after_webhooks, metrics=self.metrics)
         self.store.route_writes(self.writer.call)
         self.runtime: Runtime = build_runtime(
@@ -84,7 +100,9 @@ class Daemon:
             clock=self.clock,
         )
         self.boards = BoardIndex(settings.trello.boards, self.store)
-        self.sync_lock = FairLock()
+        self.sync_lock = BoardLocks(
+            session=SessionLocks(url, application_name=app_name or "syncd") if replicated else None
+        )
         self.applier = TrelloApplier(
             store=self.store,
             trello=self.runtime.trello,
@@ -99,18 +117,29 @@ class Daemon:
             sync_lock=self.sync_lock,
             on_change=self.writer.mark_dirty,
         )
-        self.leases: Leases = leases or LocalLeases()
         self.duties = duties_of(settings)
+        self.pg_leases: PgLeases | None = None
+        if replicated:
+            self.pg_leases = PgLeases(
+                url,
+                self.duties,
+                ttl_seconds=lease_seconds(settings.schedule.poll_seconds),
+                replica=self.replica,
+                on_change=lambda: self.scheduler.wake(),
+            )
+        self.leases: Leases = leases or self.pg_leases or LocalLeases()
         self.health = SyncHealth(
             settings,
             self.store,
             clock=self.clock,
             checked=self.runtime.mirror.last_checked,
             duties=self.leases.held,
+            problem=self.pg_leases.problem if self.pg_leases else None,
+            replica=self.replica,
         )
         self._stop = threading.Event()
         self.hooks = PassHooks(
-            trello_lock=lambda: self.sync_lock,
+            trello_lock=lambda boards: self.sync_lock.hold([board.id for board in boards]),
             stopping=self._stop.is_set,
             step_done=self.metrics.synced,
             boards_done=self.health.note_boards,
@@ -155,16 +184,20 @@ class Daemon:
         self.worker.start()
 
     def start_scheduler(self) -> None:
+        if self.pg_leases is not None:
+            self.pg_leases.start()
         self.scheduler.start()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop taking work, finish what is in flight (bounded by `timeout`)."""
         deadline = time.monotonic() + timeout
         self._stop.set()
+        self.scheduler.wake()
         self.worker.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
-        self.leases.release()
+        self.leases.release()  # replicas: the others take over at once
+        self.sync_lock.close()
         self.store.close()
 
     # -- duties -------------------------------------------------------------------------
@@ -250,6 +283,7 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
                 url=f"http://{host}:{port}",
                 boards=len(settings.trello.boards),
                 store=daemon.store.safe_url,
+                replica=daemon.replica,
             )
             if register_webhooks and not stop.is_set():
                 _register(daemon)
