@@ -18,7 +18,6 @@ from state.store import Store
 from syncd.config import (
     BoardConfig,
     FigmaConfig,
-    GovernanceConfig,
     Secrets,
     Settings,
     StoreConfig,
@@ -27,6 +26,7 @@ from syncd.config import (
 from syncd.errors import SyncFailed
 from syncd.report.build import build_report
 from syncd.report.render import render
+from syncd.rules.governance import Rules
 from syncd.runtime import build_runtime
 from syncd.sync_pass import sync_pass
 
@@ -45,7 +45,7 @@ def demo_settings(sandbox: Sandbox, db: Path) -> Settings:
             ),
         ),
         figma=FigmaConfig(api_base=sandbox.figma_api_base, files=(FIGMA_FILE_KEY,)),
-        governance=GovernanceConfig(departments=KNOWN_DEPARTMENTS),
+        governance=Rules(departments=KNOWN_DEPARTMENTS),
         secrets=Secrets(
             TRELLO_API_KEY=sandbox.api_key,
             TRELLO_TOKEN=sandbox.token,

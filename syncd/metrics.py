@@ -25,7 +25,9 @@ from prometheus_client import (
 )
 
 from adapters.transport import RequestEvent
-from state.store import Store, parse_iso
+from state.store import Store
+from state.timestamps import parse_iso
+from syncd.rules.governance import FlagCode
 
 WEBHOOK_OUTCOMES = (
     "accepted",
@@ -123,10 +125,20 @@ class Metrics:
             ["duty"],
             registry=registry,
         )
+        self.writeback = Gauge(
+            "syncd_writeback_comments",
+            "Write-back comments by state: owed (not posted yet, e.g. the token may not write), "
+            "in_doubt (attempted, being checked), posted.",
+            ["state"],
+            registry=registry,
+        )
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels("trello", outcome)
         self._lock = threading.Lock()
-        self._seen_flag_codes: set[str] = set()
+        # Every flag code is exposed from the start (0 until seen), so alerts see no gap.
+        self._seen_flag_codes: set[str] = {code.value for code in FlagCode}
+        for code in self._seen_flag_codes:
+            self.flags.labels(code).set(0)
 
     # -- events -------------------------------------------------------------------------
 
@@ -172,7 +184,10 @@ class Metrics:
         counts = store.live_card_counts()
         flags = store.open_flag_counts()
         figma = store.figma_files()
+        writeback = store.writeback_counts()
         with self._lock:
+            for state, count in writeback.items():
+                self.writeback.labels(state).set(count)
             for ref in boards:
                 board_id = (states.get(ref) or {}).get("board_id")
                 self.cards.labels(ref).set(counts.get(board_id, 0) if board_id else 0)

@@ -1,14 +1,15 @@
 """Wiring: from validated `Settings` to a ready store, Trello and Figma clients and sync engines.
 
 `Runtime` is what every command works with (the one sync pass over it is `syncd.sync_pass`);
-`trello_client` and `figma_client` are the one place clients are built from settings.
+`trello_client` and `figma_client` are the one place clients are built from settings; with
+``writeback.enabled`` it carries the `WriteBack` that comments after each flag computation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from adapters.figma import FigmaAPI, make_figma_session
 from adapters.transport import RequestEvent, RetryPolicy
@@ -17,6 +18,7 @@ from state.store import BoardBatch, Store, WriteResult
 from syncd.config import ConfigError, Settings
 from syncd.figma.engine import FigmaMirror
 from syncd.trello.engine import Mirror
+from syncd.writeback.service import WriteBack
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Runtime:
     mirror: Mirror
     figma: FigmaMirror | None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    writeback: WriteBack | None = None  # with writeback.enabled
 
 
 def require_secret(settings: Settings, name: str) -> str:
@@ -98,5 +101,14 @@ def build_runtime(
     )
     figma = None
     if figma_api is not None:
-        figma = FigmaMirror(figma_api, store, settings.figma.files, clock=clock)
-    return Runtime(settings, store, trello, mirror, figma, clock)
+        figma = FigmaMirror(
+            figma_api,
+            store,
+            settings.figma.files,
+            clock=clock,
+            tree_interval=timedelta(minutes=settings.figma.tree_read_interval_minutes),
+        )
+    writeback = (
+        WriteBack(store, trello, settings, clock=clock) if settings.writeback.enabled else None
+    )
+    return Runtime(settings, store, trello, mirror, figma, clock, writeback)

@@ -1,14 +1,15 @@
-"""The one sync pass: Trello boards, then Figma files, then the governance flags.
+"""The one sync pass: Trello boards, then Figma files, then the governance flags, then write-back.
 
 `syncd sync`, `syncd demo` and the daemon's scheduler all run `sync_pass`. What differs is
 passed in, never written a second time:
 
-- `PassScope`: which boards, Figma files and whether the flags (the CLI: everything; the
-  daemon: the duties this replica holds, see `syncd.daemon.scheduler`);
+- `PassScope`: which boards, Figma files and whether the flags and write-back (the CLI:
+  everything; the daemon: the duties this replica holds, see `syncd.daemon.scheduler`);
 - `PassHooks`: the daemon's extras, as observers: the lock of the boards synced, shared with
   the webhook worker (and, on PostgreSQL, with the other replicas), a stop flag checked
-  between steps, step timings (metrics) and the boards' reports (the in-memory error
-  bookkeeping of `/readyz`).
+  between steps, step timings (metrics), the boards' reports (the in-memory error bookkeeping
+  of `/readyz`) and how write-back follows the flags (the CLI: a round inline,
+  `writeback_round`; the daemon: its write-back thread woken).
 
 The flags are recomputed as one routed write step (`Store.serialised`): inline in the CLI, on
 the writer thread in the daemon, so no write lands between reading the mirror and recording
@@ -24,12 +25,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.figma.engine import FigmaFileReport
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import Recomputed, recompute
 from syncd.runtime import Runtime
 from syncd.trello.engine import BoardReport
+from syncd.writeback.service import RoundReport
 
 log = structlog.get_logger("syncd.sync")
 
@@ -41,6 +43,7 @@ class PassScope:
     boards: Sequence[BoardConfig] | None = None
     figma_files: Sequence[str] | None = None
     flags: bool = True
+    writeback: bool = True  # a write-back round after the flags (when enabled)
 
     @property
     def empty(self) -> bool:
@@ -66,6 +69,16 @@ def _no_reports(_reports: list[BoardReport]) -> None:
     return None
 
 
+def writeback_round(runtime: Runtime, flags: Recomputed) -> RoundReport | None:
+    """Write-back after a flag computation, inline (when disabled: remember it is off, so the
+    flag events until it is turned on again are not commented)."""
+    if runtime.writeback is None:
+        if runtime.store.writeback_state().get("enabled_since"):
+            runtime.store.set_writeback_enabled(False, utc_iso(runtime.clock()))
+        return None
+    return runtime.writeback.run(flags)
+
+
 @dataclass(frozen=True)
 class PassHooks:
     """The caller's extras around the pass (defaults: none, as in the CLI)."""
@@ -75,6 +88,7 @@ class PassHooks:
     stopping: Callable[[], bool] = lambda: False
     step_done: Callable[[str, float], None] = _no_step  # kind: poll, full, figma
     boards_done: Callable[[list[BoardReport]], None] = _no_reports
+    after_flags: Callable[[Runtime, Recomputed], RoundReport | None] = writeback_round
 
 
 @dataclass
@@ -82,6 +96,7 @@ class PassResult:
     boards: list[BoardReport]
     figma: list[FigmaFileReport] = field(default_factory=list)
     flags: Recomputed | None = None
+    writeback: RoundReport | None = None
 
     @property
     def failed(self) -> list[str]:
@@ -97,7 +112,8 @@ def sync_pass(
     scope: PassScope = EVERYTHING,
     hooks: PassHooks | None = None,
 ) -> PassResult:
-    """Every board of `scope`, then its Figma files, then the flags (see the module docstring).
+    """Every board of `scope`, then its Figma files, then the flags and write-back (see the
+    module docstring).
 
     A board's or a file's remote failure is in the result (`PassResult.failed`); a store
     failure raises.
@@ -118,12 +134,14 @@ def sync_pass(
     if scope.flags and not hooks.stopping():
         # every pass: STALE_PRIORITY comes with time alone; only differences are written
         result.flags = recompute_flags(runtime)
+        if scope.writeback and not hooks.stopping():
+            result.writeback = hooks.after_flags(runtime, result.flags)
     return result
 
 
 def recompute_flags(runtime: Runtime) -> Recomputed:
     """Evaluate the rules over the mirror and record the flag changes, as one write step."""
-    rules = rules_from_config(runtime.settings.governance)
+    rules = runtime.settings.governance
     result = runtime.store.serialised(lambda: recompute(runtime.store, rules, runtime.clock()))
     if result.opened or result.resolved:
         log.info("flags changed", opened=result.opened, resolved=result.resolved)

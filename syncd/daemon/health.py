@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from state.store import Store, parse_iso, utc_iso
+from state.store import Store
+from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
 from syncd.trello.engine import BoardReport
 

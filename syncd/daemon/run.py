@@ -13,6 +13,10 @@
   ``poll_seconds`` and the full reconcile every ``full_sync_hours``, each through the one sync
   pass (`syncd.sync_pass`) with the daemon's hooks (the board locks shared with the worker,
   metrics, error bookkeeping);
+- **the write-back worker** (`syncd.writeback.service.WritebackWorker`, with
+  ``writeback.enabled``): its own thread, woken after each flag computation and every
+  ``poll_seconds`` while this process holds the ``writeback`` duty, so posting (and waiting for
+  a spare request) never holds up the sync nor the writer;
 - **the readiness provider** (`health.SyncHealth`);
 - **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app` over
   `Daemon.web_context()`).
@@ -40,7 +44,8 @@ import structlog
 
 from state.coordination import SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, WriteResult
-from syncd.config import Settings
+from state.timestamps import utc_iso
+from syncd.config import Settings, secret_text
 from syncd.daemon.health import SyncHealth
 from syncd.daemon.leases import (
     Leases,
@@ -51,17 +56,26 @@ from syncd.daemon.leases import (
     new_replica_id,
 )
 from syncd.daemon.locks import BoardLocks, instance_lock, signals_handled
-from syncd.daemon.scheduler import FLAGS, Scheduler, Task, duties_of, every, pass_scope
+from syncd.daemon.scheduler import (
+    FLAGS,
+    WRITEBACK,
+    Scheduler,
+    Task,
+    duties_of,
+    every,
+    pass_scope,
+)
 from syncd.daemon.worker import WebhookWorker
 from syncd.daemon.writer import Writer
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
+from syncd.rules.flags import Recomputed
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import PassHooks, PassResult, recompute_flags, sync_pass
 from syncd.trello.apply import TrelloApplier
 from syncd.trello.webhooks import BoardIndex
 from syncd.web.context import WebContext
-from syncd.web.deps import secret_text
+from syncd.writeback.service import RoundReport, WritebackWorker
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -117,6 +131,9 @@ class Daemon:
             sync_lock=self.sync_lock,
             on_change=self.writer.mark_dirty,
         )
+        self.writeback = (
+            WritebackWorker(self.runtime.writeback) if self.runtime.writeback is not None else None
+        )
         self.duties = duties_of(settings)
         self.pg_leases: PgLeases | None = None
         if replicated:
@@ -143,14 +160,20 @@ class Daemon:
             stopping=self._stop.is_set,
             step_done=self.metrics.synced,
             boards_done=self.health.note_boards,
+            after_flags=self._writeback_after_flags,
         )
         full_seconds = max(MIN_FULL_SYNC_SECONDS, int(settings.schedule.full_sync_hours * 3600))
         self.scheduler = Scheduler(
             [
                 Task("poll", every(settings.schedule.poll_seconds), self._poll, on_gain=True),
                 Task("reconcile", every(full_seconds), self._reconcile),
-                # slots: the weekly digest and write-back add their Task here (and their duty
-                # to `duties_of`)
+                Task(
+                    "writeback",
+                    every(settings.schedule.poll_seconds),
+                    self._writeback_due,
+                    on_gain=True,
+                ),
+                # slot: the weekly digest adds its Task here (and its duty to `duties_of`)
             ],
             duties=self.duties,
             leases=self.leases,
@@ -182,6 +205,11 @@ class Daemon:
     def start_workers(self) -> None:
         self.writer.start()
         self.worker.start()
+        if self.writeback is not None:
+            self.writeback.start()
+        elif self.store.writeback_state().get("enabled_since"):
+            # write-back off: the flag events until it is on again are not commented
+            self.store.set_writeback_enabled(False, utc_iso(self.clock()))
 
     def start_scheduler(self) -> None:
         if self.pg_leases is not None:
@@ -193,6 +221,8 @@ class Daemon:
         deadline = time.monotonic() + timeout
         self._stop.set()
         self.scheduler.wake()
+        if self.writeback is not None:
+            self.writeback.stop(max(0.5, deadline - time.monotonic()))
         self.worker.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
@@ -228,7 +258,19 @@ class Daemon:
     def _flags_after_webhooks(self) -> None:
         """The writer's idle hook: webhook changes may change flags (when this holds them)."""
         if FLAGS in self.leases.held():
-            recompute_flags(self.runtime)
+            self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
+
+    def _writeback_after_flags(self, _runtime: Runtime, flags: Recomputed) -> RoundReport | None:
+        """After a flag computation: wake write-back's thread (it posts there, never here)."""
+        if self.writeback is not None and WRITEBACK in self.leases.held():
+            self.writeback.wake(flags)
+        return None
+
+    def _writeback_due(self, held: Collection[str]) -> None:
+        """Every poll, and when the duty is gained: a round over the stored flags (the flags
+        may be computed by another replica; owed comments are retried)."""
+        if self.writeback is not None and WRITEBACK in held:
+            self.writeback.wake()
 
 
 # -- `syncd run` --------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 **Duties** are named work exactly one process may do at a time: ``board:<ref>`` (that board's
 polls and full reconcile), ``figma:<key>`` (that file's sync), ``flags`` (the flag
-computation); ``digest`` and ``writeback`` are the slots of the weekly digest and of write-back
-(their tasks add them to `duties_of`). Who holds what is the `Leases`' answer
-(`syncd.daemon.leases`): locally, every duty.
+computation), ``writeback`` (write-back's comments, with ``writeback.enabled``); ``digest`` is
+the slot of the weekly digest (its task adds it to `duties_of`). Who holds what is the
+`Leases`' answer (`syncd.daemon.leases`): locally, every duty.
 
 **Tasks** are what runs on time: the poll pass every ``poll_seconds``, the full reconcile every
 ``full_sync_hours`` (more tasks, e.g. the digest at its weekday and time, are added the same way).
@@ -42,7 +42,7 @@ log = structlog.get_logger("syncd.scheduler")
 
 FLAGS = "flags"
 DIGEST = "digest"  # slot: the weekly digest (one replica sends it)
-WRITEBACK = "writeback"  # slot: write-back comments (one replica posts them)
+WRITEBACK = "writeback"  # write-back comments (one replica posts them)
 
 MAX_TICK_SECONDS = 1.0
 MIN_TICK_SECONDS = 0.05
@@ -57,10 +57,12 @@ def figma_duty(key: str) -> str:
 
 
 def duties_of(settings: Settings) -> list[str]:
-    """Every duty of this deployment: each board, each Figma file, the flags."""
+    """Every duty of this deployment: each board, each Figma file, the flags, write-back."""
     duties = [board_duty(board.id) for board in settings.trello.boards]
     duties += [figma_duty(key) for key in settings.figma.files]
     duties.append(FLAGS)
+    if settings.writeback.enabled:
+        duties.append(WRITEBACK)
     return duties
 
 
@@ -70,6 +72,7 @@ def pass_scope(settings: Settings, held: Collection[str]) -> PassScope:
         boards=[board for board in settings.trello.boards if board_duty(board.id) in held],
         figma_files=[key for key in settings.figma.files if figma_duty(key) in held],
         flags=FLAGS in held,
+        writeback=WRITEBACK in held,
     )
 
 

@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from state.store import BoardBatch, Row, Store, utc_iso
+from state.store import BoardBatch, Row, Store
+from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.figma.links import find_figma_links
 from syncd.trello.rows import (
@@ -41,6 +42,7 @@ from syncd.trello.rows import (
     member_row,
     refetched_batch,
 )
+from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -308,6 +310,8 @@ class TrelloApplier:
     def apply(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> str:
         """Apply one action; returns how (``direct``, ``refetch``, ``board``, ``store``)."""
         how = plan(action)
+        if own_comment_ids([action], self.store.writeback_intents):
+            how = "store"  # syncd's own comment (write-back): kept, its card is unchanged
         card_id = ((action.get("data") or {}).get("card") or {}).get("id")
         if how in ("direct", "refetch") and self._included(card_id, action.get("date")):
             how = "included"  # the stored card was fetched after this action: keep the row only

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from state.store import BoardBatch, Row, utc_iso
+from state.store import BoardBatch, Row
+from state.timestamps import utc_iso
 from syncd.figma.links import find_figma_links
 
 # Action types that change the board itself (lists, labels, fields, members): a snapshot is due.

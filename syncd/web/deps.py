@@ -2,10 +2,12 @@
 full-stack-fastapi-template's ``api/deps.py``: a function, and an ``Annotated`` alias to use it).
 
 - `get_context` / `ContextDep`: the `WebContext` the app was created with;
-- `require_reader` / `READER`: **the** access check of every page and the report API (never of
-  the webhooks, which carry their own proof, nor of the health checks). Today: when
-  ``SYNCD_ADMIN_TOKEN`` is set, ``Authorization: Bearer <token>`` (constant-time comparison),
-  else 401; without a token, open. A login (OpenID Connect session) plugs in here;
+- `get_auth` / `AuthDep`: the app's `syncd.web.auth.WebAuth` (access mode, login, sessions);
+- `require_reader` / `READER` / `ReaderDep`: **the** access check of every page and the report
+  API (never of the webhooks, which carry their own proof, nor of the health checks and the
+  metrics): the app's `syncd.web.auth.WebAuth` applies the contract's rules
+  (`syncd.web.access`: a login session, ``Authorization: Bearer SYNCD_ADMIN_TOKEN``, or an open
+  loopback host) and gives the `Reader`, or answers 302 to ``/login``, 401 or 403;
 - `report_query` / `ReportQueryDep`: ``?since=`` and ``?lang=`` of the report routes, checked
   once (400 naming the parameter).
 """
@@ -17,13 +19,11 @@ from datetime import datetime
 from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Query, Request
-from pydantic import SecretStr
 
-from state.store import parse_iso
-from syncd.payloads import secret_equals
+from state.timestamps import BadDate, parse_user_date
+from syncd.report.strings import LANGS
+from syncd.web.auth import Reader, WebAuth
 from syncd.web.context import WebContext
-
-LANGUAGES = ("fr", "en")
 
 
 def get_context(request: Request) -> WebContext:
@@ -34,27 +34,24 @@ def get_context(request: Request) -> WebContext:
 ContextDep = Annotated[WebContext, Depends(get_context)]
 
 
-def secret_text(value: SecretStr | None) -> str | None:
-    """A configured secret's text; None when unset or empty."""
-    if value is None:
-        return None
-    return value.get_secret_value() or None
-
-
 # -- who may read -------------------------------------------------------------------------
 
 
-def require_reader(request: Request, context: ContextDep) -> None:
-    """Let the request read pages and the report, or answer 401 (see the module docstring)."""
-    expected = secret_text(context.settings.secrets.admin_token)
-    if expected is None:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret_equals(token.strip(), expected):
-        raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+def get_auth(request: Request) -> WebAuth:
+    """The access rules and login `create_app` installed."""
+    return cast(WebAuth, request.app.state.auth)
+
+
+AuthDep = Annotated[WebAuth, Depends(get_auth)]
+
+
+async def require_reader(request: Request, auth: AuthDep) -> Reader:
+    """Who reads this page or the report, or `AccessRefused` (see the module docstring)."""
+    return await auth.require_reader(request)
 
 
 READER = Depends(require_reader)  # for a route's or a router's ``dependencies=[READER]``
+ReaderDep = Annotated[Reader, READER]  # for a route that shows who reads (the dashboard)
 
 
 # -- report query parameters --------------------------------------------------------------
@@ -73,14 +70,14 @@ def report_query(
     lang: Annotated[str, Query(description="fr or en")] = "fr",
 ) -> ReportQuery:
     """``?since=`` and ``?lang=`` checked (400 with one line naming the bad one)."""
-    if lang not in LANGUAGES:
+    if lang not in LANGS:
         raise HTTPException(400, "lang must be fr or en")
     since_at = None
     if since:
         try:
-            since_at = parse_iso(since)
-        except ValueError:
-            raise HTTPException(400, f"since: {since!r} is not an ISO date") from None
+            since_at = parse_user_date(since)  # clamped to what the store holds
+        except BadDate as exc:
+            raise HTTPException(400, f"since: {exc}") from None
     return ReportQuery(since=since_at, lang=lang)
 
 

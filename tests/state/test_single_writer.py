@@ -42,6 +42,20 @@ def _batch() -> BoardBatch:
     )
 
 
+def _writeback_row() -> dict[str, Any]:
+    return {
+        "id": "0" * 16,
+        "flag_id": 1,
+        "event": "opened",
+        "event_at": AT,
+        "department": "26",
+        "code": "NO_REFERENT",
+        "card_id": CARD,
+        "text": "…",
+        "created_at": AT,
+    }
+
+
 # One sample call per public method (properties and the route itself excepted).
 CALLS: dict[str, Callable[[Store], Any]] = {
     "upgrade": lambda s: s.upgrade(),
@@ -59,6 +73,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
         versions=[],
         comments=[],
         observed_at=AT,
+        node_checks=[{"file_key": FILE_KEY, "node_id": "5:131", "found": True, "checked_at": AT}],
     ),
     "update_figma_file": lambda s: s.update_figma_file(FILE_KEY, last_error="x"),
     "insert_actions": lambda s: s.insert_actions(
@@ -80,6 +95,23 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "live_card_counts": lambda s: s.live_card_counts(),
     "open_flag_counts": lambda s: s.open_flag_counts(),
     "figma_files": lambda s: s.figma_files(),
+    "figma_linked_nodes": lambda s: s.figma_linked_nodes(FILE_KEY),
+    # write-back (issue 13)
+    "writeback_state": lambda s: s.writeback_state(),
+    "set_writeback_enabled": lambda s: s.set_writeback_enabled(True, AT),
+    "set_writeback_member": lambda s: s.set_writeback_member("m" * 24),
+    "writeback_flags": lambda s: s.writeback_flags(["NO_REFERENT"], AT),
+    "writeback_comments": lambda s: s.writeback_comments(unposted=True),
+    "add_writeback_comments": lambda s: s.add_writeback_comments([_writeback_row()]),
+    "claim_writeback": lambda s: s.claim_writeback("0" * 16, "me", AT, None),
+    "finish_writeback": lambda s: s.finish_writeback("0" * 16, "a" * 24, "m" * 24, AT),
+    "release_writeback": lambda s: s.release_writeback("0" * 16, "me", "lost"),
+    "note_writeback_error": lambda s: s.note_writeback_error("0" * 16, "boom"),
+    "retarget_writeback": lambda s: s.retarget_writeback("0" * 16, CARD),
+    "writeback_intents": lambda s: s.writeback_intents(["0" * 16]),
+    "writeback_comment_ids": lambda s: s.writeback_comment_ids(),
+    "writeback_counts": lambda s: s.writeback_counts(),
+    "own_comment_activity": lambda s: s.own_comment_activity([CARD]),
 }
 NOT_CALLED = {"route_writes", "serialised", "close", "safe_url"}
 

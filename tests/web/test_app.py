@@ -22,11 +22,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 from syncd.config import (
     BoardConfig,
     FigmaConfig,
-    GovernanceConfig,
     Secrets,
     Settings,
     StoreConfig,
@@ -35,8 +35,8 @@ from syncd.config import (
 from syncd.daemon.health import SyncHealth
 from syncd.metrics import Metrics
 from syncd.payloads import MAX_BODY_BYTES
-from syncd.rules.facts import rules_from_config
 from syncd.rules.flags import recompute
+from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
 from syncd.trello.webhooks import trello_callback_url, trello_signature
 from syncd.web.app import create_app
@@ -88,7 +88,7 @@ def _settings(db: Path, *, admin: str | None, boards: tuple[BoardConfig, ...]) -
         store=StoreConfig(url=f"sqlite:///{db}"),
         trello=TrelloConfig(boards=boards),
         figma=FigmaConfig(files=(FIGMA_KEY,)),
-        governance=GovernanceConfig(departments=("26", "55")),
+        governance=Rules(departments=("26", "55")),
         secrets=Secrets(
             TRELLO_API_SECRET=SECRET,
             FIGMA_WEBHOOK_PASSCODE=PASSCODE,
@@ -198,7 +198,7 @@ def _web(
     store = Store(settings.store.url)
     clock = Clock()
     _write(store, clock, BASE_CARDS)
-    recompute(store, rules_from_config(settings.governance), clock())
+    recompute(store, settings.governance, clock())
     metrics = Metrics()
     intake = RecordingIntake()
     health = SyncHealth(settings, store, clock=clock)
@@ -488,6 +488,13 @@ def test_bad_report_query_is_400_with_one_line(
         assert response.json() == {"detail": detail}
 
 
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_report_since_the_ends_of_time_is_clamped_not_a_500(web: Web, edge: str) -> None:
+    response = web.client.get("/api/report", params={"since": edge})
+    assert response.status_code == 200
+    assert response.json()["since"] in ("0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z")
+
+
 def test_dashboard_escapes_titles(web: Web) -> None:
     _write(web.store, web.clock, BASE_CARDS, item="<script>alert(1)</script> & co")
     response = web.client.get("/", params={"lang": "en"})
@@ -503,7 +510,8 @@ def test_dashboard_escapes_titles(web: Web) -> None:
 def test_admin_token(tmp_path: Path) -> None:
     with _web(tmp_path, admin=ADMIN) as web:
         client = web.client
-        for path in ("/api/report", "/metrics", "/"):
+        assert client.get("/metrics").status_code == 200  # open, as the contract says
+        for path in ("/api/report", "/"):
             assert client.get(path).status_code == 401, path
             bad = {"Authorization": "Bearer nope"}
             assert client.get(path, headers=bad).status_code == 401, path

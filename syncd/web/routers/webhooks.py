@@ -19,6 +19,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
+from syncd.config import secret_text
 from syncd.figma.webhooks import FIGMA_EVENTS, FIGMA_PATH
 from syncd.payloads import MAX_BODY_BYTES, BadDelivery, parse_json_object, secret_equals
 from syncd.trello.webhooks import (
@@ -29,7 +30,7 @@ from syncd.trello.webhooks import (
     trello_callback_url,
 )
 from syncd.web.context import IntakeClosed, WebContext
-from syncd.web.deps import ContextDep, secret_text
+from syncd.web.deps import ContextDep
 
 log = structlog.get_logger("syncd.server")
 
