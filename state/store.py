@@ -560,6 +560,24 @@ class Store:
                 ["board_ref"],
             )
 
+    @writes
+    def record_checked(self, board_refs: Sequence[str], at: str) -> None:
+        """Boards found unchanged by an idle change check at `at`: a success, for every replica.
+
+        Replicas only (PostgreSQL): the replica holding a board says so in the store, so the
+        others' `/readyz` knows the board is fresh. One process keeps it in memory instead.
+        """
+        table = _table(m.SyncState)
+        with self._write() as connection:
+            connection.execute(
+                update(table)
+                .where(
+                    table.c.board_ref.in_(list(board_refs)),
+                    table.c.last_success_at.is_(None) | (table.c.last_success_at < at),
+                )
+                .values(last_success_at=at, last_error=None, last_error_at=None)
+            )
+
     # -- governance ---------------------------------------------------------------------
 
     @writes

@@ -73,6 +73,7 @@ from syncd.rules.flags import Recomputed
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import PassHooks, PassResult, recompute_flags, sync_pass
 from syncd.trello.apply import TrelloApplier
+from syncd.trello.engine import BoardReport
 from syncd.trello.webhooks import BoardIndex
 from syncd.web.context import WebContext
 from syncd.writeback.service import RoundReport, WritebackWorker
@@ -159,7 +160,7 @@ class Daemon:
             trello_lock=lambda boards: self.sync_lock.hold([board.id for board in boards]),
             stopping=self._stop.is_set,
             step_done=self.metrics.synced,
-            boards_done=self.health.note_boards,
+            boards_done=self._boards_done,
             after_flags=self._writeback_after_flags,
         )
         full_seconds = max(MIN_FULL_SYNC_SECONDS, int(settings.schedule.full_sync_hours * 3600))
@@ -254,6 +255,18 @@ class Daemon:
         except Exception as exc:  # the scheduler must survive anything
             log.error("sync pass failed", full=full, error=" ".join(str(exc).split())[:300])
             return None
+
+    def _boards_done(self, reports: list[BoardReport]) -> None:
+        """A pass's board reports: readiness bookkeeping; among replicas, the idle change checks
+        recorded in the store too (the other replicas' `/readyz` reads them there)."""
+        self.health.note_boards(reports)
+        idle = [report.board for report in reports if report.mode == "idle" and not report.error]
+        if self.replica is None or not idle:
+            return
+        try:
+            self.store.record_checked(idle, utc_iso(self.clock()))
+        except Exception as exc:  # readiness only: the sync itself went fine
+            log.warning("cannot record the change check", error=" ".join(str(exc).split())[:300])
 
     def _flags_after_webhooks(self) -> None:
         """The writer's idle hook: webhook changes may change flags (when this holds them)."""

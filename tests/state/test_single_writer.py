@@ -63,6 +63,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "record_error": lambda s: s.record_error("oSmy09cz", "boom", AT),
     "record_evaluation": lambda s: s.record_evaluation([("77", "NO_REFERENT", "m")], {}, [], AT),
     "record_delivery": lambda s: s.record_delivery("a" * 24, "b" * 24, AT),
+    "record_checked": lambda s: s.record_checked(["oSmy09cz"], AT),
     "record_deliveries": lambda s: s.record_deliveries(
         [{"action_id": "c" * 24, "board_id": "b" * 24, "received_at": AT}]
     ),
