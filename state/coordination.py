@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 WRITE_NAMESPACE = 0x73790001  # pg_advisory_xact_lock(namespace, hashtext(name)) in a write
@@ -244,15 +245,23 @@ class SessionLocks:
             except Exception:
                 pass
 
-    def _call(self, function: str, name: str) -> Any:
+    def _call(self, function: str, name: str, *, retry: bool) -> Any:
+        """Run one lock function; a session found dead (terminated, cut) when a lock is
+        wanted is replaced once: nothing was held on it that this call still needs."""
+        fresh = self._connection is None
         connection = self._connect()
         try:
             return connection.execute(
                 text(f"SELECT {function}(:namespace, hashtext(:name))"),
                 {"namespace": SESSION_NAMESPACE, "name": name},
             ).scalar()
-        except Exception:
+        except DBAPIError as exc:
             self._drop()  # a lost session has lost its locks too
+            if retry and not fresh and exc.connection_invalidated:
+                return self._call(function, name, retry=False)
+            raise
+        except Exception:
+            self._drop()
             raise
 
     @contextmanager
@@ -261,13 +270,13 @@ class SessionLocks:
             taken: list[str] = []
             try:
                 for name in sorted(set(names)):
-                    self._call("pg_advisory_lock", name)
+                    self._call("pg_advisory_lock", name, retry=not taken)
                     taken.append(name)
                 yield
             finally:
                 for name in reversed(taken):
                     try:
-                        self._call("pg_advisory_unlock", name)
+                        self._call("pg_advisory_unlock", name, retry=False)
                     except Exception:
                         break  # the connection is gone, and its locks with it
 

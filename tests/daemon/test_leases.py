@@ -5,6 +5,7 @@ as after ``kill -9``) or leaves, given up when the database connection is lost, 
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -12,7 +13,7 @@ import psycopg
 import pytest
 import structlog
 
-from state.coordination import LeaseView
+from state.coordination import LeaseView, SessionLocks
 from state.store import Store
 from syncd.daemon.leases import (
     PgLeases,
@@ -208,3 +209,35 @@ def test_no_renewal_for_the_lease_duration_means_nothing_held(
     assert leases.held() == set()
     assert "no lease renewal" in (leases.problem() or "")
     leases._thread = None
+
+
+# -- board locks across replicas ------------------------------------------------------------
+
+
+@on_postgresql
+def test_a_board_lock_waits_for_the_other_replica_and_survives_a_terminated_session(
+    pg_url: str,
+) -> None:
+    first = SessionLocks(pg_url, application_name="syncd r-first-test")
+    second = SessionLocks(pg_url, application_name="syncd r-second-test")
+    order: list[str] = []
+    try:
+        with first.hold(["board:A", "board:B"]):
+            waiter = threading.Thread(target=lambda: _hold_and_note(second, "board:B", order))
+            waiter.start()
+            time.sleep(0.3)
+            order.append("first done")
+        waiter.join(5)
+        assert order == ["first done", "second held"]
+        assert _terminate(pg_url, "r-first-test") == 1  # a network cut, seen at the next use
+        with first.hold(["board:A"]):  # a fresh session, at once
+            order.append("first again")
+        assert order[-1] == "first again"
+    finally:
+        first.close()
+        second.close()
+
+
+def _hold_and_note(locks: SessionLocks, name: str, order: list[str]) -> None:
+    with locks.hold([name]):
+        order.append("second held")
