@@ -1,6 +1,6 @@
 """Coordination of several `syncd run` on one PostgreSQL store, with PostgreSQL's own primitives.
 
-Owns three things, each a thin layer of SQL:
+Owns four things, each a thin layer of SQL:
 
 - `xact_lock(connection, name)`: a transaction-level advisory lock taken first thing in a write
   transaction and released at its commit. The store takes one per board in `write_board` (so the
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +117,7 @@ _GIVE_UP = text(
 ).bindparams(bindparam("duties", expanding=True))
 _GIVE_UP_ALL = text("UPDATE duty_lease SET holder = NULL, expires_at = now() WHERE holder = :me")
 _LEAVE = text("DELETE FROM replica WHERE id = :me")
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
 
 
 class LeaseTable:
@@ -203,6 +204,11 @@ class LeaseTable:
             connection.execute(_GIVE_UP_ALL, {"me": self.replica})
             connection.execute(_LEAVE, {"me": self.replica})
 
+    def notify(self, channel: str) -> None:
+        """Wake the replicas listening on `channel` (`Notifications`)."""
+        with self._transaction() as connection:
+            connection.execute(_NOTIFY, {"channel": channel})
+
     def close(self) -> None:
         self.drop()
         self._engine.dispose()
@@ -283,4 +289,48 @@ class SessionLocks:
     def close(self) -> None:
         with self._mutex:
             self._drop()
+        self._engine.dispose()
+
+
+# -- notifications ------------------------------------------------------------------------
+
+
+class Notifications:
+    """``LISTEN`` on `channel`, on a connection of its own; `wait` says whether a notification
+    came. A lost connection is replaced at the next `wait` (a notification sent meanwhile is
+    lost: the listener's regular work catches up)."""
+
+    def __init__(self, url: str, channel: str, *, application_name: str) -> None:
+        self.channel = channel
+        self._engine = _engine(url, application_name, 30.0)
+        self._raw: Any = None
+
+    def _connect(self) -> Any:
+        if self._raw is None:
+            raw = self._engine.raw_connection()
+            connection = raw.driver_connection  # psycopg's own
+            connection.autocommit = True
+            for statement in _SESSION_SETTINGS:
+                connection.execute(statement)
+            connection.execute(f'LISTEN "{self.channel}"')
+            self._raw = raw
+        return self._raw.driver_connection
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when at least one notification came."""
+        try:
+            connection = self._connect()
+            return any(True for _ in connection.notifies(timeout=timeout, stop_after=1))
+        except Exception:
+            self.close_connection()
+            raise
+
+    def close_connection(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with suppress(Exception):
+                raw.invalidate()
+
+    def close(self) -> None:
+        self.close_connection()
         self._engine.dispose()

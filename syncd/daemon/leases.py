@@ -287,6 +287,15 @@ class PgLeases:
             self._check_lapse_locked()
             return self._lost
 
+    def notify(self, channel: str) -> None:
+        """Wake the replicas listening on `channel`; a failure is only logged (the listener's
+        own schedule catches up)."""
+        try:
+            with self._io:
+                self.table.notify(channel)
+        except Exception as exc:
+            log.warning("cannot notify the other replicas", channel=channel, error=_one_line(exc))
+
     def start(self) -> None:
         if self._thread is None:
             with self._state:

@@ -42,7 +42,7 @@ from typing import Any
 
 import structlog
 
-from state.coordination import SessionLocks, is_postgresql
+from state.coordination import Notifications, SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
@@ -81,6 +81,7 @@ from syncd.writeback.service import RoundReport, WritebackWorker
 log = structlog.get_logger("syncd.daemon")
 
 STOP_SECONDS = 5.0
+FLAGS_CHANNEL = "syncd_flags"  # replicas: "a webhook changed the mirror, recompute the flags"
 MIN_FULL_SYNC_SECONDS = 60
 
 
@@ -146,6 +147,12 @@ class Daemon:
                 on_change=lambda: self.scheduler.wake(),
             )
         self.leases: Leases = leases or self.pg_leases or LocalLeases()
+        self.flag_requests = (
+            Notifications(url, FLAGS_CHANNEL, application_name=app_name or "syncd")
+            if replicated
+            else None
+        )
+        self._listener: threading.Thread | None = None
         self.health = SyncHealth(
             settings,
             self.store,
@@ -215,6 +222,11 @@ class Daemon:
     def start_scheduler(self) -> None:
         if self.pg_leases is not None:
             self.pg_leases.start()
+        if self.flag_requests is not None and self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen_for_flag_requests, name="syncd-notifications", daemon=True
+            )
+            self._listener.start()
         self.scheduler.start()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
@@ -229,6 +241,10 @@ class Daemon:
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
         self.leases.release()  # replicas: the others take over at once
         self.sync_lock.close()
+        if self._listener is not None:
+            self._listener.join(max(0.1, deadline - time.monotonic()))
+        if self.flag_requests is not None:
+            self.flag_requests.close()
         self.store.close()
 
     # -- duties -------------------------------------------------------------------------
@@ -269,9 +285,29 @@ class Daemon:
             log.warning("cannot record the change check", error=" ".join(str(exc).split())[:300])
 
     def _flags_after_webhooks(self) -> None:
-        """The writer's idle hook: webhook changes may change flags (when this holds them)."""
+        """The writer's idle hook: webhook changes may change flags. This replica recomputes
+        them when it holds the flags; otherwise it asks the holder (replicas, `pg_notify`)."""
         if FLAGS in self.leases.held():
             self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
+        elif self.pg_leases is not None:
+            self.pg_leases.notify(FLAGS_CHANNEL)
+
+    def _listen_for_flag_requests(self) -> None:
+        """Replicas: another replica applied webhook changes; the flags' holder recomputes
+        them as after its own (the writer's idle hook)."""
+        assert self.flag_requests is not None
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                asked = self.flag_requests.wait(1.0)
+            except Exception as exc:  # the next pass recomputes the flags anyway
+                log.warning("flag requests unavailable", error=" ".join(str(exc).split())[:300])
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            if asked and FLAGS in self.leases.held() and not self._stop.is_set():
+                self.writer.mark_dirty()
 
     def _writeback_after_flags(self, _runtime: Runtime, flags: Recomputed) -> RoundReport | None:
         """After a flag computation: wake write-back's thread (it posts there, never here)."""

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import structlog
 
-from state.coordination import LeaseView, SessionLocks
+from state.coordination import LeaseView, Notifications, SessionLocks
 from state.store import Store
 from syncd.daemon.leases import (
     PgLeases,
@@ -241,3 +241,18 @@ def test_a_board_lock_waits_for_the_other_replica_and_survives_a_terminated_sess
 def _hold_and_note(locks: SessionLocks, name: str, order: list[str]) -> None:
     with locks.hold([name]):
         order.append("second held")
+
+
+@on_postgresql
+def test_a_flag_request_reaches_the_listening_replica(
+    replicas: Callable[..., PgLeases], pg_url: str
+) -> None:
+    sender = replicas(start=False)
+    listener = Notifications(pg_url, "syncd_flags", application_name="syncd r-listen-test")
+    try:
+        assert listener.wait(0.05) is False  # LISTEN is on from the first wait
+        sender.notify("syncd_flags")
+        assert listener.wait(5.0) is True
+        assert listener.wait(0.05) is False  # one notification, one wake
+    finally:
+        listener.close()
