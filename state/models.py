@@ -355,6 +355,67 @@ class WritebackState(SQLModel, table=True):
     member_id: str | None = None  # the token's Trello member, learnt from a posted comment
 
 
+# ---------------------------------------------------------------------------------------------
+# History (issue 12): the mirror at any past moment, flag messages, priority counts, digests.
+# ---------------------------------------------------------------------------------------------
+
+
+class MirrorHistory(SQLModel, table=True):
+    """One version of a mirrored row or card, valid from ``valid_from`` until ``valid_to``.
+
+    ``kind`` is a board-level row kind or ``card`` (a card with its children), ``key`` its id,
+    ``data`` its tracked values as JSON text (see `state.history`). The open versions
+    (``valid_to`` null) are exactly the mirror's current rows; the versions valid at T are the
+    mirror as it was at T.
+    """
+
+    __tablename__ = "mirror_history"
+    __table_args__ = (Index("ix_mirror_history_key", "key", "kind", "valid_to"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    key: str
+    valid_from: str = Field(index=True)
+    valid_to: str | None = None
+    data: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class FlagMessage(SQLModel, table=True):
+    """A flag's message from ``at`` on (messages change while a flag stays open)."""
+
+    __tablename__ = "flag_message"
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(index=True)
+    at: str
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class PriorityCount(SQLModel, table=True):
+    """A département's number of open priority actions from ``at`` on (the trends' source)."""
+
+    __tablename__ = "priority_count"
+    __table_args__ = (Index("ix_priority_count_at", "department", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    department: str
+    at: str
+    count: int = 0
+
+
+class DigestRun(SQLModel, table=True):
+    """The weekly digest of one period (an ISO week in ``digest.timezone``): sent once."""
+
+    __tablename__ = "digest_run"
+    period: str = Field(primary_key=True)  # e.g. "2026-W49"
+    status: str = "sending"  # sending, sent, failed
+    claimed_by: str | None = None  # the process sending it now
+    claimed_until: str | None = None  # its claim lapses then (a crashed sender)
+    attempts: int = 0
+    first_attempt_at: str | None = None
+    last_attempt_at: str | None = None
+    sent_at: str | None = None
+    delivered: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
 # -- replicas (issue 14): who is alive and who holds which duty (PostgreSQL) ------------------
 # Written by the lease heartbeat on its own connection (`state.coordination`), not through the
 # mirror's writer: a long write must never delay a renewal. The tables exist on SQLite too (one

@@ -12,7 +12,8 @@
   all; on PostgreSQL, its share, `leases.PgLeases`), the first pass at start, the poll every
   ``poll_seconds`` and the full reconcile every ``full_sync_hours``, each through the one sync
   pass (`syncd.sync_pass`) with the daemon's hooks (the board locks shared with the worker,
-  metrics, error bookkeeping);
+  metrics, error bookkeeping); and, when ``SYNCD_DIGEST_URLS`` is set, the ``digest`` duty
+  asked every minute whether this week's digest is due (`syncd.digest.service.DigestDuty`);
 - **the write-back worker** (`syncd.writeback.service.WritebackWorker`, with
   ``writeback.enabled``): its own thread, woken after each flag computation and every
   ``poll_seconds`` while this process holds the ``writeback`` duty, so posting (and waiting for
@@ -57,6 +58,7 @@ from syncd.daemon.leases import (
 )
 from syncd.daemon.locks import BoardLocks, instance_lock, signals_handled
 from syncd.daemon.scheduler import (
+    DIGEST,
     FLAGS,
     WRITEBACK,
     Scheduler,
@@ -67,6 +69,8 @@ from syncd.daemon.scheduler import (
 )
 from syncd.daemon.worker import WebhookWorker
 from syncd.daemon.writer import Writer
+from syncd.digest.deliver import parse_destinations
+from syncd.digest.service import DigestDuty
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
 from syncd.rules.flags import Recomputed
@@ -83,6 +87,7 @@ log = structlog.get_logger("syncd.daemon")
 STOP_SECONDS = 5.0
 FLAGS_CHANNEL = "syncd_flags"  # replicas: "a webhook changed the mirror, recompute the flags"
 MIN_FULL_SYNC_SECONDS = 60
+DIGEST_CHECK_SECONDS = 60  # how often the digest duty asks whether this week's digest is due
 
 
 class Daemon:
@@ -136,6 +141,9 @@ class Daemon:
         self.writeback = (
             WritebackWorker(self.runtime.writeback) if self.runtime.writeback is not None else None
         )
+        self.digest = DigestDuty(
+            self.store, settings, parse_destinations(secret_text(settings.secrets.digest_urls))
+        )
         self.duties = duties_of(settings)
         self.pg_leases: PgLeases | None = None
         if replicated:
@@ -181,7 +189,7 @@ class Daemon:
                     self._writeback_due,
                     on_gain=True,
                 ),
-                # slot: the weekly digest adds its Task here (and its duty to `duties_of`)
+                Task("digest", every(DIGEST_CHECK_SECONDS), self._digest, on_gain=True),
             ],
             duties=self.duties,
             leases=self.leases,
@@ -254,6 +262,11 @@ class Daemon:
 
     def _reconcile(self, held: Collection[str]) -> None:
         self.sync_pass(full=True, held=held)
+
+    def _digest(self, held: Collection[str]) -> None:
+        """The weekly digest, when due and this process holds it (`syncd.digest.service`)."""
+        if DIGEST in held and not self._stop.is_set():
+            self.digest.run(self.clock())
 
     def sync_pass(
         self, *, full: bool = False, held: Collection[str] | None = None
@@ -345,6 +358,8 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
             daemon = Daemon(settings)
             if secret_text(settings.secrets.trello_api_secret) is None:
                 log.warning("TRELLO_API_SECRET is not set: every Trello delivery will be refused")
+            if not daemon.digest.destinations:
+                log.info("SYNCD_DIGEST_URLS is not set: no weekly digest will be sent")
             daemon.start_workers()
             host, port = settings.server.host, settings.server.port
             config = uvicorn.Config(

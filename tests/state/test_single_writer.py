@@ -113,6 +113,16 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "writeback_comment_ids": lambda s: s.writeback_comment_ids(),
     "writeback_counts": lambda s: s.writeback_counts(),
     "own_comment_activity": lambda s: s.own_comment_activity([CARD]),
+    # history (issue 12)
+    "history_starts_at": lambda s: s.history_starts_at(),
+    "mirror_at": lambda s: s.mirror_at(AT),
+    "flags_at": lambda s: s.flags_at(AT, resolved_since=AT),
+    "flag_spans": lambda s: s.flag_spans(AT, AT),
+    "priority_counts": lambda s: s.priority_counts(AT, AT),
+    "claim_digest": lambda s: s.claim_digest("2026-W44", "test", AT, AT),
+    "digest_delivered": lambda s: s.digest_delivered("2026-W44", "f" * 16),
+    "finish_digest": lambda s: s.finish_digest("2026-W44", AT, error=None),
+    "digest_run": lambda s: s.digest_run("2026-W44"),
 }
 NOT_CALLED = {"route_writes", "serialised", "close", "safe_url"}
 
