@@ -84,14 +84,12 @@ def test_lease_duration_follows_the_poll_interval() -> None:
 # -- PgLeases on PostgreSQL -----------------------------------------------------------------
 
 TTL = 1.2
-# the shared `store_url` fixture, on PostgreSQL alone (replicas share a PostgreSQL store)
-on_postgresql = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
-def pg_url(store_url: str) -> Iterator[str]:
-    Store(store_url).close()  # migrated
-    yield store_url
+def pg_url(pg_store_url: str) -> Iterator[str]:
+    Store(pg_store_url).close()  # migrated
+    yield pg_store_url
 
 
 @pytest.fixture
@@ -127,7 +125,6 @@ def _settled(group: list[PgLeases], duties: list[str] = DUTIES) -> bool:
     return union == set(duties) and sum(len(h) for h in held) == len(duties)
 
 
-@on_postgresql
 def test_replicas_spread_the_duties_and_each_is_held_once(
     replicas: Callable[..., PgLeases],
 ) -> None:
@@ -139,7 +136,6 @@ def test_replicas_spread_the_duties_and_each_is_held_once(
     assert sorted(boards) == [1, 1, 1]
 
 
-@on_postgresql
 def test_a_replica_that_dies_is_taken_over_within_the_lease(
     replicas: Callable[..., PgLeases],
 ) -> None:
@@ -156,7 +152,6 @@ def test_a_replica_that_dies_is_taken_over_within_the_lease(
     assert alive.held() == set(DUTIES)
 
 
-@on_postgresql
 def test_a_replica_that_stops_hands_over_at_once(replicas: Callable[..., PgLeases]) -> None:
     group = [replicas() for _ in range(2)]
     _until(lambda: _settled(group) and all(r.held() for r in group))
@@ -177,7 +172,6 @@ def _terminate(url: str, replica: str) -> int:
     return len(rows)
 
 
-@on_postgresql
 def test_a_lost_connection_gives_every_duty_up_then_recovers(
     replicas: Callable[..., PgLeases], pg_url: str
 ) -> None:
@@ -195,7 +189,6 @@ def test_a_lost_connection_gives_every_duty_up_then_recovers(
     assert "database reachable again: taking duties" in events
 
 
-@on_postgresql
 def test_no_renewal_for_the_lease_duration_means_nothing_held(
     replicas: Callable[..., PgLeases],
 ) -> None:
@@ -214,7 +207,6 @@ def test_no_renewal_for_the_lease_duration_means_nothing_held(
 # -- board locks across replicas ------------------------------------------------------------
 
 
-@on_postgresql
 def test_a_board_lock_waits_for_the_other_replica_and_survives_a_terminated_session(
     pg_url: str,
 ) -> None:
@@ -243,7 +235,6 @@ def _hold_and_note(locks: SessionLocks, name: str, order: list[str]) -> None:
         order.append("second held")
 
 
-@on_postgresql
 def test_a_flag_request_reaches_the_listening_replica(
     replicas: Callable[..., PgLeases], pg_url: str
 ) -> None:

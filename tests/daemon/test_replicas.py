@@ -39,10 +39,7 @@ from adapters.sandbox import (
 from adapters.sandbox.figma_world import build_sample_figma
 from state.store import Store
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.parametrize("store_url", ["postgresql"], indirect=True),
-]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 5  # the smallest the configuration allows: takeover bound 10 s
@@ -150,7 +147,7 @@ def _start(name: str, config: Path, env: dict[str, str], tmp: Path) -> Replica:
 
 
 @pytest.fixture
-def cluster(store_url: str, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(pg_store_url: str, tmp_path: Path) -> Iterator[Cluster]:
     with Sandbox(deliver_webhooks=False) as sandbox:
         sandbox.figma = build_sample_figma()
         config = tmp_path / "syncd.toml"
@@ -196,11 +193,11 @@ public_url = "{PUBLIC_URL}"
             FIGMA_TOKEN="sandbox-figma-token",
             PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
             SYNCD_LOG_FORMAT="json",
-            SYNCD_STORE_URL=store_url,
+            SYNCD_STORE_URL=pg_store_url,
         )
         replicas = [_start(f"replica-{n}", config, env, tmp_path) for n in range(3)]
         try:
-            yield Cluster(sandbox, store_url, config, env, replicas, tmp_path)
+            yield Cluster(sandbox, pg_store_url, config, env, replicas, tmp_path)
         finally:
             for replica in replicas:
                 if replica.process.poll() is None:

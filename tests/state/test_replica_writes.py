@@ -17,12 +17,11 @@ from syncd.trello.rows import snapshot_batch
 
 BOARD = "b0000000000000000000000b"
 AT = "2026-11-01T00:00:00.000Z"
-on_postgresql = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
-def two(store_url: str) -> Iterator[tuple[Store, Store]]:
-    first, second = Store(store_url), Store(store_url)
+def two(pg_store_url: str) -> Iterator[tuple[Store, Store]]:
+    first, second = Store(pg_store_url), Store(pg_store_url)
     yield first, second
     first.close()
     second.close()
@@ -77,7 +76,6 @@ def card(card_id: str, list_id: str) -> dict[str, Any]:
     return {"id": card_id, "idBoard": BOARD, "idList": list_id, "name": "Drôme (26)", "pos": 1}
 
 
-@on_postgresql
 def test_a_delivery_is_recorded_by_exactly_one_replica(two: tuple[Store, Store]) -> None:
     first, second = two
     for number in range(20):
@@ -96,7 +94,6 @@ def test_a_delivery_is_recorded_by_exactly_one_replica(two: tuple[Store, Store])
     assert first.count(m.WebhookDelivery) == 30
 
 
-@on_postgresql
 def test_the_same_change_applied_by_two_replicas_is_diffed_once(two: tuple[Store, Store]) -> None:
     first, second = two
     cards = [card(f"{n:024x}", "L1") for n in range(50)]
@@ -115,7 +112,6 @@ def test_the_same_change_applied_by_two_replicas_is_diffed_once(two: tuple[Store
     assert len(set(rows)) == len(rows)
 
 
-@on_postgresql
 def test_two_evaluations_at_once_open_one_flag(two: tuple[Store, Store]) -> None:
     first, second = two
     findings: list[tuple[str, str, str]] = []
@@ -141,9 +137,8 @@ def test_the_database_refuses_a_second_open_flag(store_url: str) -> None:
     store.close()
 
 
-@on_postgresql
-def test_replicas_starting_together_migrate_once(store_url: str) -> None:
-    stores = at_once(*(lambda: Store(store_url) for _ in range(3)))
+def test_replicas_starting_together_migrate_once(pg_store_url: str) -> None:
+    stores = at_once(*(lambda: Store(pg_store_url) for _ in range(3)))
     assert stores[0].count(m.Replica) == 0  # every table there, once
     for store in stores:
         store.close()
