@@ -15,6 +15,9 @@ Owns four things, each a thin layer of SQL:
 - `SessionLocks`: named session advisory locks held on a connection of their own, around a
   read-remote-then-write step spanning several transactions (a board's poll, a webhook's
   refetch): the cross-replica counterpart of the daemon's in-process lock.
+- `Notifications`: ``LISTEN`` on one channel on a connection of its own, and
+  `LeaseTable.notify` (``pg_notify``): how a replica asks the holder of a duty to act now (the
+  flags after a webhook it applied, write-back after flags it computed).
 
 Lock names are hashed with ``hashtext`` into a two-key advisory lock whose first key is the
 namespace below (write locks and session locks never collide, nor with anyone else's
@@ -117,7 +120,7 @@ _GIVE_UP = text(
 ).bindparams(bindparam("duties", expanding=True))
 _GIVE_UP_ALL = text("UPDATE duty_lease SET holder = NULL, expires_at = now() WHERE holder = :me")
 _LEAVE = text("DELETE FROM replica WHERE id = :me")
-_NOTIFY = text("SELECT pg_notify(:channel, '')")
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 class LeaseTable:
@@ -204,10 +207,10 @@ class LeaseTable:
             connection.execute(_GIVE_UP_ALL, {"me": self.replica})
             connection.execute(_LEAVE, {"me": self.replica})
 
-    def notify(self, channel: str) -> None:
-        """Wake the replicas listening on `channel` (`Notifications`)."""
+    def notify(self, channel: str, payload: str) -> None:
+        """Wake the replicas listening on `channel` (`Notifications`) with `payload`."""
         with self._transaction() as connection:
-            connection.execute(_NOTIFY, {"channel": channel})
+            connection.execute(_NOTIFY, {"channel": channel, "payload": payload})
 
     def close(self) -> None:
         self.drop()
@@ -296,9 +299,9 @@ class SessionLocks:
 
 
 class Notifications:
-    """``LISTEN`` on `channel`, on a connection of its own; `wait` says whether a notification
-    came. A lost connection is replaced at the next `wait` (a notification sent meanwhile is
-    lost: the listener's regular work catches up)."""
+    """``LISTEN`` on `channel`, on a connection of its own; `wait` gives the payloads that came.
+    A lost connection is replaced at the next `wait` (a notification sent meanwhile is lost:
+    the listener's regular work catches up)."""
 
     def __init__(self, url: str, channel: str, *, application_name: str) -> None:
         self.channel = channel
@@ -316,11 +319,14 @@ class Notifications:
             self._raw = raw
         return self._raw.driver_connection
 
-    def wait(self, timeout: float) -> bool:
-        """Block up to `timeout` seconds; True when at least one notification came."""
+    def wait(self, timeout: float) -> set[str]:
+        """Block up to `timeout` seconds for a notification; the payloads of those that came
+        (empty: none)."""
         try:
             connection = self._connect()
-            return any(True for _ in connection.notifies(timeout=timeout, stop_after=1))
+            payloads = {n.payload for n in connection.notifies(timeout=timeout, stop_after=1)}
+            payloads |= {n.payload for n in connection.notifies(timeout=0)}  # any queued too
+            return payloads
         except Exception:
             self.close_connection()
             raise

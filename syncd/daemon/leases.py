@@ -287,12 +287,12 @@ class PgLeases:
             self._check_lapse_locked()
             return self._lost
 
-    def notify(self, channel: str) -> None:
+    def notify(self, channel: str, payload: str) -> None:
         """Wake the replicas listening on `channel`; a failure is only logged (the listener's
         own schedule catches up)."""
         try:
             with self._io:
-                self.table.notify(channel)
+                self.table.notify(channel, payload)
         except Exception as exc:
             log.warning("cannot notify the other replicas", channel=channel, error=_one_line(exc))
 

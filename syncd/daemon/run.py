@@ -85,7 +85,8 @@ from syncd.writeback.service import RoundReport, WritebackWorker
 log = structlog.get_logger("syncd.daemon")
 
 STOP_SECONDS = 5.0
-FLAGS_CHANNEL = "syncd_flags"  # replicas: "a webhook changed the mirror, recompute the flags"
+# replicas: "the holder of this duty should act now" (payload: flags, writeback)
+DUTY_CHANNEL = "syncd_duties"
 MIN_FULL_SYNC_SECONDS = 60
 DIGEST_CHECK_SECONDS = 60  # how often the digest duty asks whether this week's digest is due
 
@@ -155,8 +156,8 @@ class Daemon:
                 on_change=lambda: self.scheduler.wake(),
             )
         self.leases: Leases = leases or self.pg_leases or LocalLeases()
-        self.flag_requests = (
-            Notifications(url, FLAGS_CHANNEL, application_name=app_name or "syncd")
+        self.duty_requests = (
+            Notifications(url, DUTY_CHANNEL, application_name=app_name or "syncd")
             if replicated
             else None
         )
@@ -230,9 +231,9 @@ class Daemon:
     def start_scheduler(self) -> None:
         if self.pg_leases is not None:
             self.pg_leases.start()
-        if self.flag_requests is not None and self._listener is None:
+        if self.duty_requests is not None and self._listener is None:
             self._listener = threading.Thread(
-                target=self._listen_for_flag_requests, name="syncd-notifications", daemon=True
+                target=self._listen_for_duty_requests, name="syncd-notifications", daemon=True
             )
             self._listener.start()
         self.scheduler.start()
@@ -251,8 +252,8 @@ class Daemon:
         self.sync_lock.close()
         if self._listener is not None:
             self._listener.join(max(0.1, deadline - time.monotonic()))
-        if self.flag_requests is not None:
-            self.flag_requests.close()
+        if self.duty_requests is not None:
+            self.duty_requests.close()
         self.store.close()
 
     # -- duties -------------------------------------------------------------------------
@@ -303,29 +304,37 @@ class Daemon:
         if FLAGS in self.leases.held():
             self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
         elif self.pg_leases is not None:
-            self.pg_leases.notify(FLAGS_CHANNEL)
+            self.pg_leases.notify(DUTY_CHANNEL, FLAGS)
 
-    def _listen_for_flag_requests(self) -> None:
-        """Replicas: another replica applied webhook changes; the flags' holder recomputes
-        them as after its own (the writer's idle hook)."""
-        assert self.flag_requests is not None
+    def _listen_for_duty_requests(self) -> None:
+        """Replicas: another replica asks this duty's holder to act now: the flags after
+        webhook changes it applied (as after our own: the writer's idle hook), write-back after
+        flags it computed."""
+        assert self.duty_requests is not None
         backoff = 1.0
         while not self._stop.is_set():
             try:
-                asked = self.flag_requests.wait(1.0)
-            except Exception as exc:  # the next pass recomputes the flags anyway
-                log.warning("flag requests unavailable", error=" ".join(str(exc).split())[:300])
+                asked = self.duty_requests.wait(1.0)
+            except Exception as exc:  # each duty's own schedule catches up anyway
+                log.warning("duty requests unavailable", error=" ".join(str(exc).split())[:300])
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 1.0
-            if asked and FLAGS in self.leases.held() and not self._stop.is_set():
+            held = self.leases.held()
+            if self._stop.is_set():
+                return
+            if FLAGS in asked and FLAGS in held:
                 self.writer.mark_dirty()
+            if WRITEBACK in asked and WRITEBACK in held and self.writeback is not None:
+                self.writeback.wake(None)
 
     def _writeback_after_flags(self, _runtime: Runtime, flags: Recomputed) -> RoundReport | None:
         """After a flag computation: wake write-back's thread (it posts there, never here)."""
         if self.writeback is not None and WRITEBACK in self.leases.held():
             self.writeback.wake(flags)
+        elif self.pg_leases is not None and (flags.opened or flags.resolved):
+            self.pg_leases.notify(DUTY_CHANNEL, WRITEBACK)  # its holder posts now
         return None
 
     def _writeback_due(self, held: Collection[str]) -> None:

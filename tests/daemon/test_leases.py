@@ -235,15 +235,16 @@ def _hold_and_note(locks: SessionLocks, name: str, order: list[str]) -> None:
         order.append("second held")
 
 
-def test_a_flag_request_reaches_the_listening_replica(
+def test_a_duty_request_reaches_the_listening_replica(
     replicas: Callable[..., PgLeases], pg_url: str
 ) -> None:
     sender = replicas(start=False)
-    listener = Notifications(pg_url, "syncd_flags", application_name="syncd r-listen-test")
+    listener = Notifications(pg_url, "syncd_duties", application_name="syncd r-listen-test")
     try:
-        assert listener.wait(0.05) is False  # LISTEN is on from the first wait
-        sender.notify("syncd_flags")
-        assert listener.wait(5.0) is True
-        assert listener.wait(0.05) is False  # one notification, one wake
+        assert listener.wait(0.05) == set()  # LISTEN is on from the first wait
+        sender.notify("syncd_duties", "flags")
+        sender.notify("syncd_duties", "writeback")
+        assert listener.wait(5.0) == {"flags", "writeback"}
+        assert listener.wait(0.05) == set()  # each notification wakes once
     finally:
         listener.close()
