@@ -331,7 +331,9 @@ class Daemon:
 
     def _writeback_after_flags(self, _runtime: Runtime, flags: Recomputed) -> RoundReport | None:
         """After a flag computation: wake write-back's thread (it posts there, never here)."""
-        if self.writeback is not None and WRITEBACK in self.leases.held():
+        if self.writeback is None:
+            return None
+        if WRITEBACK in self.leases.held():
             self.writeback.wake(flags)
         elif self.pg_leases is not None and (flags.opened or flags.resolved):
             self.pg_leases.notify(DUTY_CHANNEL, WRITEBACK)  # its holder posts now
