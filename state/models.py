@@ -12,9 +12,10 @@ Conventions:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -413,3 +414,47 @@ class DigestRun(SQLModel, table=True):
     sent_at: str | None = None
     delivered: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+# -- replicas (issue 14): who is alive and who holds which duty (PostgreSQL) ------------------
+# Written by the lease heartbeat on its own connection (`state.coordination`), not through the
+# mirror's writer: a long write must never delay a renewal. The tables exist on SQLite too (one
+# schema for both backends) and stay empty there.
+
+
+class Replica(SQLModel, table=True):
+    """A running `syncd run` on a PostgreSQL store; alive while ``expires_at`` is ahead."""
+
+    id: str = Field(primary_key=True)  # host-pid-random, also its connections' application_name
+    host: str = ""
+    pid: int = 0
+    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    heartbeat_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class DutyLease(SQLModel, table=True):
+    """One duty (``board:<ref>``, ``figma:<key>``, ``flags``, …) and the replica holding it.
+
+    Held while ``holder`` is set and ``expires_at`` (database clock) is ahead; taken over by
+    another replica once expired. ``generation`` grows at every change of holder.
+    """
+
+    __tablename__ = "duty_lease"
+    duty: str = Field(primary_key=True)
+    holder: str | None = None
+    acquired_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    generation: int = 0
+
+
+# At most one open flag per (département, code), whatever replicas do: the database says no to
+# a second one.
+Index(
+    "uq_flag_open",
+    Flag.__table__.c.department,  # type: ignore[attr-defined]
+    Flag.__table__.c.code,  # type: ignore[attr-defined]
+    unique=True,
+    postgresql_where=text("resolved_at IS NULL"),
+    sqlite_where=text("resolved_at IS NULL"),
+)

@@ -23,6 +23,13 @@ refuses to open outside `serialised`, and the read connections are read-only (SQ
 fails at its first call, in the CLI and in tests alike. `tests/state/test_single_writer.py`
 runs every public method with the route installed and checks each write ran on the writer.
 
+**Several replicas (PostgreSQL).** Each write transaction that reads before it writes takes a
+transaction-level advisory lock first (`state.coordination.xact_lock`): per board in
+`write_board`, per Figma file, one for the flags, one for the migrations; so two replicas writing
+the same board are serialised by PostgreSQL and a change is diffed once. Deliveries are recorded
+with ``INSERT … ON CONFLICT DO NOTHING`` (`record_deliveries`): the replica that recorded an
+action id applies it. A write step PostgreSQL aborts as a deadlock is run again, whole.
+
 SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
 ``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
 with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core statements.
@@ -54,9 +61,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from state import history
 from state import models as m
+from state.coordination import xact_lock
 
 Row = dict[str, Any]
 _CHUNK = 500
@@ -175,9 +184,12 @@ def _table(model: type[m.SQLModel]) -> Table:
 class Store:
     """A mirror database: SQLite (default) or PostgreSQL."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, *, migrate: bool = True, application_name: str | None = None
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.application_name = application_name  # PostgreSQL: names this process's sessions
         self._route: WriteRoute | None = None
         self._in_write = threading.local()
         try:
@@ -201,7 +213,10 @@ class Store:
 
     def _make_engine(self, url: str, *, immediate: bool) -> Engine:
         if not url.startswith("sqlite"):
-            return create_engine(url, pool_pre_ping=True, future=True)
+            connect_args = {}
+            if self.application_name:
+                connect_args["application_name"] = self.application_name[:63]
+            return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -241,7 +256,9 @@ class Store:
             depth = getattr(self._in_write, "depth", 0)
             self._in_write.depth = depth + 1
             try:
-                return step()
+                if depth:
+                    return step()
+                return _retrying_conflicts(step)
             finally:
                 self._in_write.depth = depth
 
@@ -259,6 +276,7 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(files("state") / "migrations"))
         with self._write() as connection:
+            xact_lock(connection, "migrations")  # replicas starting together migrate once
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -313,6 +331,9 @@ class Store:
     def write_board(self, batch: BoardBatch) -> WriteResult:
         """Write one board's batch in one transaction (see the module docstring)."""
         with self._write() as connection:
+            # replicas write a board one at a time: the old view is read under this lock, so a
+            # change is diffed (and its history written) once, whoever applies it twice
+            xact_lock(connection, f"board:{batch.board_ref}")
             return self._write_board(connection, batch)
 
     def _write_board(self, connection: Connection, batch: BoardBatch) -> WriteResult:
@@ -541,6 +562,24 @@ class Store:
                 ["board_ref"],
             )
 
+    @writes
+    def record_checked(self, board_refs: Sequence[str], at: str) -> None:
+        """Boards found unchanged by an idle change check at `at`: a success, for every replica.
+
+        Replicas only (PostgreSQL): the replica holding a board says so in the store, so the
+        others' `/readyz` knows the board is fresh. One process keeps it in memory instead.
+        """
+        table = _table(m.SyncState)
+        with self._write() as connection:
+            connection.execute(
+                update(table)
+                .where(
+                    table.c.board_ref.in_(list(board_refs)),
+                    table.c.last_success_at.is_(None) | (table.c.last_success_at < at),
+                )
+                .values(last_success_at=at, last_error=None, last_error_at=None)
+            )
+
     # -- governance ---------------------------------------------------------------------
 
     @writes
@@ -558,6 +597,7 @@ class Store:
         """
         flag = _table(m.Flag)
         with self._write() as connection:
+            xact_lock(connection, "flags")  # one evaluation at a time across replicas
             open_rows = {
                 (row["department"], row["code"]): row
                 for row in connection.execute(
@@ -646,17 +686,34 @@ class Store:
     @writes
     def record_delivery(self, action_id: str, board_id: str, at: str) -> bool:
         """Remember a webhook delivery; False when this action id was delivered before."""
+        rows = [{"action_id": action_id, "board_id": board_id, "received_at": at}]
+        return action_id in self.record_deliveries(rows)
+
+    @writes
+    def record_deliveries(self, rows: Sequence[Row]) -> set[str]:
+        """Remember webhook deliveries (action_id, board_id, received_at) in one statement;
+        returns the action ids recorded now, i.e. not delivered before, here or on any replica.
+
+        ``INSERT … ON CONFLICT DO NOTHING RETURNING``: of two replicas recording the same action
+        at the same moment, the second waits for the first to commit and gets nothing back, so
+        exactly one applies it. Rows go in action id order, so two batches never deadlock.
+        """
+        if not rows:
+            return set()
         table = _table(m.WebhookDelivery)
+        insert = sqlite_insert if self.is_sqlite else pg_insert
+        unique = sorted({row["action_id"]: row for row in rows}.values(), key=_by_action)
+        recorded: set[str] = set()
         with self._write() as connection:
-            known = connection.execute(
-                select(table.c.action_id).where(table.c.action_id == action_id)
-            ).first()
-            if known is not None:
-                return False
-            connection.execute(
-                table.insert().values(action_id=action_id, board_id=board_id, received_at=at)
-            )
-            return True
+            for start in range(0, len(unique), _CHUNK):
+                statement = (
+                    insert(table)
+                    .values(unique[start : start + _CHUNK])
+                    .on_conflict_do_nothing(index_elements=["action_id"])
+                    .returning(table.c.action_id)
+                )
+                recorded.update(connection.execute(statement).scalars())
+        return recorded
 
     @writes
     def mark_delivery(self, action_id: str, outcome: str, at: str) -> None:
@@ -703,6 +760,7 @@ class Store:
         """
         key = file_row["key"]
         with self._write() as connection:
+            xact_lock(connection, f"figma:{key}")  # a webhook refresh and the file's duty
             self._upsert(connection, m.FigmaFile, [file_row], ["key"])
             self._upsert(connection, m.FigmaNodeCheck, list(node_checks), ["file_key", "node_id"])
             if nodes is not None:
@@ -1434,6 +1492,28 @@ def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
         if row["card_id"] in views:
             views[row["card_id"]]["custom_fields"][row["custom_field_id"]] = row.get("value", "")
     return views
+
+
+def _by_action(row: Row) -> str:
+    return str(row["action_id"])
+
+
+# PostgreSQL's "try again" answers: deadlock_detected, serialization_failure.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRIES = 3
+
+
+def _retrying_conflicts(step: Callable[[], T]) -> T:
+    """Run a whole write step, again (up to 3 times) when PostgreSQL aborted it as one side of
+    a deadlock between replicas; the step's transaction was rolled back, so nothing is doubled."""
+    for attempt in range(_RETRIES):
+        try:
+            return step()
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in _RETRY_SQLSTATES or attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,7 +13,9 @@ Owns `SyncHealth`, the web layer's readiness provider. Ready means all of:
 
 The body names each board's last success and last error (the in-memory one of the last pass,
 else the stored one), the Figma files rate limited, the report check, the duties this process
-holds, and, when not ready, every reason on one line (``reason``).
+holds and, among replicas, which replica it is, and, when not ready, every reason on one line
+(``reason``). A replica that lost its database (the leases' `problem`) answers not ready with
+the reason alone.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class SyncHealth:
         checked: Mapping[str, datetime] | None = None,
         duties: Callable[[], Iterable[str]] = _nothing_held,
         report_every: float = REPORT_EVERY,
+        problem: Callable[[], str | None] | None = None,
+        replica: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -68,6 +72,8 @@ class SyncHealth:
         self.checked: Mapping[str, datetime] = checked if checked is not None else {}
         self.duties = duties
         self.report_every = report_every
+        self.problem = problem or (lambda: None)
+        self.replica = replica
         self.last_errors: dict[str, str] = {}
         self.figma_errors: dict[str, str] = {}
         self.pass_error: str | None = None
@@ -129,7 +135,17 @@ class SyncHealth:
         return result
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """(ready, body): every board synced within 2 × poll_seconds; Figma limits reported."""
+        """(ready, body): every board synced within 2 × poll_seconds; Figma limits reported.
+
+        A replica that lost its database (`problem`) is not ready, whatever the boards."""
+        problem = self.problem()
+        if problem is not None:
+            return False, {
+                "status": "not ready",
+                "reason": problem,
+                "duties": sorted(self.duties()),
+                **self._identity(),
+            }
         now = self.clock()
         window = timedelta(seconds=2 * self.settings.schedule.poll_seconds)
         states = {row["board_ref"]: row for row in self.store.sync_states()}
@@ -179,9 +195,13 @@ class SyncHealth:
                 "degraded": degraded[:MAX_DEGRADED_SHOWN],
             },
             "duties": sorted(self.duties()),
+            **self._identity(),
         }
         if stale:
             body["stale"] = stale
         if reasons:
             body["reason"] = one_line("; ".join(reasons), 1000)
         return not reasons, body
+
+    def _identity(self) -> dict[str, str]:
+        return {} if self.replica is None else {"replica": self.replica}

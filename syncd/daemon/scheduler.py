@@ -12,7 +12,8 @@ A task's `next_after` gives its next time from the end of its last run (`every(s
 fixed interval); its `run` gets the duties held at that moment and does only those
 (`pass_scope` turns them into the sync pass's scope).
 
-Each tick (`Scheduler.tick`, at most a second apart in the scheduler's thread):
+Each tick (`Scheduler.tick`, at most a second apart in the scheduler's thread, or at once when
+`wake` is called: the leases changed):
 
 1. ``leases.acquire(every duty)`` gives the duties held now;
 2. duties newly held are done at once: each task marked `on_gain` runs for them alone (at start
@@ -116,6 +117,7 @@ class Scheduler:
         self._held: frozenset[str] = frozenset()
         self._due: dict[str, datetime] = {}
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -129,10 +131,15 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def wake(self) -> None:
+        """Tick now (the duties held changed, or the daemon is stopping)."""
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self.stop_event.is_set():
             wait = self.tick()
-            self.stop_event.wait(min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, wait)))
+            self._wake.wait(min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, wait)))
+            self._wake.clear()
 
     # -- one tick -----------------------------------------------------------------------
 

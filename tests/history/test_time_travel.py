@@ -275,10 +275,8 @@ def test_report_rebuilt_at_t_equals_the_report_taken_at_t(make_run, seed: int) -
     )
 
 
-def test_report_rebuilt_at_t_on_postgresql(make_run, store_url: str) -> None:  # type: ignore[no-untyped-def]
-    if store_url.startswith("sqlite"):
-        pytest.skip("SQLite runs in the randomised test above")
-    run = make_run(4, store_url)
+def test_report_rebuilt_at_t_on_postgresql(make_run, pg_store_url: str) -> None:  # type: ignore[no-untyped-def]
+    run = make_run(4, pg_store_url)
     assert run_and_compare(run, steps=12) >= 4
 
 

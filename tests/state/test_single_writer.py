@@ -63,6 +63,10 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "record_error": lambda s: s.record_error("oSmy09cz", "boom", AT),
     "record_evaluation": lambda s: s.record_evaluation([("77", "NO_REFERENT", "m")], {}, [], AT),
     "record_delivery": lambda s: s.record_delivery("a" * 24, "b" * 24, AT),
+    "record_checked": lambda s: s.record_checked(["oSmy09cz"], AT),
+    "record_deliveries": lambda s: s.record_deliveries(
+        [{"action_id": "c" * 24, "board_id": "b" * 24, "received_at": AT}]
+    ),
     "mark_delivery": lambda s: s.mark_delivery("a" * 24, "applied", AT),
     "write_figma_file": lambda s: s.write_figma_file(
         {"key": FILE_KEY, "name": "Maquettes"},
