@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
 
+import httpx
 import pytest
 import structlog
 from anyio.from_thread import start_blocking_portal
@@ -38,10 +40,12 @@ from hostile import (
     hostile_requests,
     problems,
     reader_requests,
+    send_http,
     traceback_events,
     trello_deliveries,
 )
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from state import models as m
@@ -450,3 +454,90 @@ def test_a_client_gone_mid_body_is_one_info_line(guarded: Fuzzed, path: str) -> 
     (line,) = [e for e in guarded.events if e["event"] == "webhook rejected"]
     assert line["reason"] == "disconnected" and line["log_level"] == "info"
     assert guarded.intake.trello == []
+
+
+# -- the login routes, with a provider -----------------------------------------------------
+
+callback_values = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["", "x" * 5000, "%ff", "\x00", "\ud800", "access_denied", "http://evil"]),
+)
+
+
+@settings(
+    max_examples=examples(120),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_login_routes_with_a_provider(mini_syncd: Any, data: st.DataObject) -> None:
+    """/login, /auth/callback, /logout over HTTP with a real (hand-made) provider: a real login
+    started or not, the provider's code or not, hostile state, code, iss and error, real,
+    tampered or garbage cookies. Never a 5xx, never a traceback, a refusal is one line."""
+    server = _mini_server(mini_syncd)
+    port = int(server.url.rsplit(":", 1)[1])
+    params: list[tuple[str, str]] = []
+    cookie = b""
+    with httpx.Client(follow_redirects=False, timeout=20) as http:
+        if data.draw(st.booleans(), label="login started"):
+            started = http.get(server.url + "/login")
+            cookie = f"syncd_session={started.cookies.get('syncd_session', '')}".encode()
+            at_provider = http.get(started.headers["location"])
+            real = dict(parse_qsl(urlsplit(at_provider.headers.get("location", "")).query))
+            params += [(k, v) for k, v in real.items() if data.draw(st.booleans(), label=k)]
+    for name in data.draw(st.lists(st.sampled_from(["state", "code", "iss", "error"]), max_size=3)):
+        params.append((name, data.draw(callback_values, label=name)))
+    cookie = data.draw(
+        st.sampled_from([cookie, cookie + b"x", b"syncd_session=" + b"A" * 300, b""]),
+        label="cookie",
+    )
+    query = "&".join(
+        f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}" for k, v in params
+    ).encode()
+    method, path = data.draw(
+        st.sampled_from([("GET", "/auth/callback"), ("GET", "/login"), ("POST", "/logout")])
+    )
+    headers = ((b"cookie", cookie),) if cookie else ()
+    request = HostileRequest(f"login {path}", method, path, query=query, headers=headers)
+    with structlog.testing.capture_logs() as events:
+        answer = send_http("127.0.0.1", port, request)
+    assert not problems(request, answer), (problems(request, answer), request.describe())
+    assert not traceback_events(events), (traceback_events(events), request.describe())
+    refused = [e for e in events if e["event"] == "login refused"]
+    assert all(len(str(e.get("reason", ""))) <= 400 for e in refused), refused
+
+
+_MINI: dict[int, Any] = {}
+
+
+def _mini_server(mini_syncd: Any) -> Any:
+    """One syncd with the hand-made provider per test run (the fixture gives a factory)."""
+    key = id(mini_syncd)
+    if key not in _MINI:
+        _MINI.clear()
+        _MINI[key] = mini_syncd()
+    return _MINI[key]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"state": "REAL"}, 400),  # no code: was a 500 (authlib's MissingCodeException)
+        ({"state": "REAL", "code": "\x80"}, 400),  # not ASCII: was a 503 "provider unavailable"
+        ({"state": "REAL", "code": "x", "iss": "y" * 5000}, 400),  # named in one short line
+    ],
+)
+def test_login_callback_cases_found_by_the_fuzz(
+    mini_syncd: Any, params: dict[str, str], status: int
+) -> None:
+    server = mini_syncd()
+    with httpx.Client(follow_redirects=False, timeout=20) as http:
+        started = http.get(server.url + "/login")
+        at_provider = http.get(started.headers["location"])
+        real = dict(parse_qsl(urlsplit(at_provider.headers["location"]).query))
+        query = {k: real["state"] if v == "REAL" else v for k, v in params.items()}
+        with structlog.testing.capture_logs() as events:
+            response = http.get(server.url + "/auth/callback", params=query)
+    assert response.status_code == status
+    (refused,) = [e for e in events if e["event"] == "login refused"]
+    assert len(refused["reason"]) <= 300 and not traceback_events(events)
