@@ -20,8 +20,8 @@ from syncd.demo import demo_settings
 from syncd.payloads import BadDelivery
 from syncd.runtime import Runtime, build_runtime
 from syncd.trello.admin import delete_webhooks, list_webhooks, register_webhooks
-from syncd.trello.apply import TrelloApplier, apply_to_batch, plan
-from syncd.trello.schema import TrelloDelivery, parse_delivery
+from syncd.trello.apply import DIRECT_UPDATE_FIELDS, TrelloApplier, apply_to_batch, plan
+from syncd.trello.schema import CardData, TrelloDelivery, parse_delivery
 from syncd.trello.webhooks import (
     TRELLO_PATH,
     BoardIndex,
@@ -404,3 +404,35 @@ def test_register_list_delete_are_idempotent_and_only_touch_ours(tmp_path: Path)
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_an_action_not_understood_is_never_applied_directly(world: World) -> None:
+    cid = _dashboard(world)["id"]
+    action = world.w.move_card(cid, world.w.find_list(CONSORTIUM_SHORT_LINK, "Fait"))
+    assert plan(action) == "direct"
+    board = next(b for b in world.runtime.settings.trello.boards if b.role == "consortium")
+    before = world.sandbox.count("/1/batch")
+    checked = TrelloDelivery.model_validate({"action": action}).action.as_trello()
+    how = world.applier.apply(checked, board, action["data"]["board"]["id"], direct=False)
+    assert how == "refetch" and world.sandbox.count("/1/batch") - before == 1
+    assert world.card(cid)["list_id"] == action["data"]["card"]["idList"]
+
+
+def test_every_field_applied_directly_is_one_the_model_checks() -> None:
+    """The applier reads only `as_trello()`: a card field the direct path applies and the model
+    did not check would be absent (and the card refetched); none is."""
+    assert set(DIRECT_UPDATE_FIELDS) <= set(CardData.model_fields)
+
+
+def test_an_update_of_a_field_not_modelled_is_refetched(world: World) -> None:
+    """``old`` keeps every key (its value dropped): the change is recognised and refetched."""
+    cid = _dashboard(world)["id"]
+    action = world.w.rename_card(cid, "Drôme (26)")
+    action["data"]["old"] = {"name": "Drôme", "cover": None}  # cover: not a modelled field
+    action["data"]["card"]["cover"] = {"color": "red"}
+    delivery = TrelloDelivery.model_validate({"action": action})
+    assert "cover" not in delivery.action.as_trello()["data"]["card"]
+    before = world.sandbox.count("/1/batch")
+    assert world.deliver(action) == "applied"
+    assert world.sandbox.count("/1/batch") - before == 1  # refetched
+    assert world.card(cid)["name"] == "Drôme (26)"

@@ -332,6 +332,25 @@ def test_no_board_in_the_action_is_400(web: Web) -> None:
     assert web.post(action, model={"x": 1}).status_code == 400
 
 
+def test_an_action_type_not_modelled_is_accepted_and_counted(web: Web) -> None:
+    action = {**_action(), "type": "someFutureType"}
+    assert web.post(action).status_code == 200
+    assert (
+        web.metrics.registry.get_sample_value(
+            "syncd_webhook_unknown_shapes_total", {"source": "trello"}
+        )
+        == 1
+    )
+    event = {"event_type": "LIBRARY_PUBLISH", "file_key": FIGMA_KEY, "passcode": PASSCODE}
+    assert web.client.post("/webhooks/figma", json=event).json() == {"status": "ignored"}
+    assert (
+        web.metrics.registry.get_sample_value(
+            "syncd_webhook_unknown_shapes_total", {"source": "figma"}
+        )
+        == 1
+    )
+
+
 def test_a_stopping_intake_is_503(web: Web) -> None:
     web.intake.closed = True
     assert web.post(_action()).status_code == 503
