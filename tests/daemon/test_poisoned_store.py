@@ -135,7 +135,9 @@ def test_a_poisoned_row_degrades_its_card_only(poisoned: Poisoned) -> None:
         (meuse, "state: neither complete nor incomplete"),
     }
     assert len(report["departments"]) > 2  # the rest of the report is whole
-    assert poisoned.client.get("/").status_code == 200
+    page = poisoned.client.get("/")
+    assert page.status_code == 200
+    assert "Lecture partielle : 2 carte(s) ont une valeur enregistrée illisible" in page.text
     ready = poisoned.client.get("/readyz")
     assert ready.status_code == 200  # readable: degraded, not broken
     assert ready.json()["report"]["degraded_rows"] == len(report["degraded"])  # one per row
