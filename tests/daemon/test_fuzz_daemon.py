@@ -111,12 +111,15 @@ class Fuzzed:
 
 
 @pytest.fixture
-def fuzzed(tmp_path: Path) -> Iterator[Fuzzed]:
+def fuzzed(tmp_path: Path, store_url: str) -> Iterator[Fuzzed]:
+    """A daemon core over the sandbox, on SQLite and on PostgreSQL (which refuses NUL and lone
+    surrogates at write time: the models must keep them out)."""
     with Sandbox(deliver_webhooks=False) as sandbox:
         sandbox.figma = build_sample_figma()
         base = demo_settings(sandbox, tmp_path / "store.db")
         settings_ = base.model_copy(
             update={
+                "store": base.store.model_copy(update={"url": store_url}),
                 "secrets": Secrets(
                     TRELLO_API_KEY=sandbox.api_key,
                     TRELLO_TOKEN=sandbox.token,
@@ -124,7 +127,7 @@ def fuzzed(tmp_path: Path) -> Iterator[Fuzzed]:
                     FIGMA_TOKEN="sandbox-figma-token",
                     FIGMA_WEBHOOK_PASSCODE=PASSCODE,
                     SYNCD_ADMIN_TOKEN=ADMIN,
-                )
+                ),
             }
         )
         daemon = Daemon(settings_)
