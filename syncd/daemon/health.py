@@ -8,8 +8,9 @@ Owns `SyncHealth`, the web layer's readiness provider. Ready means all of:
 - the last pass did not fail: no board's last attempt ended in an error, no Figma file's last
   sync failed (a rate limit is not a failure: it is listed), the pass itself did not raise;
 - the report can be built from the store: it is built at most every `report_every` seconds
-  (and at the first question); cards whose stored rows it had to read with neutral values are
-  listed (``degraded``) without making the process unready.
+  (and at the first question; the daemon also builds it after each pass, off the request
+  path); cards whose stored rows it had to read with neutral values are listed (``degraded``)
+  without making the process unready.
 
 The body names each board's last success and last error (the in-memory one of the last pass,
 else the stored one), the Figma files rate limited, the report check, the duties this process
@@ -98,11 +99,13 @@ class SyncHealth:
             elif report.mode != "skipped":
                 self.figma_errors.pop(report.key, None)
 
-    def report_check(self) -> dict[str, Any]:
-        """Whether the report can be built (at most every `report_every` s): ``ok``, the
-        ``error`` if not, and the ``degraded`` rows it read with neutral values."""
+    def report_check(self, *, fresh: bool = False) -> dict[str, Any]:
+        """Whether the report can be built (at most every `report_every` s, or now when
+        `fresh`: the daemon asks after each pass): ``ok``, the ``error`` if not, and the
+        ``degraded`` rows it read with neutral values."""
         with self._report_lock:
-            if time.monotonic() - self._report_checked < self.report_every and self._report:
+            recent = time.monotonic() - self._report_checked < self.report_every
+            if recent and self._report and not fresh:
                 return self._report
             try:
                 report = build_report(self.store, self.settings, now=self.clock())

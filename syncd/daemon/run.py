@@ -47,7 +47,7 @@ from state.coordination import Notifications, SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
-from syncd.daemon.health import SyncHealth
+from syncd.daemon.health import REPORT_EVERY, SyncHealth
 from syncd.daemon.leases import (
     Leases,
     LocalLeases,
@@ -171,6 +171,8 @@ class Daemon:
             duties=self.leases.held,
             problem=self.pg_leases.problem if self.pg_leases else None,
             replica=self.replica,
+            # built after each pass (below): /readyz itself rarely has to
+            report_every=max(REPORT_EVERY, 2 * settings.schedule.poll_seconds),
         )
         self._stop = threading.Event()
         self.hooks = PassHooks(
@@ -289,6 +291,7 @@ class Daemon:
             self.health.note_pass(error=f"sync pass failed: {error}")
             return None
         self.health.note_pass(result.figma)
+        self.health.report_check(fresh=True)
         return result
 
     def _boards_done(self, reports: list[BoardReport]) -> None:
