@@ -32,6 +32,7 @@ import structlog
 from state.store import Store
 from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
+from syncd.daemon.scheduler import board_duty, figma_duty
 from syncd.figma.engine import FigmaFileReport
 from syncd.payloads import one_line
 from syncd.report.build import build_report
@@ -91,13 +92,14 @@ class SyncHealth:
                 self.last_errors.pop(report.board, None)
 
     def note_pass(self, figma: Iterable[FigmaFileReport] = (), error: str | None = None) -> None:
-        """A pass ended: its Figma reports, or the error it raised (None: it completed)."""
+        """A pass ended: its Figma reports (every file it held), or the error it raised."""
         self.pass_error = one_line(error, 300) if error else None
-        for report in figma:
-            if report.mode == "failed":
-                self.figma_errors[report.key] = one_line(report.error or "failed", 300)
-            elif report.mode != "skipped":
-                self.figma_errors.pop(report.key, None)
+        if error is None:
+            self.figma_errors = {
+                report.key: one_line(report.error or "failed", 300)
+                for report in figma
+                if report.mode == "failed"
+            }
 
     def report_check(self, *, fresh: bool = False) -> dict[str, Any]:
         """Whether the report can be built (at most every `report_every` s, or now when
@@ -177,8 +179,22 @@ class SyncHealth:
         reasons: list[str] = []
         if stale:
             reasons.append(f"not synced within {window.total_seconds():.0f} s: " + ", ".join(stale))
-        failed = [f"{ref}: {error}" for ref, error in sorted(self.last_errors.items())]
-        failed += [f"figma {key}: {error}" for key, error in sorted(self.figma_errors.items())]
+        held = set(self.duties())
+        tracked = self.duties is not _nothing_held  # over a store alone: every board is ours
+
+        def mine(duty: str) -> bool:  # a duty handed to another replica is its business now
+            return not tracked or duty in held
+
+        failed = [
+            f"{ref}: {error}"
+            for ref, error in sorted(self.last_errors.items())
+            if mine(board_duty(ref))
+        ]
+        failed += [
+            f"figma {key}: {error}"
+            for key, error in sorted(self.figma_errors.items())
+            if mine(figma_duty(key))
+        ]
         if self.pass_error:
             failed.append(self.pass_error)
         if failed:
@@ -197,7 +213,7 @@ class SyncHealth:
                 "degraded_rows": len(degraded),
                 "degraded": degraded[:MAX_DEGRADED_SHOWN],
             },
-            "duties": sorted(self.duties()),
+            "duties": sorted(held),
             **self._identity(),
         }
         if stale:
