@@ -14,6 +14,7 @@ from typing import Any
 from state.store import BoardBatch, Row
 from state.timestamps import utc_iso
 from syncd.figma.links import find_figma_links
+from syncd.trello.schema import stored_action_data
 
 # Action types that change the board itself (lists, labels, fields, members): a snapshot is due.
 BOARD_LEVEL_ACTIONS = frozenset(
@@ -314,7 +315,7 @@ def action_rows(actions: Iterable[Mapping[str, Any]], board_id: str, source: str
                 "date": _text(action.get("date")),
                 "card_id": card.get("id"),
                 "member_creator_id": action.get("idMemberCreator"),
-                "data": dict(data),
+                "data": stored_action_data(data),  # the checked objects alone
                 "source": source,
             }
         )

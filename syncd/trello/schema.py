@@ -21,7 +21,8 @@ does not model is still recognised as one and refetched. `TrelloAction.as_trello
 checked action back in Trello's JSON shape, which is what the one conversion
 (`syncd.trello.rows`) reads; a value it needs and the model did not keep is simply absent, so
 such an action is refetched rather than applied. An action type outside `KNOWN_ACTION_TYPES`
-is `understood` False: never applied directly, counted in ``/metrics``.
+is `understood` False: never applied directly, counted in ``/metrics``. What the store keeps of
+any action's ``data``, a webhook's or a poll's, is the same checked dump (`stored_action_data`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from state.timestamps import parse_iso
 from syncd.payloads import (
@@ -103,6 +111,7 @@ FUTURE_SLACK = timedelta(days=1)  # clock skew allowed on an action's date
 MAX_OLD_KEYS = 64
 MAX_IDS = 1000
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_HEX24 = re.compile(r"[0-9a-fA-F]{24}")
 
 Color = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z_]{0,31}$")]
 """A label colour: a lower-case word (``green``, ``sky_light``)."""
@@ -349,6 +358,22 @@ def parse_delivery(body: bytes, *, now: datetime | None = None) -> TrelloDeliver
 def parse_action(action: Any, *, now: datetime | None = None) -> TrelloAction:
     """One action (already parsed JSON, e.g. a test's or the sandbox's) as a `TrelloAction`."""
     return validate_payload(TrelloAction, action, now=now)
+
+
+def stored_action_data(data: Any) -> dict[str, Any]:
+    """What the store keeps of an action's ``data`` (the webhook's or the poll's alike): the
+    checked objects `ActionData` models, or, when some value is refused (a poll never is), the
+    ids of its board, card, list and checklist alone."""
+    try:
+        return ActionData.model_validate(data).model_dump(mode="json", exclude_unset=True)
+    except ValidationError:
+        pass
+    kept: dict[str, Any] = {}
+    for key in ("board", "card", "list", "checklist"):
+        ref = data.get(key) if isinstance(data, dict) else None
+        if isinstance(ref, dict) and isinstance(ref.get("id"), str) and _HEX24.fullmatch(ref["id"]):
+            kept[key] = {"id": ref["id"]}
+    return kept
 
 
 def _copy(value: Any) -> Any:

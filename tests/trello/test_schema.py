@@ -20,6 +20,7 @@ from syncd.trello.schema import (
     TrelloAction,
     parse_action,
     parse_delivery,
+    stored_action_data,
 )
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -227,3 +228,15 @@ def _only_checked(value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _only_checked(item)
+
+
+def test_the_store_keeps_the_same_checked_data_of_a_poll_or_a_webhook(
+    sandbox_actions: list[dict[str, Any]],
+) -> None:
+    for raw in sandbox_actions:
+        checked = parse_action(raw).as_trello()
+        assert stored_action_data(raw["data"]) == checked["data"]  # a poll's row, a webhook's
+        assert stored_action_data(checked["data"]) == checked["data"]
+    odd = {"board": {"id": BOARD}, "card": {"id": CARD, "name": "x" * 20_000}, "list": "?"}
+    assert stored_action_data(odd) == {"board": {"id": BOARD}, "card": {"id": CARD}}
+    assert stored_action_data(None) == {} and stored_action_data({"card": {"id": "c1"}}) == {}
