@@ -25,7 +25,7 @@ that fails is recorded with its error and the others carry on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,12 +36,8 @@ from adapters.transport import ApiError
 from adapters.trello import TooManyCards, TrelloAPI
 from state.store import BoardBatch, Store, StoreError, WriteResult, utc_iso
 from syncd.config import BoardConfig
-from syncd.trello.rows import (
-    BOARD_LEVEL_ACTIONS,
-    action_rows,
-    refetched_batch,
-    snapshot_batch,
-)
+from syncd.trello.actions import BOARD_LEVEL_ACTIONS, action_checklist_id, changed_cards
+from syncd.trello.rows import action_rows, refetched_batch, snapshot_batch
 
 log = structlog.get_logger("syncd.mirror")
 
@@ -202,7 +198,9 @@ class Mirror:
         if any(action.get("type") in BOARD_LEVEL_ACTIONS for action in actions):
             return self._full(board, state)
         known = self.store.known_actions(action["id"] for action in actions)
-        deleted, touched = changed_cards(a for a in actions if a["id"] not in known)
+        unknown = [action for action in actions if action["id"] not in known]
+        checklists = {cid for a in unknown if (cid := action_checklist_id(a)) is not None}
+        deleted, touched = changed_cards(unknown, self.store.checklist_cards(checklists))
         if len(touched) > self.max_incremental_cards:
             return self._full(board, state)
         board_id = state["board_id"]
@@ -238,22 +236,6 @@ class Mirror:
 
     def _now(self) -> str:
         return utc_iso(self.clock())
-
-
-def changed_cards(actions: Iterable[dict[str, Any]]) -> tuple[set[str], set[str]]:
-    """(deleted card ids, other touched card ids) named by these actions."""
-    deleted: set[str] = set()
-    touched: set[str] = set()
-    for action in actions:
-        card = (action.get("data") or {}).get("card") or {}
-        card_id = card.get("id")
-        if not card_id:
-            continue
-        if action.get("type") == "deleteCard":
-            deleted.add(card_id)
-        else:
-            touched.add(card_id)
-    return deleted, touched - deleted
 
 
 def _newest(actions: Sequence[dict[str, Any]], cursor: str | None) -> str | None:
