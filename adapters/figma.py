@@ -9,11 +9,13 @@ Budget (Figma's limits since Nov 2025, see docs/ and the anchors note): the file
 ``GET /v1/files/{key}`` is a Tier-1 endpoint, capped at 6 requests a month on Starter files and
 View/Collab seats, with ``Retry-After`` answers of several days. Callers read it only when the
 newest version changed; ``/meta``, ``/versions`` and ``/comments`` are the cheap steady-state calls.
+``GET /v1/files/{key}/nodes`` is Tier 1 as well: callers ask it for all of a file's linked nodes
+at once, under the same interval as the tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -115,6 +117,28 @@ class FigmaAPI:
         if not isinstance(document, dict) or not isinstance(document.get("children", []), list):
             raise ApiError(f"figma GET {path}: no 'document' with children in the answer")
         return tree
+
+    def file_nodes(self, key: str, node_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """``GET /v1/files/{key}/nodes?ids=…&depth=1`` (Tier 1): one request for all `node_ids`.
+
+        Each id Figma answered maps to its node (the ``document``), or to None when Figma says
+        the node does not exist in the file (its ``null``). An id absent from the answer is
+        absent from the result: nothing is known about it.
+        """
+        path = f"/v1/files/{quote(key, safe='')}/nodes"
+        answer = self._get(path, {"ids": ",".join(node_ids), "depth": "1"})
+        nodes = answer.get("nodes")
+        if not isinstance(nodes, dict):
+            raise ApiError(f"figma GET {path}: no 'nodes' object in the answer")
+        result: dict[str, dict[str, Any] | None] = {}
+        for node_id, entry in nodes.items():
+            if entry is None:
+                result[str(node_id)] = None
+            elif isinstance(entry, dict) and isinstance(entry.get("document"), dict):
+                result[str(node_id)] = entry["document"]
+            else:
+                raise ApiError(f"figma GET {path}: node {node_id!r} is neither null nor a node")
+        return result
 
     # -- webhooks V2 --------------------------------------------------------------------
 

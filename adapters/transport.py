@@ -14,6 +14,10 @@ Every request syncd sends to Trello or Figma goes through an `ApiSession`, the o
   tries with a one-line `ApiError`;
 - reports each attempt to an optional observer (metrics) and keeps plain counters.
 
+`ApiSession.single_attempt()` turns the retries off for the requests of one thread: a write
+that must not be repeated blindly (a timeout may hide a success that only the caller can check)
+makes one attempt, with a token its caller took itself (`TokenBucket.try_acquire`).
+
 A ``Retry-After`` longer than `RetryPolicy.max_retry_after` is not slept through: the request
 fails at once with `RateLimited` carrying the time to wait, and the caller decides (Figma marks
 the file "rate limited until T").
@@ -26,7 +30,8 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -147,6 +152,33 @@ class TokenBucket:
             self._sleep(delay)
             waited += delay
 
+    def try_acquire(self, reserve: int = 0) -> bool:
+        """Take one token only when one is free beyond `reserve` tokens; never blocks.
+
+        For work that must leave the budget's headroom to the others (write-back leaves it to
+        the sync): it spends the same budget but never makes anyone else wait.
+        """
+        with self._lock:
+            now = self._clock()
+            if now < self._blocked_until:
+                return False
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            if self._tokens >= 1.0 + reserve:
+                self._tokens -= 1.0
+                return True
+            return False
+
+    def seconds_until(self, tokens: float) -> float:
+        """How long until `tokens` tokens are free (0 when they already are)."""
+        with self._lock:
+            now = self._clock()
+            blocked = max(0.0, self._blocked_until - now)
+            available = min(self.capacity, self._tokens + max(0.0, now - self._stamp) * self._rate)
+            if blocked:
+                available = 0.0
+            return blocked + max(0.0, tokens - available) / self._rate
+
     def pause(self, seconds: float) -> None:
         """Block every caller for `seconds` and start the next window empty."""
         with self._lock:
@@ -224,7 +256,19 @@ class ApiSession(requests.Session):
         self.stats = TransportStats()
         self._stats_lock = threading.Lock()
         self._sleep = sleep
+        self._local = threading.local()
         self.headers["User-Agent"] = "syncd/0.1 (+https://rdv-solidarites.fr)"
+
+    @contextmanager
+    def single_attempt(self) -> Iterator[None]:
+        """Inside the block, this thread's requests make one attempt: no retry, no token taken
+        (the caller took one), a 429 or a 5xx raised at once (see the module docstring)."""
+        previous = getattr(self._local, "single", False)
+        self._local.single = True
+        try:
+            yield
+        finally:
+            self._local.single = previous
 
     # -- URL and parameters -------------------------------------------------------------
 
@@ -260,6 +304,8 @@ class ApiSession(requests.Session):
         if not kwargs.get("proxies"):
             kwargs.pop("proxies", None)
         endpoint = endpoint_template(urlsplit(url).path)
+        if getattr(self._local, "single", False):
+            return self._attempt(method, url, endpoint, args, kwargs, take_token=False)
 
         failures = {"transient": 0, "rate_limited": 0}
 
@@ -284,9 +330,16 @@ class ApiSession(requests.Session):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(
-        self, method: str, url: str, endpoint: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        take_token: bool = True,
     ) -> requests.Response:
-        if self.bucket is not None:
+        if self.bucket is not None and take_token:
             self.bucket.acquire()
         where = f"{self.service} {method} {_safe(url)}"
         started = time.perf_counter()

@@ -112,6 +112,14 @@ class BatchAnswer:
     body: Any
 
 
+@dataclass(frozen=True)
+class BoardCheck:
+    """One board's answer to the change check: its newest action id, or why it failed."""
+
+    newest: str | None = None  # None: the board has no action at all
+    error: str | None = None
+
+
 class TrelloAPI:
     """Typed access to the Trello routes syncd uses (one method per route)."""
 
@@ -199,16 +207,22 @@ class TrelloAPI:
             raise ApiError(f"trello batch: {len(results)} answers for {len(routes)} routes")
         return results
 
-    def newest_action_ids(self, boards: Sequence[str]) -> dict[str, str | None]:
-        """The newest action id of each board: the cheap change check (1 request per 10 boards)."""
-        result: dict[str, str | None] = {}
+    def change_check(self, boards: Sequence[str]) -> dict[str, BoardCheck]:
+        """The newest action id of each board: the cheap change check (1 request per 10 boards).
+
+        A board Trello refuses inside the batch (deleted, token removed from it) gets its own
+        error and the others their answer; a batch request that fails as a whole raises.
+        """
+        result: dict[str, BoardCheck] = {}
         for start in range(0, len(boards), MAX_BATCH):
             chunk = list(boards[start : start + MAX_BATCH])
             routes = [f"/boards/{quote(board)}/actions?limit=1&fields=id" for board in chunk]
             for board, answer in zip(chunk, self.batch(routes), strict=True):
                 if answer.status != 200 or not isinstance(answer.body, list):
-                    raise ApiError(f"trello change check of board {board}: {answer.status}")
-                result[board] = answer.body[0]["id"] if answer.body else None
+                    error = f"trello change check of board {board}: {answer.status}"
+                    result[board] = BoardCheck(error=error)
+                else:
+                    result[board] = BoardCheck(answer.body[0]["id"] if answer.body else None)
         return result
 
     def cards(self, card_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
@@ -239,6 +253,32 @@ class TrelloAPI:
 
     def delete_webhook(self, webhook_id: str) -> None:
         self._call(f"/webhooks/{webhook_id}", method="DELETE")
+
+    # -- comments (write-back) ----------------------------------------------------------
+
+    def post_comment(self, card_id: str, text: str) -> dict[str, Any]:
+        """Comment on a card (``POST /1/cards/{id}/actions/comments``); the new ``commentCard``
+        action. One attempt with the token the caller took (`ApiSession.single_attempt`): a
+        timeout may hide a success, so only the caller, who can look, may try again."""
+        with self.session.single_attempt():
+            answer = self._call(
+                f"/cards/{quote(card_id)}/actions/comments", method="POST", body={"text": text}
+            )
+        return _expect(answer, dict, f"comment on card {card_id}")
+
+    def card_comments(self, card_id: str, *, since: str | None = None) -> list[dict[str, Any]]:
+        """The comments of a card (``commentCard`` actions, newest first, 1000 at most), those
+        after `since` (an ISO date) when given."""
+        params = {"filter": "commentCard", "limit": str(MAX_PAGE)}
+        if since:
+            params["since"] = since
+        answer = self._call(f"/cards/{quote(card_id)}/actions", params)
+        return _expect(answer, list, f"comments of card {card_id}")
+
+    def token_info(self) -> dict[str, Any]:
+        """Our token's member and permissions (``GET /1/tokens/{token}``): may it write?"""
+        answer = self._call(f"/tokens/{self.token}", {"fields": "idMember,permissions"})
+        return _expect(answer, dict, "token")
 
     def board_id(self, board: str) -> str:
         """The 24-hex id of a board given by id or short link (one ``?fields=id`` request)."""

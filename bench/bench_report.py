@@ -16,10 +16,10 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 from syncd.config import (
     BoardConfig,
-    GovernanceConfig,
     Secrets,
     Settings,
     StoreConfig,
@@ -28,6 +28,7 @@ from syncd.config import (
 from syncd.report.build import build_report
 from syncd.report.render import render
 from syncd.rules.departments import all_departments
+from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
 
 
@@ -155,7 +156,7 @@ def main() -> None:
                     BoardConfig(id="BiT8tx09", role="product"),
                 )
             ),
-            governance=GovernanceConfig(),
+            governance=Rules(),
             secrets=Secrets(),
         )
         now = datetime.now(UTC)

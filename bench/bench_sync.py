@@ -18,7 +18,8 @@ import time
 import uuid
 
 from adapters.sandbox import LARGE_SHORT_LINK, Sandbox, build_large_world
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 from syncd.config import BoardConfig, Secrets, Settings, StoreConfig, TrelloConfig
 from syncd.logs import configure_logging
 from syncd.runtime import build_runtime

@@ -43,6 +43,7 @@ from adapters.sandbox import CONSORTIUM_SHORT_LINK, Sandbox, webhook_signature
 from syncd.config import StoreConfig
 from syncd.daemon.run import Daemon
 from syncd.demo import demo_settings
+from syncd.trello.webhooks import trello_callback_url
 from syncd.web.app import create_app
 
 PG_BASE = os.environ.get("SYNCD_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -92,7 +93,7 @@ def serving(url: str) -> Iterator[tuple[Sandbox, Daemon, str]]:
         daemon.start_workers()
         daemon.sync_pass(full=True)
         config = uvicorn.Config(
-            create_app(daemon),
+            create_app(daemon.web_context()),
             host="127.0.0.1",
             port=port,
             log_config=None,
@@ -149,7 +150,7 @@ def mutations(sandbox: Sandbox, count: int) -> list[Callable[[], dict[str, Any]]
 
 def post(client: httpx.Client, sandbox: Sandbox, daemon: Daemon, action: dict[str, Any]) -> int:
     body = json.dumps({"action": action, "model": {"id": action["data"]["board"]["id"]}}).encode()
-    signature = webhook_signature(sandbox.api_secret, body, daemon.callback_url)
+    signature = webhook_signature(sandbox.api_secret, body, trello_callback_url(daemon.settings))
     response = client.post(
         "/webhooks/trello",
         content=body,

@@ -4,7 +4,7 @@ Conventions:
 - Trello and Figma ids are the primary keys, as strings.
 - Timestamps are ISO-8601 UTC strings of one fixed shape (``2026-11-30T08:00:00.000Z``, the
   shape Trello uses): they sort and compare as text identically on SQLite and PostgreSQL and
-  never lose their time zone. `state.store.utc_iso` writes them.
+  never lose their time zone. `state.timestamps.utc_iso` writes them.
 - Nothing mirrored is ever erased: a card or frame gone from the remote gets ``deleted_at``.
 - ``card_version`` is the card history: one row per observed change of one field, with the
   old and new values as JSON text. Drift reports are queries over it.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -174,7 +174,6 @@ class SyncState(SQLModel, table=True):
     board_activity: str | None = None  # board dateLastActivity at the last sync
     last_full_at: str | None = None
     last_success_at: str | None = None
-    last_poll_at: str | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     last_error_at: str | None = None
 
@@ -235,6 +234,7 @@ class FigmaFile(SQLModel, table=True):
     editor_type: str | None = None
     thumbnail_url: str | None = Field(default=None, sa_column=Column(Text))
     tree_version: str | None = None  # the version whose tree is mirrored
+    tree_read_at: str | None = None  # the last Tier-1 read (tree or linked nodes), for the interval
     last_synced_at: str | None = None
     rate_limited_until: str | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -284,3 +284,71 @@ class CardFigmaLink(SQLModel, table=True):
     node_id: str = Field(default="", primary_key=True)  # "" = the whole file
     url: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     source: str = "desc"  # desc or attachment
+
+
+# ---------------------------------------------------------------------------------------------
+# Report accuracy (issue 10): the nodes cards link to, as Figma answered for each.
+# ---------------------------------------------------------------------------------------------
+
+
+class FigmaNodeCheck(SQLModel, table=True):
+    """Figma's last answer about one node a card links to (``GET /v1/files/:key/nodes``).
+
+    The tree is read two levels deep, so a layer inside a frame is only known from here.
+    ``found`` is False when Figma answered ``null`` (the node does not exist in the file);
+    ``version`` is the file version that answer is about, ``seen_at`` the last time the node
+    existed (null: never seen).
+    """
+
+    __tablename__ = "figma_node_check"
+    file_key: str = Field(foreign_key="figma_file.key", primary_key=True)
+    node_id: str = Field(primary_key=True)
+    found: bool = False
+    name: str = ""
+    type: str = ""
+    version: str | None = None
+    checked_at: str = ""
+    seen_at: str | None = None
+
+
+# -- write-back (issue 13, migration 0005) ----------------------------------------------------
+
+
+class WritebackComment(SQLModel, table=True):
+    """One comment write-back owes or posted on a dashboard card: a flag opening or resolving.
+
+    ``id`` is the intent id, written in the comment's text as its marker (``syncd-<id>``): a
+    comment found on the card carrying it is this one. (``flag_id``, ``event``) is unique, so
+    two processes planning the same event make one row. Life cycle: owed (``attempt`` null) →
+    in flight or in doubt (``attempt`` and ``attempted_at`` set before the request) → posted
+    (``comment_id`` set after it). ``activity_before`` is the card's activity just before the
+    comment, so the rules never count syncd's own comment as activity.
+    """
+
+    __tablename__ = "writeback_comment"
+    __table_args__ = (UniqueConstraint("flag_id", "event", name="uq_writeback_comment_event"),)
+    id: str = Field(primary_key=True)
+    flag_id: int = Field(index=True)
+    event: str  # opened, resolved
+    event_at: str  # the flag's since (opened) or resolved_at (resolved)
+    department: str
+    code: str
+    card_id: str = Field(index=True)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: str
+    attempt: str | None = None  # the process posting it (see syncd.writeback.attempts)
+    attempted_at: str | None = None
+    activity_before: str | None = None
+    comment_id: str | None = Field(default=None, index=True)  # the commentCard action id
+    author_id: str | None = None
+    posted_at: str | None = None  # the comment's date on Trello
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class WritebackState(SQLModel, table=True):
+    """Write-back's one row: since when it is enabled (events before are not commented)."""
+
+    __tablename__ = "writeback_state"
+    id: int = Field(default=1, primary_key=True)
+    enabled_since: str | None = None
+    member_id: str | None = None  # the token's Trello member, learnt from a posted comment

@@ -15,6 +15,14 @@ Writing (`Store.write_board`) follows one algorithm, in one transaction per boar
 
 Killed at any moment, the database holds either the previous complete state or the new one.
 
+**The single-writer rule, enforced here.** Every method that writes is marked `@writes`; a marked
+method runs through `Store.serialised`, which hands it to the *write route* (inline by default;
+`syncd run` installs its writer thread with `route_writes`). A write transaction (`_write`)
+refuses to open outside `serialised`, and the read connections are read-only (SQLite
+``query_only``, PostgreSQL ``READ ONLY`` transactions): a write method added without `@writes`
+fails at its first call, in the CLI and in tests alike. `tests/state/test_single_writer.py`
+runs every public method with the route installed and checks each write ran on the writer.
+
 SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
 ``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
 with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core statements.
@@ -22,19 +30,21 @@ with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core stateme
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib.resources import files
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    case,
     create_engine,
     delete,
     event,
@@ -50,26 +60,29 @@ from state import models as m
 Row = dict[str, Any]
 _CHUNK = 500
 
-
-def utc_iso(moment: datetime | None = None) -> str:
-    """The one timestamp shape of the store: ``2026-11-30T08:00:00.000Z``."""
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    """Parse a stored or remote ISO-8601 timestamp into an aware UTC datetime."""
-    if not text:
-        return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+T = TypeVar("T")
+P = ParamSpec("P")
+WriteRoute = Callable[[Callable[[], Any]], Any]
 
 
 class StoreError(Exception):
     """The store cannot be opened or written; the message is one line."""
+
+
+def writes(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate[Store, P], T]:
+    """Mark a `Store` method that writes: each call runs through `Store.serialised`."""
+
+    @functools.wraps(method)
+    def routed(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.serialised(lambda: method(self, *args, **kwargs))
+
+    routed.store_writes = True  # type: ignore[attr-defined]
+    return routed
+
+
+def is_write_method(function: Any) -> bool:
+    """Whether a `Store` attribute is marked `@writes`."""
+    return bool(getattr(function, "store_writes", False))
 
 
 @dataclass
@@ -126,6 +139,19 @@ class MirrorRows:
     custom_field_items: list[Row]
     attachments: list[Row]
     figma_links: list[Row]
+    # syncd's own comments (write-back rows posted or in flight) and every action of their
+    # cards: what the rules need to leave syncd's comments out of a card's activity.
+    own_comments: list[Row] = field(default_factory=list)
+    own_comment_card_actions: list[Row] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LinkedNodes:
+    """The nodes open cards link to in one Figma file, and what the store knows of them."""
+
+    node_ids: list[str]  # sorted, "" (the whole file) excluded
+    checks: dict[str, Row]  # figma_node_check rows of the file, by node id
+    in_tree: dict[str, Row]  # the linked ids that are live nodes of the mirrored tree
 
 
 # The children of a card, replaced as a whole when the card is written (order matters for FKs).
@@ -151,9 +177,15 @@ class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._route: WriteRoute | None = None
+        self._in_write = threading.local()
         try:
             self.engine = self._make_engine(url, immediate=True)
-            self.reader = self._make_engine(url, immediate=False) if self.is_sqlite else self.engine
+            self.reader = (
+                self._make_engine(url, immediate=False)
+                if self.is_sqlite
+                else self.engine.execution_options(postgresql_readonly=True)
+            )
             if migrate:
                 self.upgrade()
         except Exception as exc:  # driver errors are long; give one line
@@ -179,6 +211,8 @@ class Store:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if not immediate:  # the reader: a write through it fails
+                cursor.execute("PRAGMA query_only=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -189,11 +223,33 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-        if self.reader is not self.engine:
+        if self.is_sqlite:
             self.reader.dispose()
+
+    # -- the write route ----------------------------------------------------------------
+
+    def route_writes(self, route: WriteRoute | None) -> None:
+        """Run every write through `route` from now on (the daemon's writer thread; None:
+        inline). `route(step)` must run `step` and return its result."""
+        self._route = route
+
+    def serialised(self, step: Callable[[], T]) -> T:
+        """Run `step` (a write, or a read-modify-write) as one routed write step."""
+
+        def marked() -> T:
+            depth = getattr(self._in_write, "depth", 0)
+            self._in_write.depth = depth + 1
+            try:
+                return step()
+            finally:
+                self._in_write.depth = depth
+
+        route = self._route
+        return marked() if route is None else route(marked)  # type: ignore[no-any-return]
 
     # -- migrations ---------------------------------------------------------------------
 
+    @writes
     def upgrade(self) -> None:
         """Apply the Alembic migrations up to head."""
         from alembic import command
@@ -201,7 +257,7 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(files("state") / "migrations"))
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -209,6 +265,9 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        """The one way to open a write transaction: only inside a routed write step."""
+        if not getattr(self._in_write, "depth", 0):
+            raise StoreError("store write outside the write route: mark the Store method @writes")
         with self.engine.begin() as connection:
             yield connection
 
@@ -249,6 +308,7 @@ class Store:
 
     # -- the writer path ----------------------------------------------------------------
 
+    @writes
     def write_board(self, batch: BoardBatch) -> WriteResult:
         """Write one board's batch in one transaction (see the module docstring)."""
         with self._write() as connection:
@@ -471,6 +531,7 @@ class Store:
             view["members"].sort()
         return views
 
+    @writes
     def record_error(self, board_ref: str, message: str, at: str) -> None:
         """Remember a failed sync of a board (its rows stay as they were)."""
         with self._write() as connection:
@@ -483,6 +544,7 @@ class Store:
 
     # -- governance ---------------------------------------------------------------------
 
+    @writes
     def record_evaluation(
         self,
         findings: Iterable[tuple[str, str, str]],
@@ -551,6 +613,7 @@ class Store:
 
     # -- webhooks -----------------------------------------------------------------------
 
+    @writes
     def record_delivery(self, action_id: str, board_id: str, at: str) -> bool:
         """Remember a webhook delivery; False when this action id was delivered before."""
         table = _table(m.WebhookDelivery)
@@ -565,6 +628,7 @@ class Store:
             )
             return True
 
+    @writes
     def mark_delivery(self, action_id: str, outcome: str, at: str) -> None:
         table = _table(m.WebhookDelivery)
         with self._write() as connection:
@@ -590,6 +654,7 @@ class Store:
 
     # -- Figma --------------------------------------------------------------------------
 
+    @writes
     def write_figma_file(
         self,
         file_row: Row,
@@ -598,15 +663,18 @@ class Store:
         versions: Sequence[Row],
         comments: Sequence[Row] | None,
         observed_at: str,
+        node_checks: Sequence[Row] = (),
     ) -> None:
         """Write one Figma file's metadata, and its frames when the tree was read.
 
         `nodes` and `comments` are None when they were not read; when read, they are complete,
-        so the stored ones missing from them are marked deleted (never erased).
+        so the stored ones missing from them are marked deleted (never erased). `node_checks`
+        are Figma's answers about linked nodes (``figma_node_check`` rows), upserted.
         """
         key = file_row["key"]
         with self._write() as connection:
             self._upsert(connection, m.FigmaFile, [file_row], ["key"])
+            self._upsert(connection, m.FigmaNodeCheck, list(node_checks), ["file_key", "node_id"])
             if nodes is not None:
                 table = _table(m.FigmaNode)
                 present = {row["node_id"] for row in nodes}
@@ -648,6 +716,7 @@ class Store:
                     .values(deleted_at=observed_at)
                 )
 
+    @writes
     def update_figma_file(self, key: str, **values: Any) -> None:
         """Set some columns of a Figma file row (rate limit, error), creating it if needed."""
         with self._write() as connection:
@@ -676,6 +745,7 @@ class Store:
                 custom_field_items=self._all(connection, m.CustomFieldItem),
                 attachments=self._all(connection, m.Attachment),
                 figma_links=self._all(connection, m.CardFigmaLink),
+                **self._own_comment_rows(connection),
             )
 
     def sync_states(self) -> list[Row]:
@@ -723,7 +793,44 @@ class Store:
                 "nodes": self._all(connection, m.FigmaNode),
                 "versions": self._all(connection, m.FigmaVersion),
                 "comments": self._all(connection, m.FigmaComment),
+                "node_checks": self._all(connection, m.FigmaNodeCheck),
             }
+
+    def figma_linked_nodes(self, key: str) -> LinkedNodes:
+        """What a Figma pass needs to check the nodes open cards link to in file `key`."""
+        link, card = _table(m.CardFigmaLink), _table(m.Card)
+        check, node = _table(m.FigmaNodeCheck), _table(m.FigmaNode)
+        with self._read() as connection:
+            linked = connection.execute(
+                select(link.c.node_id)
+                .distinct()
+                .join(card, card.c.id == link.c.card_id)
+                .where(
+                    link.c.file_key == key,
+                    link.c.node_id != "",
+                    card.c.deleted_at.is_(None),
+                    card.c.closed.is_(False),
+                )
+                .order_by(link.c.node_id)
+            ).scalars()
+            node_ids = list(linked)
+            checks = {
+                row["node_id"]: dict(row)
+                for row in connection.execute(
+                    select(check).where(check.c.file_key == key)
+                ).mappings()
+            }
+            in_tree = {
+                row["node_id"]: dict(row)
+                for row in connection.execute(
+                    select(node).where(
+                        node.c.file_key == key,
+                        node.c.deleted_at.is_(None),
+                        node.c.node_id.in_(node_ids),
+                    )
+                ).mappings()
+            }
+        return LinkedNodes(node_ids, checks, in_tree)
 
     def custom_field_options(self, board_id: str) -> dict[str, dict[str, str]]:
         """Dropdown option texts by custom-field id (to resolve ``idValue`` on refetched cards)."""
@@ -797,6 +904,7 @@ class Store:
                     found[row[0]] = row[1]
         return found
 
+    @writes
     def insert_actions(self, rows: Sequence[Row]) -> int:
         """Store raw actions alone (a known id is skipped); no card row and no sync state move."""
         if not rows:
@@ -840,6 +948,239 @@ class Store:
         """The mirrored Figma files' own rows (metadata, tree version, rate limit, last error)."""
         with self._read() as connection:
             return self._all(connection, m.FigmaFile)
+
+    # -- write-back (issue 13) -----------------------------------------------------------
+
+    def writeback_state(self) -> Row:
+        """Write-back's one row (``enabled_since``, ``member_id``); empty before the first use."""
+        with self._read() as connection:
+            rows = self._all(connection, m.WritebackState)
+        return rows[0] if rows else {}
+
+    @writes
+    def set_writeback_enabled(self, enabled: bool, at: str) -> str | None:
+        """Keep ``enabled_since``: set to `at` when first seen enabled, cleared when seen
+        disabled; returns it. Writes only when it changes (callers read `writeback_state`
+        first, so an unchanged state costs no write step)."""
+        table = _table(m.WritebackState)
+        with self._write() as connection:
+            current = connection.execute(select(table.c.enabled_since)).scalar()
+            if bool(current) == enabled:
+                return current  # type: ignore[no-any-return]
+            value = at if enabled else None
+            self._upsert(connection, m.WritebackState, [{"id": 1, "enabled_since": value}], ["id"])
+        return value
+
+    @writes
+    def set_writeback_member(self, member_id: str) -> None:
+        """Remember the token's Trello member (the author of syncd's comments)."""
+        with self._write() as connection:
+            self._upsert(connection, m.WritebackState, [{"id": 1, "member_id": member_id}], ["id"])
+
+    def writeback_flags(self, codes: Sequence[str], since: str | None) -> list[Row]:
+        """The flags write-back may owe a comment for: open ones, those resolved at or after
+        `since`, and those whose opening has a comment row but their resolution none."""
+        flag, comment = _table(m.Flag), _table(m.WritebackComment)
+        resolved = select(comment.c.flag_id).where(comment.c.event == "resolved")
+        awaiting = select(comment.c.flag_id).where(
+            comment.c.event == "opened", comment.c.flag_id.not_in(resolved)
+        )
+        condition = flag.c.resolved_at.is_(None) | flag.c.id.in_(awaiting)
+        if since is not None:
+            condition = condition | (flag.c.resolved_at >= since)
+        with self._read() as connection:
+            return self._all(connection, m.Flag, flag.c.code.in_(list(codes)) & condition)
+
+    def writeback_comments(self, *, unposted: bool = False) -> list[Row]:
+        """The write-back rows in the order they are owed; only those not posted yet on demand."""
+        table = _table(m.WritebackComment)
+        statement = select(table)
+        if unposted:
+            statement = statement.where(table.c.comment_id.is_(None))
+        statement = statement.order_by(
+            table.c.created_at,
+            table.c.event_at,
+            table.c.event,
+            table.c.department,
+            table.c.code,
+            table.c.id,
+        )
+        with self._read() as connection:
+            return [dict(row) for row in connection.execute(statement).mappings()]
+
+    @writes
+    def add_writeback_comments(self, rows: Sequence[Row]) -> int:
+        """Insert owed comments; an event that already has its row is left as it is.
+        Returns how many rows were new."""
+        if not rows:
+            return 0
+        table = _table(m.WritebackComment)
+        with self._write() as connection:
+            before = int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+            self._upsert(
+                connection, m.WritebackComment, list(rows), ["flag_id", "event"], do_nothing=True
+            )
+            after = int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+        return after - before
+
+    @writes
+    def claim_writeback(
+        self, intent_id: str, attempt: str, at: str, activity_before: str | None
+    ) -> bool:
+        """Record the intent to post before the request: True when this caller owns it now
+        (nobody else is posting it and it is not posted)."""
+        table = _table(m.WritebackComment)
+        with self._write() as connection:
+            result = connection.execute(
+                update(table)
+                .where(
+                    table.c.id == intent_id,
+                    table.c.attempt.is_(None),
+                    table.c.comment_id.is_(None),
+                )
+                .values(attempt=attempt, attempted_at=at, activity_before=activity_before)
+            )
+            return result.rowcount == 1
+
+    @writes
+    def finish_writeback(
+        self, intent_id: str, comment_id: str, author_id: str | None, posted_at: str
+    ) -> None:
+        """Record the posted comment (after the request, or when found on the card)."""
+        table = _table(m.WritebackComment)
+        with self._write() as connection:
+            connection.execute(
+                update(table)
+                .where(table.c.id == intent_id)
+                .values(
+                    comment_id=comment_id,
+                    author_id=author_id,
+                    posted_at=posted_at,
+                    last_error=None,
+                )
+            )
+
+    @writes
+    def release_writeback(self, intent_id: str, attempt: str, error: str | None) -> bool:
+        """The comment is known not posted: owed again (only if `attempt` still holds it)."""
+        table = _table(m.WritebackComment)
+        with self._write() as connection:
+            result = connection.execute(
+                update(table)
+                .where(
+                    table.c.id == intent_id,
+                    table.c.attempt == attempt,
+                    table.c.comment_id.is_(None),
+                )
+                .values(attempt=None, attempted_at=None, last_error=error)
+            )
+            return result.rowcount == 1
+
+    @writes
+    def note_writeback_error(self, intent_id: str, error: str) -> None:
+        table = _table(m.WritebackComment)
+        with self._write() as connection:
+            connection.execute(
+                update(table).where(table.c.id == intent_id).values(last_error=error[:2000])
+            )
+
+    @writes
+    def retarget_writeback(self, intent_id: str, card_id: str) -> None:
+        """Point an owed comment at another card (its département's dashboard card changed)."""
+        table = _table(m.WritebackComment)
+        with self._write() as connection:
+            connection.execute(
+                update(table)
+                .where(table.c.id == intent_id, table.c.attempt.is_(None))
+                .values(card_id=card_id)
+            )
+
+    def writeback_intents(self, intent_ids: Iterable[str]) -> dict[str, str | None]:
+        """Which of these intent ids exist, with their comment id (None until posted)."""
+        ids = sorted(set(intent_ids))
+        table = _table(m.WritebackComment)
+        found: dict[str, str | None] = {}
+        with self._read() as connection:
+            for start in range(0, len(ids), _CHUNK):
+                rows = connection.execute(
+                    select(table.c.id, table.c.comment_id).where(
+                        table.c.id.in_(ids[start : start + _CHUNK])
+                    )
+                )
+                found.update({row[0]: row[1] for row in rows})
+        return found
+
+    def writeback_counts(self) -> dict[str, int]:
+        """Write-back's comments by state: ``owed``, ``in_doubt``, ``posted`` (the gauge)."""
+        table = _table(m.WritebackComment)
+        state = case(
+            (table.c.comment_id.is_not(None), "posted"),
+            (table.c.attempt.is_not(None), "in_doubt"),
+            else_="owed",
+        )
+        counts = {"owed": 0, "in_doubt": 0, "posted": 0}
+        with self._read() as connection:
+            for name, count in connection.execute(select(state, func.count()).group_by(state)):
+                counts[name] = int(count)
+        return counts
+
+    def writeback_comment_ids(self) -> set[str]:
+        """The action ids of syncd's own comments (mirrored, never counted as activity)."""
+        table = _table(m.WritebackComment)
+        with self._read() as connection:
+            return set(
+                connection.execute(
+                    select(table.c.comment_id).where(table.c.comment_id.is_not(None))
+                ).scalars()
+            )
+
+    def own_comment_activity(
+        self, card_ids: Iterable[str]
+    ) -> tuple[list[Row], list[Row], list[Row]]:
+        """For these cards: their rows, syncd's comments on them and all their actions."""
+        ids = sorted(set(card_ids))
+        card = _table(m.Card)
+        with self._read() as connection:
+            cards: list[Row] = []
+            for start in range(0, len(ids), _CHUNK):
+                cards.extend(
+                    dict(row)
+                    for row in connection.execute(
+                        select(card.c.id, card.c.date_last_activity).where(
+                            card.c.id.in_(ids[start : start + _CHUNK])
+                        )
+                    ).mappings()
+                )
+            own = self._own_comment_rows(connection, ids)
+        return cards, own["own_comments"], own["own_comment_card_actions"]
+
+    def _own_comment_rows(
+        self, connection: Connection, card_ids: Sequence[str] | None = None
+    ) -> dict[str, list[Row]]:
+        comment, action = _table(m.WritebackComment), _table(m.Action)
+        statement = select(
+            comment.c.id,
+            comment.c.card_id,
+            comment.c.attempted_at,
+            comment.c.activity_before,
+            comment.c.comment_id,
+            comment.c.posted_at,
+        ).where(comment.c.attempted_at.is_not(None) | comment.c.comment_id.is_not(None))
+        if card_ids is not None:
+            statement = statement.where(comment.c.card_id.in_(list(card_ids)))
+        own = [dict(row) for row in connection.execute(statement).mappings()]
+        cards = sorted({row["card_id"] for row in own})
+        actions: list[Row] = []
+        for start in range(0, len(cards), _CHUNK):
+            actions.extend(
+                dict(row)
+                for row in connection.execute(
+                    select(
+                        action.c.id, action.c.card_id, action.c.type, action.c.date, action.c.data
+                    ).where(action.c.card_id.in_(cards[start : start + _CHUNK]))
+                ).mappings()
+            )
+        return {"own_comments": own, "own_comment_card_actions": actions}
 
 
 def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:

@@ -1,4 +1,6 @@
-"""`syncd check`: the config is valid (it loaded), the store opens, each remote answers once."""
+"""`syncd check`: the config is valid (it loaded), the store opens, each remote answers once,
+whether write-back can post (when enabled; the token's permissions, nothing is posted) and which
+access mode guards the dashboard (with a login: the provider's discovery, once)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from adapters.transport import ApiError, RetryPolicy
 from state.store import Store, StoreError
 from syncd.config import ConfigError, Settings
 from syncd.runtime import figma_client, trello_client
+from syncd.web.auth import access_checks
+from syncd.writeback.service import permission_line
 
 
 def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
@@ -26,15 +30,21 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
     once = RetryPolicy(max_attempts=1)
     try:
         trello = trello_client(settings, policy=once)
-        newest = trello.newest_action_ids([board.id for board in settings.trello.boards])
+        checks = trello.change_check([board.id for board in settings.trello.boards])
         for board in settings.trello.boards:
-            yield (
-                True,
-                f"trello board {board.id} ({board.role}): reachable, "
-                f"newest action {newest[board.id]}",
-            )
+            check = checks[board.id]
+            if check.error is not None:
+                yield False, f"trello board {board.id} ({board.role}): {check.error}"
+            else:
+                yield (
+                    True,
+                    f"trello board {board.id} ({board.role}): reachable, "
+                    f"newest action {check.newest}",
+                )
     except (ConfigError, ApiError) as exc:
         yield False, f"trello: {exc}"
+    else:
+        yield permission_line(settings, trello)
     if settings.figma.files:
         try:
             figma = figma_client(settings, policy=once)
@@ -48,3 +58,4 @@ def run_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
                     yield False, f"figma file {key}: {exc}"
     if settings.secrets.trello_api_secret is None:
         yield False, "TRELLO_API_SECRET: missing (webhook signatures cannot be verified)"
+    yield from access_checks(settings)

@@ -1,4 +1,4 @@
-"""The `syncd` command line (Typer): demo, sync, run, report, webhooks, check, db.
+"""The `syncd` command line (Typer): demo, sync, run, report, writeback, webhooks, check, db.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, 3 flags open with
 ``--fail-on-flags``. Errors are one line on stderr (a traceback only with ``--debug``); logs go
@@ -18,6 +18,7 @@ import typer
 
 from adapters.transport import ApiError
 from state.store import Store, StoreError
+from state.timestamps import BadDate, parse_user_date
 from syncd.config import ConfigError, Settings, load_settings
 from syncd.errors import SyncFailed
 from syncd.logs import configure_logging
@@ -102,7 +103,8 @@ def sync(
     ] = False,
 ) -> None:
     """One sync pass of every configured board and Figma file, then exit."""
-    from syncd.runtime import build_runtime, sync_pass
+    from syncd.runtime import build_runtime
+    from syncd.sync_pass import sync_pass
 
     settings = _options(ctx).settings
     runtime = build_runtime(settings, progress=_progress())
@@ -115,6 +117,8 @@ def sync(
         )
     for file_report in result.figma:
         typer.echo(f"figma {file_report.key}: {file_report.mode}, {file_report.requests} requests")
+    if result.writeback is not None:
+        typer.echo(result.writeback.line())
     if result.failed:
         raise SyncFailed("; ".join(result.failed))
 
@@ -152,7 +156,7 @@ def report(
     """The drift report, from the store alone."""
     if lang not in ("fr", "en"):
         raise typer.BadParameter("must be fr or en", param_hint="--lang")
-    since_at = _parse_since(since) if since else None
+    since_at = _user_date(since, "--since") if since else None
     settings = _options(ctx).settings
     from syncd.report.build import build_report
     from syncd.report.render import render
@@ -169,12 +173,38 @@ def report(
         raise typer.Exit(EXIT_FLAGS)
 
 
-def _parse_since(value: str) -> datetime:
+def _user_date(value: str, option: str) -> datetime:
+    """An option's ISO date (`state.timestamps.parse_user_date`); a usage error when bad."""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date", param_hint="--since") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_user_date(value)
+    except BadDate as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+@app.command()
+def writeback(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the comments write-back would post now; post none."),
+    ] = False,
+) -> None:
+    """Write-back: post the comments owed on the dashboard cards (--dry-run: print them)."""
+    from syncd.writeback.service import preview, render_preview
+
+    settings = _options(ctx).settings
+    if dry_run:
+        store = Store(settings.store.url)
+        rows = preview(store, settings, datetime.now(UTC))
+        sys.stdout.write(render_preview(rows, enabled=settings.writeback.enabled))
+        return
+    if not settings.writeback.enabled:
+        raise ConfigError("writeback.enabled: false (turn it on to post, or use --dry-run)")
+    from syncd.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    assert runtime.writeback is not None
+    typer.echo(runtime.writeback.run().line())
 
 
 @webhooks_app.command("register")

@@ -3,7 +3,8 @@
 Precedence, highest first: the environment (`SYNCD_STORE_URL`, `SYNCD_TRELLO_API_BASE`, …), the
 TOML file (`--config PATH` or `SYNCD_CONFIG`), the defaults below. Secrets (`TRELLO_API_KEY`,
 `TRELLO_TOKEN`, `TRELLO_API_SECRET`, `FIGMA_TOKEN`, `FIGMA_WEBHOOK_PASSCODE`,
-`SYNCD_ADMIN_TOKEN`) come only from the environment and are `SecretStr`, so they never print.
+`SYNCD_ADMIN_TOKEN`, `SYNCD_OIDC_CLIENT_SECRET`, `SYNCD_SESSION_SECRET`) come only from the
+environment and are `SecretStr`, so they never print.
 
 Every problem becomes a `ConfigError` whose message is one line naming the key, e.g.
 ``trello.max_requests_per_10s: Input should be less than or equal to 100``; the CLI turns it into
@@ -27,6 +28,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -36,13 +38,23 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from syncd.rules.governance import FlagCode, Rules
+
 ENV_PREFIX = "SYNCD_"
 # SYNCD_* variables that are not config overrides.
 NON_OVERRIDE_ENV = frozenset(
-    {"SYNCD_CONFIG", "SYNCD_ADMIN_TOKEN", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"}
+    {
+        "SYNCD_CONFIG",
+        "SYNCD_ADMIN_TOKEN",
+        "SYNCD_LOG_LEVEL",
+        "SYNCD_LOG_FORMAT",
+        "SYNCD_OIDC_CLIENT_SECRET",
+        "SYNCD_SESSION_SECRET",
+        "SYNCD_TEST_PAUSE_AFTER_POST",  # tests only: write-back pauses between POST and commit
+    }
 )
+MIN_SESSION_SECRET = 16
 _BOARD_ID = re.compile(r"^(?:[0-9a-fA-F]{24}|[A-Za-z0-9]{8})$")
-_INSEE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-6])$")
 
 
 class ConfigError(Exception):
@@ -107,6 +119,8 @@ class FigmaConfig(_Section):
     files: tuple[str, ...] = ()
     max_requests_per_minute: int = Field(default=10, ge=1, le=1000)
     timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # The least time between two Tier-1 reads (tree, linked nodes) of one file: 1 min to 31 days.
+    tree_read_interval_minutes: int = Field(default=60, ge=1, le=44_640)
 
     @field_validator("api_base")
     @classmethod
@@ -120,31 +134,6 @@ class FigmaConfig(_Section):
             if not re.fullmatch(r"[A-Za-z0-9]{10,64}", key):
                 raise ValueError(f"{key!r} is not a Figma file key")
         return files
-
-
-class GovernanceConfig(_Section):
-    departments: tuple[str, ...] = ()
-    department_list: str = ""
-    priority_checklist: str = "Actions prioritaires"
-    priority_label: str = "Prioritaire"
-    topics_checklist: str = "Sujets importants"
-    referent_field: str = "Référent territorial"
-    max_priority_actions: int = Field(default=3, ge=0)
-    stale_after_days: int = Field(default=30, ge=1)
-
-    @field_validator("departments", mode="before")
-    @classmethod
-    def _codes(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            codes = []
-            for code in value:
-                text = str(code).strip().upper()
-                text = text.zfill(2) if text.isdigit() and len(text) < 2 else text
-                if not _INSEE.match(text):
-                    raise ValueError(f"{code!r} is not a département INSEE code")
-                codes.append(text)
-            return tuple(codes)
-        return value
 
 
 class ScheduleConfig(_Section):
@@ -163,6 +152,97 @@ class ServerConfig(_Section):
         return _http_url(value).rstrip("/")
 
 
+# -- [auth]: who may read the dashboard and the report API (issue 11) ---------------------
+
+
+class AuthConfig(_Section):
+    """The OpenID Connect login; `oidc_issuer = ""` means no login (see `syncd.web.access`)."""
+
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_scopes: tuple[str, ...] = ("openid", "email")
+    allowed_emails: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    session_hours: float = Field(default=12, gt=0, le=24 * 31)
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        return _http_url(value) if value.strip() else ""
+
+    @field_validator("oidc_scopes", mode="before")
+    @classmethod
+    def _scope_words(cls, value: Any) -> Any:
+        """OAuth scopes are space-separated: "openid email" is two scopes."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(word for item in value for word in str(item).split())
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        if "openid" not in scopes:
+            raise ValueError('must include "openid"')
+        return scopes
+
+    @field_validator("allowed_emails")
+    @classmethod
+    def _emails(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(email.strip().lower() for email in emails)
+        for email in cleaned:
+            local, at, domain = email.partition("@")
+            if not (local and at and domain) or "@" in domain:
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return cleaned
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(domain.strip().lower().removeprefix("@") for domain in domains)
+        for domain in cleaned:
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+                raise ValueError(f"{domain!r} is not an e-mail domain")
+        return cleaned
+
+    @property
+    def login_configured(self) -> bool:
+        return bool(self.oidc_issuer)
+
+
+# -- [writeback]: comments on the flagged départements' dashboard cards (issue 13) ------
+
+
+WRITEBACK_FLAGS = tuple(code.value for code in FlagCode if code != FlagCode.NO_DASHBOARD)
+
+
+class WritebackConfig(_Section):
+    """`[writeback]`: comment on the dashboard card of a flagged département (opt-in)."""
+
+    enabled: bool = False
+    flags: tuple[str, ...] = WRITEBACK_FLAGS
+
+    @field_validator("flags", mode="before")
+    @classmethod
+    def _flag_codes(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            codes = []
+            for code in value:
+                text = str(code).strip().upper()
+                if text == FlagCode.NO_DASHBOARD:
+                    raise ValueError(
+                        "NO_DASHBOARD cannot be written back (a département without a "
+                        "dashboard card has no card to comment on)"
+                    )
+                if text not in WRITEBACK_FLAGS:
+                    expected = ", ".join(WRITEBACK_FLAGS)
+                    raise ValueError(f"{code!r} is not a flag code (expected some of {expected})")
+                codes.append(text)
+            return tuple(dict.fromkeys(codes))
+        return value
+
+
 class Secrets(BaseSettings):
     """Credentials, read from the environment only (never from the TOML file)."""
 
@@ -174,6 +254,13 @@ class Secrets(BaseSettings):
     figma_token: SecretStr | None = Field(default=None, alias="FIGMA_TOKEN")
     figma_webhook_passcode: SecretStr | None = Field(default=None, alias="FIGMA_WEBHOOK_PASSCODE")
     admin_token: SecretStr | None = Field(default=None, alias="SYNCD_ADMIN_TOKEN")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="SYNCD_OIDC_CLIENT_SECRET")
+    session_secret: SecretStr | None = Field(default=None, alias="SYNCD_SESSION_SECRET")
+
+
+def secret_text(value: SecretStr | None) -> str | None:
+    """A secret's text, None when unset or empty."""
+    return (value.get_secret_value() or None) if value is not None else None
 
 
 class _EnvOverrides(PydanticBaseSettingsSource):
@@ -190,7 +277,9 @@ class _EnvOverrides(PydanticBaseSettingsSource):
         sections = {
             name: info.annotation
             for name, info in self.settings_cls.model_fields.items()
-            if isinstance(info.annotation, type) and issubclass(info.annotation, _Section)
+            if isinstance(info.annotation, type)
+            and issubclass(info.annotation, BaseModel)
+            and not issubclass(info.annotation, BaseSettings)  # the secrets are no section
         }
         result: dict[str, dict[str, Any]] = {}
         for env_name, raw in self.environ.items():
@@ -227,10 +316,25 @@ class Settings(BaseSettings):
     store: StoreConfig = StoreConfig()
     trello: TrelloConfig
     figma: FigmaConfig = FigmaConfig()
-    governance: GovernanceConfig = GovernanceConfig()
+    governance: Rules = Rules()  # declared with the rules that read it
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    writeback: WritebackConfig = WritebackConfig()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @model_validator(mode="after")
+    def _login_needs_its_secrets(self) -> Settings:
+        if self.auth.oidc_issuer:
+            if not self.auth.oidc_client_id:
+                raise ValueError("auth.oidc_client_id: required when auth.oidc_issuer is set")
+            secret = self.secrets.session_secret
+            if secret is None or len(secret.get_secret_value()) < MIN_SESSION_SECRET:
+                raise ValueError(
+                    f"SYNCD_SESSION_SECRET: required when auth.oidc_issuer is set "
+                    f"(at least {MIN_SESSION_SECRET} characters, the same on every replica)"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -300,7 +404,7 @@ _SECRET_NAMES = frozenset(
 
 def _first_error(exc: ValidationError, path: Path | None, environ: Mapping[str, str]) -> str:
     error = exc.errors()[0]
-    location = ".".join(str(part) for part in error["loc"]) or "config"
+    location = ".".join(str(part) for part in error["loc"])
     env_name = ENV_PREFIX + "_".join(str(part) for part in error["loc"][:2]).upper()
     if len(error["loc"]) == 2 and env_name in environ:  # the bad value came from an override
         path, location = None, f"{location} (from {env_name})"
@@ -310,8 +414,10 @@ def _first_error(exc: ValidationError, path: Path | None, environ: Mapping[str, 
     elif error["type"] == "missing":
         message = "missing (required)"
     message = message.removeprefix("Value error, ")
-    where = f"{path}: " if path is not None else ""
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if not location:  # a check across sections (see Settings) names its keys itself
+        return f"{message}{more}"
+    where = f"{path}: " if path is not None else ""
     return f"{where}{location}: {message}{more}"
 
 

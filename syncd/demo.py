@@ -18,7 +18,6 @@ from state.store import Store
 from syncd.config import (
     BoardConfig,
     FigmaConfig,
-    GovernanceConfig,
     Secrets,
     Settings,
     StoreConfig,
@@ -27,7 +26,9 @@ from syncd.config import (
 from syncd.errors import SyncFailed
 from syncd.report.build import build_report
 from syncd.report.render import render
-from syncd.runtime import build_runtime, sync_pass
+from syncd.rules.governance import Rules
+from syncd.runtime import build_runtime
+from syncd.sync_pass import sync_pass
 
 KNOWN_DEPARTMENTS = ("12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95")
 
@@ -44,7 +45,7 @@ def demo_settings(sandbox: Sandbox, db: Path) -> Settings:
             ),
         ),
         figma=FigmaConfig(api_base=sandbox.figma_api_base, files=(FIGMA_FILE_KEY,)),
-        governance=GovernanceConfig(departments=KNOWN_DEPARTMENTS),
+        governance=Rules(departments=KNOWN_DEPARTMENTS),
         secrets=Secrets(
             TRELLO_API_KEY=sandbox.api_key,
             TRELLO_TOKEN=sandbox.token,

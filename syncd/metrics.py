@@ -1,17 +1,18 @@
 """Prometheus metrics of `syncd run`, on a registry of their own (never the global one).
 
 Owns `Metrics`: the counters the daemon bumps as things happen (remote API requests through the
-transport's observer, retries, 429s, sync durations, webhook deliveries by outcome) and the
-gauges refreshed from the store at scrape time (cards mirrored per board, open flags per code,
-last successful sync per board, Figma files rate limited until). `render()` gives the text
-exposition format served on ``/metrics``. No label ever carries a secret: endpoints are the
-transport's templated paths (``/1/boards/{id}``), boards their configured reference.
+transport's observer, retries, 429s, sync durations, webhook deliveries by outcome, queue
+depths, the duties held) and the gauges refreshed from the store at scrape time (cards mirrored
+per board, open flags per code, last successful sync per board, Figma files rate limited
+until). `render()` gives the text exposition format served on ``/metrics``. No label ever
+carries a secret: endpoints are the transport's templated paths (``/1/boards/{id}``), boards
+their configured reference.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from prometheus_client import (
@@ -24,7 +25,9 @@ from prometheus_client import (
 )
 
 from adapters.transport import RequestEvent
-from state.store import Store, parse_iso
+from state.store import Store
+from state.timestamps import parse_iso
+from syncd.rules.governance import FlagCode
 
 WEBHOOK_OUTCOMES = (
     "accepted",
@@ -116,10 +119,26 @@ class Metrics:
             "Webhook deliveries accepted and not yet applied.",
             registry=registry,
         )
+        self.duties = Gauge(
+            "syncd_duty_held",
+            "1 while this process holds the duty (board:<ref>, figma:<key>, flags, …), else 0.",
+            ["duty"],
+            registry=registry,
+        )
+        self.writeback = Gauge(
+            "syncd_writeback_comments",
+            "Write-back comments by state: owed (not posted yet, e.g. the token may not write), "
+            "in_doubt (attempted, being checked), posted.",
+            ["state"],
+            registry=registry,
+        )
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels("trello", outcome)
         self._lock = threading.Lock()
-        self._seen_flag_codes: set[str] = set()
+        # Every flag code is exposed from the start (0 until seen), so alerts see no gap.
+        self._seen_flag_codes: set[str] = {code.value for code in FlagCode}
+        for code in self._seen_flag_codes:
+            self.flags.labels(code).set(0)
 
     # -- events -------------------------------------------------------------------------
 
@@ -146,6 +165,11 @@ class Metrics:
     def synced(self, kind: str, seconds: float) -> None:
         self.sync_seconds.labels(kind).observe(seconds)
 
+    def duties_held(self, duties: Iterable[str], held: Collection[str]) -> None:
+        """One gauge per duty of the deployment: 1 held here, 0 not."""
+        for duty in duties:
+            self.duties.labels(duty).set(1 if duty in held else 0)
+
     # -- gauges from the store ----------------------------------------------------------
 
     def refresh(
@@ -160,7 +184,10 @@ class Metrics:
         counts = store.live_card_counts()
         flags = store.open_flag_counts()
         figma = store.figma_files()
+        writeback = store.writeback_counts()
         with self._lock:
+            for state, count in writeback.items():
+                self.writeback.labels(state).set(count)
             for ref in boards:
                 board_id = (states.get(ref) or {}).get("board_id")
                 self.cards.labels(ref).set(counts.get(board_id, 0) if board_id else 0)

@@ -1,24 +1,24 @@
 """Wiring: from validated `Settings` to a ready store, Trello and Figma clients and sync engines.
 
-`Runtime` is what every command works with; `sync_pass` is one complete sync (every Trello
-board, every Figma file, then the flags), shared by `syncd sync`, `syncd demo` and the daemon.
+`Runtime` is what every command works with (the one sync pass over it is `syncd.sync_pass`);
+`trello_client` and `figma_client` are the one place clients are built from settings; with
+``writeback.enabled`` it carries the `WriteBack` that comments after each flag computation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from adapters.figma import FigmaAPI, make_figma_session
 from adapters.transport import RequestEvent, RetryPolicy
 from adapters.trello import TrelloAPI, make_trello_session
 from state.store import BoardBatch, Store, WriteResult
 from syncd.config import ConfigError, Settings
-from syncd.figma.engine import FigmaFileReport, FigmaMirror
-from syncd.rules.facts import rules_from_config
-from syncd.rules.flags import Recomputed, recompute
-from syncd.trello.engine import BoardReport, Mirror
+from syncd.figma.engine import FigmaMirror
+from syncd.trello.engine import Mirror
+from syncd.writeback.service import WriteBack
 
 
 @dataclass
@@ -29,19 +29,7 @@ class Runtime:
     mirror: Mirror
     figma: FigmaMirror | None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-
-
-@dataclass
-class PassResult:
-    boards: list[BoardReport]
-    figma: list[FigmaFileReport]
-    flags: Recomputed | None
-
-    @property
-    def failed(self) -> list[str]:
-        failures = [f"{r.board}: {r.error}" for r in self.boards if r.error]
-        failures += [f"figma {r.key}: {r.error}" for r in self.figma if r.mode == "failed"]
-        return failures
+    writeback: WriteBack | None = None  # with writeback.enabled
 
 
 def require_secret(settings: Settings, name: str) -> str:
@@ -113,15 +101,14 @@ def build_runtime(
     )
     figma = None
     if figma_api is not None:
-        figma = FigmaMirror(figma_api, store, settings.figma.files, clock=clock)
-    return Runtime(settings, store, trello, mirror, figma, clock)
-
-
-def sync_pass(runtime: Runtime, *, full: bool = False) -> PassResult:
-    """Every Trello board, every Figma file, then the governance flags."""
-    boards = runtime.mirror.sync(full=full)
-    figma = runtime.figma.sync(force_tree=False) if runtime.figma else []
-    flags = recompute(
-        runtime.store, rules_from_config(runtime.settings.governance), runtime.clock()
+        figma = FigmaMirror(
+            figma_api,
+            store,
+            settings.figma.files,
+            clock=clock,
+            tree_interval=timedelta(minutes=settings.figma.tree_read_interval_minutes),
+        )
+    writeback = (
+        WriteBack(store, trello, settings, clock=clock) if settings.writeback.enabled else None
     )
-    return PassResult(boards, figma, flags)
+    return Runtime(settings, store, trello, mirror, figma, clock, writeback)

@@ -93,6 +93,12 @@ def chromium() -> str:
     return binary
 
 
+@pytest.fixture(scope="session")
+def chromium_flags() -> tuple[str, ...]:
+    """The flags every Chromium run uses (for drivers such as playwright-core)."""
+    return CHROMIUM_FLAGS
+
+
 @pytest.fixture
 def run_chromium(chromium: str, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run headless Chromium with a fresh profile and no network chatter; 60 s at most."""

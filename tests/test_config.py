@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from syncd.cli import main
-from syncd.config import ConfigError, load_settings
+from syncd.config import ConfigError, FigmaConfig, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 
@@ -47,6 +47,12 @@ def test_environment_overrides_scalars_and_lists() -> None:
     assert settings.governance.departments == ("77", "2A", "05")
 
 
+def test_figma_tree_read_interval_defaults_to_an_hour_and_can_be_overridden() -> None:
+    assert FigmaConfig().tree_read_interval_minutes == 60
+    env = {"SYNCD_FIGMA_TREE_READ_INTERVAL_MINUTES": "14400"}
+    assert load_settings(EXAMPLE, env).figma.tree_read_interval_minutes == 14400
+
+
 def test_secrets_come_from_the_environment_and_never_print() -> None:
     settings = load_settings(EXAMPLE, {"TRELLO_TOKEN": "s3cr3t-token", "SYNCD_ADMIN_TOKEN": "adm"})
     assert settings.secrets.trello_token is not None
@@ -68,6 +74,23 @@ def test_secrets_come_from_the_environment_and_never_print() -> None:
         ('[[trello.boards]]\nid = "nope"\nrole = "consortium"\n', {}, "trello.boards.0.id:"),
         ('[[trello.boards]]\nid = "oSmy09cz"\nrole = "boss"\n', {}, "trello.boards.0.role:"),
         ("[governance]\ndepartments = ['99']\n" + BOARDS, {}, "governance.departments:"),
+        (
+            "[governance]\ndepartments = ['77', '20']\n" + BOARDS,
+            {},
+            "governance.departments: '20' is not a département INSEE code",
+        ),
+        ("[governance]\nmax_priority = 3\n" + BOARDS, {}, "governance.max_priority: unknown key"),
+        (
+            BOARDS,
+            {"SYNCD_GOVERNANCE_STALE_AFTER_DAYS": "0"},
+            "governance.stale_after_days (from SYNCD_GOVERNANCE_STALE_AFTER_DAYS):",
+        ),
+        (BOARDS, {"SYNCD_SECRETS_TRELLO_TOKEN": "x"}, "SYNCD_SECRETS_TRELLO_TOKEN: unknown"),
+        (
+            "[figma]\ntree_read_interval_minutes = 0\n" + BOARDS,
+            {},
+            "figma.tree_read_interval_minutes: Input should be greater than or equal to 1",
+        ),
         ("x = = 1\n", {}, "not valid TOML"),
         (
             BOARDS,
@@ -104,3 +127,88 @@ def test_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_cli_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--format", "pdf"]) == 2
     assert main(["no-such-command"]) == 2
+
+
+# -- [auth] (issue 11) ---------------------------------------------------------------------
+
+LOGIN_ENV = {
+    "SYNCD_AUTH_OIDC_ISSUER": "https://auth.example.gouv.fr/api/v2/",
+    "SYNCD_AUTH_OIDC_CLIENT_ID": "syncd",
+    "SYNCD_SESSION_SECRET": "a-session-secret-of-32-characters",
+    "SYNCD_OIDC_CLIENT_SECRET": "oidc-client-secret",
+}
+
+
+def test_auth_defaults_mean_no_login() -> None:
+    auth = load_settings(EXAMPLE, {}).auth
+    assert auth.oidc_issuer == "" and not auth.login_configured
+    assert auth.oidc_scopes == ("openid", "email")
+    assert auth.allowed_emails == () and auth.allowed_domains == ()
+    assert auth.session_hours == 12
+
+
+def test_auth_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        BOARDS + "[auth]\noidc_client_id = 'syncd'\n"
+        "oidc_scopes = ['openid', 'email', 'given_name', 'usual_name']\n"
+        "allowed_emails = [' Camille.Martin@Beta.gouv.fr ']\nsession_hours = 8\n",
+    )
+    environ = {
+        "SYNCD_AUTH_OIDC_ISSUER": "https://auth.example.gouv.fr/api/v2/",
+        "SYNCD_AUTH_ALLOWED_DOMAINS": "beta.gouv.fr, @Example.ORG",
+        "SYNCD_SESSION_SECRET": "a-session-secret-of-32-characters",
+        "SYNCD_OIDC_CLIENT_SECRET": "oidc-client-secret",
+    }
+    settings = load_settings(path, environ)
+    auth = settings.auth
+    assert auth.login_configured and auth.oidc_issuer == "https://auth.example.gouv.fr/api/v2"
+    assert auth.oidc_scopes == ("openid", "email", "given_name", "usual_name")
+    assert auth.allowed_emails == ("camille.martin@beta.gouv.fr",)
+    assert auth.allowed_domains == ("beta.gouv.fr", "example.org")
+    assert auth.session_hours == 8
+    secrets = settings.secrets
+    assert secrets.session_secret is not None and secrets.oidc_client_secret is not None
+    for secret in ("a-session-secret-of-32-characters", "oidc-client-secret"):
+        assert secret not in repr(settings) and secret not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {k: v for k, v in LOGIN_ENV.items() if k != "SYNCD_SESSION_SECRET"},
+            "SYNCD_SESSION_SECRET: required when auth.oidc_issuer is set",
+        ),
+        (
+            {**LOGIN_ENV, "SYNCD_SESSION_SECRET": "short"},
+            "SYNCD_SESSION_SECRET: required when auth.oidc_issuer is set (at least 16",
+        ),
+        (
+            {k: v for k, v in LOGIN_ENV.items() if k != "SYNCD_AUTH_OIDC_CLIENT_ID"},
+            "auth.oidc_client_id: required when auth.oidc_issuer is set",
+        ),
+        ({**LOGIN_ENV, "SYNCD_AUTH_OIDC_ISSUER": "auth.example"}, "auth.oidc_issuer"),
+        (
+            {"SYNCD_AUTH_OIDC_SCOPES": "email"},
+            "auth.oidc_scopes (from SYNCD_AUTH_OIDC_SCOPES): must",
+        ),
+        ({"SYNCD_AUTH_ALLOWED_EMAILS": "camille"}, "auth.allowed_emails"),
+        ({"SYNCD_AUTH_ALLOWED_DOMAINS": "beta"}, "auth.allowed_domains"),
+        ({"SYNCD_AUTH_SESSION_HOURS": "0"}, "auth.session_hours"),
+        ({"SYNCD_AUTH_PASSWORD": "x"}, "SYNCD_AUTH_PASSWORD: unknown setting auth.password"),
+    ],
+)
+def test_bad_auth_is_one_line_naming_the_key(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(EXAMPLE, environ)
+    message = str(caught.value)
+    assert expected in message and "\n" not in message
+    for secret in ("a-session-secret-of-32-characters", "oidc-client-secret"):
+        assert secret not in message
+
+
+def test_login_secrets_are_not_config_overrides_and_scopes_split_on_spaces() -> None:
+    settings = load_settings(EXAMPLE, {**LOGIN_ENV, "SYNCD_AUTH_OIDC_SCOPES": "openid email"})
+    assert settings.auth.login_configured
+    assert settings.auth.oidc_scopes == ("openid", "email")

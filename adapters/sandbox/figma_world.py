@@ -1,8 +1,9 @@
 """The sandbox's Figma: sample files with pages, top-level frames, versions and comments.
 
-Owns `FigmaWorld` (the state, its mutation methods, the four REST routes syncd reads and a minimal
-webhooks V2 store with a `deliver` helper), and `build_sample_figma` (the RDV-Solidarités
-mock-ups file the sample Trello cards link to).
+Owns `FigmaWorld` (the state, its mutation methods, the five REST routes syncd reads — meta,
+versions, comments, the file tree and ``/nodes?ids=`` — and a minimal webhooks V2 store with a
+`deliver` helper), and `build_sample_figma` (the RDV-Solidarités mock-ups file the sample Trello
+cards link to). Frames hold layers at any depth (`add_layer`), as real files do.
 
 `FigmaWorld.handle` is the hook the sandbox server calls for every request under ``/v1/`` and
 ``/v2/``. Answers follow the shapes of `figma/rest-api-spec`; errors are Figma's
@@ -43,9 +44,15 @@ EVENT_TYPES = frozenset(
         "DEV_MODE_STATUS_UPDATE",
     }
 )
-_FILE_ROUTE = re.compile(r"^/v1/files/([^/]+)(?:/(meta|versions|comments))?/?$")
+_FILE_ROUTE = re.compile(r"^/v1/files/([^/]+)(?:/(meta|versions|comments|nodes))?/?$")
 _WEBHOOK_ROUTE = re.compile(r"^/v2/webhooks(?:/([^/]+))?/?$")
-_ROUTE_NAMES = {None: "tree", "meta": "meta", "versions": "versions", "comments": "comments"}
+_ROUTE_NAMES = {
+    None: "tree",
+    "meta": "meta",
+    "versions": "versions",
+    "comments": "comments",
+    "nodes": "nodes",
+}
 
 
 def _iso(moment: datetime) -> str:
@@ -65,6 +72,15 @@ def _error(status: int, message: str) -> Answer:
 def _user(handle: str) -> Json:
     user_id = str(zlib.crc32(handle.encode()) * 7919)
     return {"id": user_id, "handle": handle, "img_url": f"https://s3-alpha.figma.com/{user_id}"}
+
+
+def _pruned(node: Json, depth: int | None) -> Json:
+    """A deep copy of `node` with `depth` levels of children below it (None: all of them)."""
+    out = {k: copy.deepcopy(v) for k, v in node.items() if k != "children"}
+    if "children" in node and (depth is None or depth > 0):
+        below = None if depth is None else depth - 1
+        out["children"] = [_pruned(child, below) for child in node["children"]]
+    return out
 
 
 def _who(user: Json) -> Json:
@@ -93,8 +109,8 @@ class FigmaWorld:
         return self.now if self.now is not None else datetime.now(UTC)
 
     def count(self, route: str | None = None) -> int:
-        """Requests received for `route` ("meta", "versions", "comments", "tree", "webhooks"),
-        or for all routes; 429 answers count too."""
+        """Requests received for `route` ("meta", "versions", "comments", "tree", "nodes",
+        "webhooks"), or for all routes; 429 answers count too."""
         with self.lock:
             return self._counts.total() if route is None else self._counts[route]
 
@@ -203,27 +219,53 @@ class FigmaWorld:
                 return canvas
         raise KeyError(f"no page {page!r} in Figma file {file['key']!r}")
 
-    def remove_frame(self, node_id: str, key: str = SAMPLE_FILE_KEY) -> None:
+    def add_layer(
+        self,
+        parent_id: str,
+        name: str,
+        *,
+        key: str = SAMPLE_FILE_KEY,
+        node_id: str | None = None,
+        node_type: str = "GROUP",
+    ) -> str:
+        """Add a layer (GROUP, FRAME, INSTANCE, TEXT…) inside any node of the file; its id."""
         with self.lock:
             file = self._file(key)
-            for canvas in file["pages"]:
-                kept = [node for node in canvas["children"] if node["id"] != node_id]
-                if len(kept) != len(canvas["children"]):
-                    canvas["children"] = kept
+            parent = self._find(file, parent_id)
+            if parent is None:
+                raise KeyError(f"no node {parent_id!r} in Figma file {key!r}")
+            node_id = node_id or f"{next(self._ids)}:{next(self._ids) % 997}"
+            parent.setdefault("children", []).append(
+                {"id": node_id, "name": name, "type": node_type, "children": []}
+            )
+            self._touch(file)
+            return node_id
+
+    def remove_frame(self, node_id: str, key: str = SAMPLE_FILE_KEY) -> None:
+        """Remove a node at any depth (a top-level frame or a layer inside one)."""
+        with self.lock:
+            file = self._file(key)
+            for parent in self._walk(file):
+                children = parent.get("children") or []
+                kept = [node for node in children if node["id"] != node_id]
+                if len(kept) != len(children):
+                    parent["children"] = kept
                     self._touch(file)
                     return
             raise KeyError(f"no frame {node_id!r} in Figma file {key!r}")
 
-    def rename_frame(self, node_id: str, name: str, key: str = SAMPLE_FILE_KEY) -> None:
-        with self.lock:
-            file = self._file(key)
-            for canvas in file["pages"]:
-                for node in canvas["children"]:
-                    if node["id"] == node_id:
-                        node["name"] = name
-                        self._touch(file)
-                        return
-            raise KeyError(f"no frame {node_id!r} in Figma file {key!r}")
+    def _walk(self, file: Json) -> list[Json]:
+        """Every node of the file (pages first, then depth-first)."""
+        out: list[Json] = []
+        stack = list(reversed(file["pages"]))
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(reversed(node.get("children") or []))
+        return out
+
+    def _find(self, file: Json, node_id: str) -> Json | None:
+        return next((node for node in self._walk(file) if node["id"] == node_id), None)
 
     def new_version(
         self,
@@ -351,18 +393,14 @@ class FigmaWorld:
         return {"comments": copy.deepcopy(comments)}
 
     def tree_json(self, file: Json, depth: int | None) -> Json:
-        def prune(node: Json, level: int) -> Json:
-            out = {k: v for k, v in node.items() if k != "children"}
-            if "children" in node and (depth is None or level < depth):
-                out["children"] = [prune(child, level + 1) for child in node["children"]]
-            return out
-
         document = {
             "id": "0:0",
             "name": "Document",
             "type": "DOCUMENT",
             "scrollBehavior": "SCROLLS",
-            "children": [prune(page, 1) for page in file["pages"]],
+            "children": [
+                _pruned(page, None if depth is None else depth - 1) for page in file["pages"]
+            ],
         }
         if depth is not None and depth < 1:
             document.pop("children")
@@ -380,6 +418,26 @@ class FigmaWorld:
             "styles": {},
             "linkAccess": "view",
         }
+
+    def nodes_json(self, file: Json, ids: list[str], depth: int | None) -> Json:
+        """``GET /v1/files/:key/nodes``: each asked id → ``{"document": node, …}``, or ``null``
+        when the file has no such node (Figma's answer: "the node id not existing")."""
+        header = {k: v for k, v in self.tree_json(file, 0).items() if k != "document"}
+        nodes: Json = {}
+        for node_id in ids:
+            node = self._find(file, node_id)
+            nodes[node_id] = (
+                None
+                if node is None
+                else {
+                    "document": _pruned(node, depth),
+                    "components": {},
+                    "componentSets": {},
+                    "schemaVersion": 0,
+                    "styles": {},
+                }
+            )
+        return {**header, "nodes": nodes}
 
     # -- the HTTP hook ----------------------------------------------------------------------
 
@@ -433,7 +491,13 @@ class FigmaWorld:
             depth_text = query.get("depth", [""])[0]
             if depth_text and not depth_text.isdigit():
                 return _error(400, "depth must be a positive integer")
-            return _json_answer(200, self.tree_json(file, int(depth_text) if depth_text else None))
+            depth = int(depth_text) if depth_text else None
+            if route == "nodes":
+                ids = [i for i in ",".join(query.get("ids", [])).split(",") if i.strip()]
+                if not ids:
+                    return _error(400, "ids is required")
+                return _json_answer(200, self.nodes_json(file, [i.strip() for i in ids], depth))
+            return _json_answer(200, self.tree_json(file, depth))
 
     def _route(self, path: str) -> tuple[str | None, re.Match[str] | None]:
         match = _FILE_ROUTE.match(path)
@@ -612,9 +676,10 @@ def build_sample_figma(now: datetime | None = None) -> FigmaWorld:
 
     Three pages; top-level frames include ``5:95`` (Prise de RDV – Accueil usager) and
     ``148:129`` (Prototype agent – Agenda), the two frames the sample product cards link to (the
-    third link, ``999:1``, points at no frame). Five versions, the newest 2 days before `now`;
-    four comments, three pinned to frames, one of them resolved. With `now` the clock stays
-    frozen there.
+    third link, ``999:1``, points at no node at all). Layers nest inside frames: ``5:120`` (a
+    banner) and ``5:131`` (a button inside it) in ``5:95``, ``148:201`` in ``148:129``. Five
+    versions, the newest 2 days before `now`; four comments, three pinned to frames, one of them
+    resolved. With `now` the clock stays frozen there.
     """
     anchor = (now or datetime.now(UTC)).astimezone(UTC)
     world = FigmaWorld(now=anchor - timedelta(days=120))
@@ -647,6 +712,13 @@ def build_sample_figma(now: datetime | None = None) -> FigmaWorld:
     world.add_frame(key, "Plages d'ouverture", page="1:2", node_id="148:377")
     world.add_frame(key, "Statistiques – tableau de bord", page="1:2", node_id="152:6")
     world.add_frame(key, "Ancien parcours (2023)", page="1:3", node_id="77:1")
+    # Layers inside frames, as designers link them ("copy link to selection"): the tree read
+    # at depth 2 does not show them; only /nodes?ids= does.
+    banner = world.add_layer("5:95", "Bandeau – motif choisi en premier", key=key, node_id="5:120")
+    world.add_layer(
+        banner, "Bouton « Prendre RDV »", key=key, node_id="5:131", node_type="INSTANCE"
+    )
+    world.add_layer("148:129", "Légende des absences", key=key, node_id="148:201")
 
     for days_ago, label, description, by in (
         (75, "Parcours usager v1", "Première version validée en atelier", "Mathilde Fournier"),

@@ -55,6 +55,9 @@ _MEMBER_DEFAULT_FIELDS = ["avatarHash", "initials", "fullName", "username", "con
 _CHECKITEM_DEFAULT_FIELDS = ["name", "nameData", "pos", "state", "idChecklist"]
 _CARD_FILTERS = ("all", "closed", "none", "open", "visible")
 _MAX_BATCH = 10
+_MAX_COMMENT = 16384  # Trello's longest comment
+# Writes a read-only token may still make, as on Trello (webhooks need only read access).
+_READ_TOKEN_WRITES = ("/1/webhooks", "/1/tokens/")
 
 
 class FigmaHandler(Protocol):
@@ -278,6 +281,8 @@ class _TrelloRoutes:
                 return self._member(parts[1], p)
             if head == "batch" and n == 1:
                 return self._batch(p, token)
+            if head == "tokens" and n == 2:
+                return self._token(parts[1], token, p)
             if head == "tokens" and n == 3 and parts[2] == "webhooks":
                 return self._list_webhooks(parts[1])
             if head == "tokens" and n == 4 and parts[2] == "webhooks":
@@ -285,6 +290,8 @@ class _TrelloRoutes:
             if head == "webhooks" and n == 2:
                 return self._get_webhook(parts[1], token)
         elif method == "POST":
+            if head == "cards" and n == 4 and parts[2:] == ["actions", "comments"]:
+                return self._comment(parts[1], form)
             if head == "webhooks" and n == 1:
                 return self._create_webhook(form, token)
             if head == "tokens" and n == 3 and parts[2] == "webhooks":
@@ -570,6 +577,11 @@ class _TrelloRoutes:
                     and a["type"] not in EXCLUDED_ACTION_TYPES
                     and a["data"].get("card", {}).get("id") == c["id"]
                 ]
+                since, before = p.cursor("since"), p.cursor("before")
+                if since:
+                    acts = [a for a in acts if _after(a["id"], parse_iso(a["date"]), since)]
+                if before:
+                    acts = [a for a in acts if _before(a["id"], parse_iso(a["date"]), before)]
                 return acts[: p.number("limit", 50, 0, 1000)]
             if sub in ("list", "board"):
                 return (
@@ -615,6 +627,37 @@ class _TrelloRoutes:
         out = w.member_json(m)
         out["idBoards"] = list(m["idBoards"])
         return _pick(out, p.fields("fields"))
+
+    # -- comments and tokens
+
+    def _comment(self, ident: str, form: Json) -> Json:
+        """``POST /1/cards/{id}/actions/comments``: the new ``commentCard`` action, by the
+        token's member (Trello bumps the card's and the board's ``dateLastActivity``)."""
+        c = self._card(ident)
+        text = form.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > _MAX_COMMENT:
+            raise ApiError(400, "invalid value for text")
+        w = self.world
+        return w.comment(c["id"], text, by=w.me_id or w._me())
+
+    def _token(self, ident: str, token: str, p: _Params) -> Json:
+        """``GET /1/tokens/{token}``: its member and permissions (write only when not read-only)."""
+        if ident != token:
+            raise ApiError(401, "invalid token")
+        w = self.world
+        write = not self.sandbox.read_only
+        info = {
+            "id": "0" * 24,
+            "identifier": "syncd",
+            "idMember": w.me_id or w._me(),
+            "dateCreated": "2026-01-01T00:00:00.000Z",
+            "dateExpires": None,
+            "permissions": [
+                {"idModel": "*", "modelType": "Board", "read": True, "write": write},
+                {"idModel": "*", "modelType": "Organization", "read": True, "write": write},
+            ],
+        }
+        return _pick(info, p.fields("fields"))
 
     # -- batch
 
@@ -802,6 +845,8 @@ class Sandbox:
         self.rate_limit_interval = 10.0
         self.batch_counts_each_route = True
         self.too_many_cards_threshold: int | None = None
+        # A token without write permission: every write but webhooks answers Trello's 401.
+        self.read_only = False
         self.figma: FigmaHandler | None = figma
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -1066,6 +1111,10 @@ class Sandbox:
                 429, {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
             )
             reply.headers.update(self._rate_headers(0))
+            return reply, token
+        if self.read_only and method != "GET" and not path.startswith(_READ_TOKEN_WRITES):
+            reply = _Reply.text(401, "unauthorized permission requested")
+            reply.headers.update(self._rate_headers(remaining))
             return reply, token
         try:
             form = self._form(query, h, body)

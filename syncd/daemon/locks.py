@@ -10,15 +10,9 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
-
-import structlog
+from typing import Any
 
 from syncd.errors import SyncFailed
-
-log = structlog.get_logger("syncd.daemon")
-
-T = TypeVar("T")
 
 # -- single instance ----------------------------------------------------------------------
 

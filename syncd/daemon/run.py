@@ -1,21 +1,29 @@
-"""`syncd run`: one process serving HTTP, running the scheduled syncs and applying webhooks.
+"""`syncd run`: one process serving HTTP, running the scheduled duties and applying webhooks.
 
-Owns the daemon's threads and their life cycle:
+`Daemon` assembles the parts and owns their life cycle; each part is its own module:
 
-- **the writer** (`Writer`): every store write (mirror batches, webhook applies, flags, Figma
-  rows, delivery records) runs on this one thread, in order. `SerialStore` is a `Store` whose
-  write methods hand themselves to the writer, so every engine (the mirror, the Figma mirror,
-  the flag recomputation) writes through it without knowing. Flags are recomputed after each
-  sync pass, and after webhook changes once the writer is idle (a burst is one recomputation);
-- **the webhook worker** (`worker.WebhookWorker`): applies accepted deliveries in order;
-- **the scheduler** (`schedule`): the first pass at start, then the idle poll every
-  ``poll_seconds`` (with the Figma sync) and the full reconcile every ``full_sync_hours``;
-- **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app`).
+- **the writer** (`writer.Writer`): installed as the store's write route, so every store write
+  (mirror batches, webhook applies, flags, Figma rows, delivery records) runs on this one
+  thread, in order. Flags are recomputed after each pass, and after webhook changes once the
+  writer is idle (a burst is one recomputation);
+- **the webhook worker** (`worker.WebhookWorker`): the web layer's delivery intake; applies
+  accepted deliveries in order;
+- **the scheduler** (`scheduler.Scheduler`): the duties this process holds (`leases`: locally,
+  all), the first pass at start, the poll every ``poll_seconds`` and the full reconcile every
+  ``full_sync_hours``, each through the one sync pass (`syncd.sync_pass`) with the daemon's
+  hooks (the sync lock shared with the worker, metrics, error bookkeeping);
+- **the write-back worker** (`syncd.writeback.service.WritebackWorker`, with
+  ``writeback.enabled``): its own thread, woken after each flag computation and every
+  ``poll_seconds`` while this process holds the ``writeback`` duty, so posting (and waiting for
+  a spare request) never holds up the sync nor the writer;
+- **the readiness provider** (`health.SyncHealth`);
+- **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app` over
+  `Daemon.web_context()`).
 
 The main thread waits for SIGTERM/SIGINT, then stops taking work, lets the transaction in
 flight finish and returns 0 within a few seconds. With SQLite, an ``fcntl.flock`` on
 ``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line); with
-PostgreSQL, a session advisory lock does the same.
+PostgreSQL, a session advisory lock does the same (`locks`).
 """
 
 from __future__ import annotations
@@ -23,34 +31,44 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
-import schedule
 import structlog
 
-from state.store import BoardBatch, Store, WriteResult, parse_iso, utc_iso
-from syncd.config import Settings
+from state.store import BoardBatch, Store, WriteResult
+from state.timestamps import utc_iso
+from syncd.config import Settings, secret_text
+from syncd.daemon.health import SyncHealth
+from syncd.daemon.leases import Leases, LocalLeases
 from syncd.daemon.locks import instance_lock, signals_handled
+from syncd.daemon.scheduler import (
+    FLAGS,
+    WRITEBACK,
+    Scheduler,
+    Task,
+    duties_of,
+    every,
+    pass_scope,
+)
 from syncd.daemon.worker import FairLock, WebhookWorker
-from syncd.daemon.writer import SerialStore, Writer
+from syncd.daemon.writer import Writer
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
-from syncd.rules.facts import rules_from_config
-from syncd.rules.flags import recompute
+from syncd.rules.flags import Recomputed
 from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import PassHooks, PassResult, recompute_flags, sync_pass
 from syncd.trello.apply import TrelloApplier
-from syncd.trello.webhooks import TRELLO_PATH, BoardIndex
+from syncd.trello.webhooks import BoardIndex
+from syncd.web.context import WebContext
+from syncd.writeback.service import RoundReport, WritebackWorker
 
 log = structlog.get_logger("syncd.daemon")
 
-T = TypeVar("T")
-
 STOP_SECONDS = 5.0
-
-# -- the daemon ---------------------------------------------------------------------------
+MIN_FULL_SYNC_SECONDS = 60
 
 
 class Daemon:
@@ -63,13 +81,14 @@ class Daemon:
         store: Store | None = None,
         clock: Callable[[], datetime] | None = None,
         policy: Any = None,
+        leases: Leases | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.metrics = Metrics()
-        self.writer = Writer(on_idle=self.recompute_flags, metrics=self.metrics)
-        self.inner_store = store or Store(settings.store.url)
-        self.store = SerialStore(self.inner_store, self.writer)
+        self.store = store or Store(settings.store.url)
+        self.writer = Writer(on_idle=self._flags_after_webhooks, metrics=self.metrics)
+        self.store.route_writes(self.writer.call)
         self.runtime: Runtime = build_runtime(
             settings,
             store=self.store,
@@ -78,7 +97,6 @@ class Daemon:
             write=self._write_mirror_batch,
             clock=self.clock,
         )
-        self.rules = rules_from_config(settings.governance)
         self.boards = BoardIndex(settings.trello.boards, self.store)
         self.sync_lock = FairLock()
         self.applier = TrelloApplier(
@@ -86,7 +104,7 @@ class Daemon:
             trello=self.runtime.trello,
             mirror=self.runtime.mirror,
             clock=self.clock,
-            run_write=self.writer.call,
+            run_write=self.store.serialised,
         )
         self.worker = WebhookWorker(
             self.applier,
@@ -95,15 +113,57 @@ class Daemon:
             sync_lock=self.sync_lock,
             on_change=self.writer.mark_dirty,
         )
-        secrets = settings.secrets
-        self.callback_url = settings.server.public_url + TRELLO_PATH
-        self.trello_secret = _secret(secrets.trello_api_secret)
-        self.figma_passcode = _secret(secrets.figma_webhook_passcode)
-        self.admin_token = _secret(secrets.admin_token)
-        self.last_errors: dict[str, str] = {}
+        self.writeback = (
+            WritebackWorker(self.runtime.writeback) if self.runtime.writeback is not None else None
+        )
+        self.leases: Leases = leases or LocalLeases()
+        self.duties = duties_of(settings)
+        self.health = SyncHealth(
+            settings,
+            self.store,
+            clock=self.clock,
+            checked=self.runtime.mirror.last_checked,
+            duties=self.leases.held,
+        )
         self._stop = threading.Event()
-        self._scheduler: threading.Thread | None = None
-        self.passes = 0
+        self.hooks = PassHooks(
+            trello_lock=lambda: self.sync_lock,
+            stopping=self._stop.is_set,
+            step_done=self.metrics.synced,
+            boards_done=self.health.note_boards,
+            after_flags=self._writeback_after_flags,
+        )
+        full_seconds = max(MIN_FULL_SYNC_SECONDS, int(settings.schedule.full_sync_hours * 3600))
+        self.scheduler = Scheduler(
+            [
+                Task("poll", every(settings.schedule.poll_seconds), self._poll, on_gain=True),
+                Task("reconcile", every(full_seconds), self._reconcile),
+                Task(
+                    "writeback",
+                    every(settings.schedule.poll_seconds),
+                    self._writeback_due,
+                    on_gain=True,
+                ),
+                # slot: the weekly digest adds its Task here (and its duty to `duties_of`)
+            ],
+            duties=self.duties,
+            leases=self.leases,
+            clock=self.clock,
+            stop=self._stop,
+            on_held=lambda held: self.metrics.duties_held(self.duties, held),
+        )
+
+    def web_context(self) -> WebContext:
+        """What the HTTP layer serves from: this daemon's store, metrics, health and intake."""
+        return WebContext(
+            settings=self.settings,
+            store=self.store,
+            metrics=self.metrics,
+            health=self.health,
+            intake=self.worker,
+            clock=self.clock,
+            boards=self.boards,
+        )
 
     def _write_mirror_batch(self, batch: BoardBatch) -> WriteResult:
         """The Mirror's write hook: through the writer, then remembered by the applier."""
@@ -116,136 +176,68 @@ class Daemon:
     def start_workers(self) -> None:
         self.writer.start()
         self.worker.start()
+        if self.writeback is not None:
+            self.writeback.start()
+        elif self.store.writeback_state().get("enabled_since"):
+            # write-back off: the flag events until it is on again are not commented
+            self.store.set_writeback_enabled(False, utc_iso(self.clock()))
 
     def start_scheduler(self) -> None:
-        if self._scheduler is None:
-            self._scheduler = threading.Thread(
-                target=self._schedule_loop, name="syncd-scheduler", daemon=True
-            )
-            self._scheduler.start()
+        self.scheduler.start()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop taking work, finish what is in flight (bounded by `timeout`)."""
         deadline = time.monotonic() + timeout
         self._stop.set()
+        if self.writeback is not None:
+            self.writeback.stop(max(0.5, deadline - time.monotonic()))
         self.worker.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
-        if self._scheduler is not None:
-            self._scheduler.join(max(0.1, deadline - time.monotonic()))
-        self.inner_store.close()
+        self.scheduler.join(max(0.1, deadline - time.monotonic()))
+        self.leases.release()
+        self.store.close()
 
-    # -- syncs --------------------------------------------------------------------------
+    # -- duties -------------------------------------------------------------------------
 
-    def _schedule_loop(self) -> None:
-        scheduled = schedule.Scheduler()
-        poll = self.settings.schedule.poll_seconds
-        full = max(60, int(self.settings.schedule.full_sync_hours * 3600))
-        scheduled.every(poll).seconds.do(self.sync_pass, full=False)
-        scheduled.every(full).seconds.do(self.sync_pass, full=True)
-        self.sync_pass(full=False)
-        while not self._stop.is_set():
-            scheduled.run_pending()
-            idle = scheduled.idle_seconds
-            self._stop.wait(min(1.0, max(0.05, idle if idle is not None else 1.0)))
+    def _poll(self, held: Collection[str]) -> None:
+        self.sync_pass(full=False, held=held)
 
-    def sync_pass(self, *, full: bool = False) -> None:
-        """One pass (every board, then Figma, then flags); never raises."""
+    def _reconcile(self, held: Collection[str]) -> None:
+        self.sync_pass(full=True, held=held)
+
+    def sync_pass(
+        self, *, full: bool = False, held: Collection[str] | None = None
+    ) -> PassResult | None:
+        """One pass over the duties held (default: those held now); never raises."""
         if self._stop.is_set():
-            return
+            return None
+        if held is None:
+            held = self.leases.acquire(self.duties)
+        scope = pass_scope(self.settings, held)
+        if scope.empty:
+            return None
         try:
-            started = time.perf_counter()
-            with self.sync_lock:
-                reports = self.runtime.mirror.sync(full=full)
-            self.metrics.synced("full" if full else "poll", time.perf_counter() - started)
-            for report in reports:
-                if report.error:
-                    self.last_errors[report.board] = report.error
-                else:
-                    self.last_errors.pop(report.board, None)
-            if self.runtime.figma is not None and not self._stop.is_set():
-                started = time.perf_counter()
-                self.runtime.figma.sync(force_tree=False)
-                self.metrics.synced("figma", time.perf_counter() - started)
-            # every pass: STALE_PRIORITY comes with time alone; only differences are written
-            self.writer.call(self.recompute_flags)
-            self.passes += 1
+            return sync_pass(self.runtime, full=full, scope=scope, hooks=self.hooks)
         except Exception as exc:  # the scheduler must survive anything
             log.error("sync pass failed", full=full, error=" ".join(str(exc).split())[:300])
+            return None
 
-    def recompute_flags(self) -> None:
-        """Evaluate the rules over the mirror and record flag changes (on the writer)."""
-        result = recompute(self.store, self.rules, self.clock())
-        if result.opened or result.resolved:
-            log.info("flags changed", opened=result.opened, resolved=result.resolved)
+    def _flags_after_webhooks(self) -> None:
+        """The writer's idle hook: webhook changes may change flags (when this holds them)."""
+        if FLAGS in self.leases.held():
+            self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
 
-    # -- health -------------------------------------------------------------------------
-
-    def last_success(self) -> dict[str, datetime | None]:
-        """Per configured board: the newer of the stored last success and the in-memory one."""
-        states = {row["board_ref"]: row for row in self.store.sync_states()}
-        checked = self.runtime.mirror.last_checked
-        result: dict[str, datetime | None] = {}
-        for board in self.settings.trello.boards:
-            candidates = [
-                moment
-                for moment in (
-                    parse_iso((states.get(board.id) or {}).get("last_success_at")),
-                    checked.get(board.id),
-                )
-                if moment is not None
-            ]
-            result[board.id] = max(candidates) if candidates else None
-        return result
-
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """(ready, body): every board synced within 2 × poll_seconds; Figma limits reported."""
-        now = self.clock()
-        window = timedelta(seconds=2 * self.settings.schedule.poll_seconds)
-        states = {row["board_ref"]: row for row in self.store.sync_states()}
-        boards: list[dict[str, Any]] = []
-        stale: list[str] = []
-        for ref, moment in self.last_success().items():
-            state = states.get(ref) or {}
-            fresh = moment is not None and now - moment <= window
-            entry: dict[str, Any] = {
-                "board": ref,
-                "last_success_at": _iso(moment),
-                "fresh": fresh,
-            }
-            error = self.last_errors.get(ref) or state.get("last_error")
-            if error:
-                entry["last_error"] = error
-                entry["last_error_at"] = state.get("last_error_at")
-            if not fresh:
-                stale.append(ref)
-            boards.append(entry)
-        limited = [
-            {"file": row["key"], "rate_limited_until": row["rate_limited_until"]}
-            for row in self.store.figma_files()
-            if (until := parse_iso(row.get("rate_limited_until"))) is not None and until > now
-        ]
-        body: dict[str, Any] = {
-            "status": "ready" if not stale else "not ready",
-            "boards": boards,
-            "figma_rate_limited": limited,
-        }
-        if stale:
-            body["stale"] = stale
-            body["reason"] = f"not synced within {window.total_seconds():.0f} s: " + ", ".join(
-                stale
-            )
-        return not stale, body
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
+    def _writeback_after_flags(self, _runtime: Runtime, flags: Recomputed) -> RoundReport | None:
+        """After a flag computation: wake write-back's thread (it posts there, never here)."""
+        if self.writeback is not None and WRITEBACK in self.leases.held():
+            self.writeback.wake(flags)
         return None
-    text = str(value.get_secret_value())
-    return text or None
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else utc_iso(moment)
+    def _writeback_due(self, held: Collection[str]) -> None:
+        """Every poll, and when the duty is gained: a round over the stored flags (the flags
+        may be computed by another replica; owed comments are retried)."""
+        if self.writeback is not None and WRITEBACK in held:
+            self.writeback.wake()
 
 
 # -- `syncd run` --------------------------------------------------------------------------
@@ -269,12 +261,12 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
     try:
         with signals_handled(on_signal):
             daemon = Daemon(settings)
-            if daemon.trello_secret is None:
+            if secret_text(settings.secrets.trello_api_secret) is None:
                 log.warning("TRELLO_API_SECRET is not set: every Trello delivery will be refused")
             daemon.start_workers()
             host, port = settings.server.host, settings.server.port
             config = uvicorn.Config(
-                create_app(daemon),
+                create_app(daemon.web_context()),
                 host=host,
                 port=port,
                 log_config=None,
@@ -299,7 +291,7 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
                 "syncd running",
                 url=f"http://{host}:{port}",
                 boards=len(settings.trello.boards),
-                store=daemon.inner_store.safe_url,
+                store=daemon.store.safe_url,
             )
             if register_webhooks and not stop.is_set():
                 _register(daemon)

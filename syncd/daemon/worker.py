@@ -1,8 +1,8 @@
 """The webhook worker: one thread applying accepted deliveries in arrival order.
 
-Owns `WebhookWorker` (intake from the HTTP threads, in-process replay memory, the apply loop)
-and `FairLock`, the first-come first-served lock a sync and a delivery share so a snapshot read
-before a webhook change is never written over it.
+Owns `WebhookWorker` (the web layer's `DeliveryIntake`: intake from the HTTP threads, in-process
+replay memory, the apply loop) and `FairLock`, the first-come first-served lock a sync and a
+delivery share so a snapshot read before a webhook change is never written over it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 import structlog
 
 from syncd.config import BoardConfig
-from syncd.trello.apply import ApplyError, TrelloApplier
+from syncd.trello.apply import TrelloApplier
+from syncd.web.context import IntakeClosed
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -101,7 +102,7 @@ class WebhookWorker:
     def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
         """Queue a verified delivery; False when it is a replay of one seen in this process."""
         if self._stopping.is_set():
-            raise ApplyError("the daemon is stopping")
+            raise IntakeClosed("the daemon is stopping")
         action_id = action["id"]
         with self._seen_lock:
             if action_id in self._seen:
@@ -114,7 +115,7 @@ class WebhookWorker:
 
     def offer_figma(self, key: str, event: str) -> None:
         if self._stopping.is_set():
-            raise ApplyError("the daemon is stopping")
+            raise IntakeClosed("the daemon is stopping")
         self._put(_FigmaJob(key, event, time.perf_counter()))
 
     def _put(self, job: _TrelloJob | _FigmaJob) -> None:
@@ -122,10 +123,6 @@ class WebhookWorker:
             self._pending += 1
         self._gauge()
         self._queue.put(job)
-
-    @property
-    def pending(self) -> int:
-        return self._pending
 
     def _gauge(self) -> None:
         if self.metrics is not None:

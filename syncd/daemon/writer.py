@@ -1,7 +1,10 @@
 """The one writer: every store write of `syncd run` runs on one thread, in order.
 
-Owns `Writer` (the thread, its queue, the idle hook that recomputes flags after a burst) and
-`SerialStore`, a `Store` whose writes hand themselves to the writer.
+Owns `Writer`: the thread, its queue, and the idle hook that recomputes flags after a burst of
+webhook changes. The daemon installs `Writer.call` as the store's write route
+(`Store.route_writes`), so every `@writes` method of the `Store`, and every read-modify-write
+step handed to `Store.serialised`, runs here; the store itself refuses a write transaction
+opened any other way.
 """
 
 from __future__ import annotations
@@ -16,18 +19,15 @@ from typing import Any, TypeVar
 
 import structlog
 
-from state.store import BoardBatch, Store, StoreError, WriteResult
+from state.store import StoreError
 from syncd.metrics import Metrics
 
 log = structlog.get_logger("syncd.daemon")
 
 T = TypeVar("T")
 
-T = TypeVar("T")
-
 RECOMPUTE_IDLE_SECONDS = 0.05  # the writer recomputes flags after this long without work
 RECOMPUTE_MAX_DELAY = 2.0  # … or at the latest this long after the first pending change
-STOP_SECONDS = 5.0
 
 # -- the one writer -----------------------------------------------------------------------
 
@@ -67,7 +67,6 @@ class Writer:
         self._closed = threading.Event()
         self._dirty_since: float | None = None
         self._dirty_lock = threading.Lock()
-        self.jobs = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -100,7 +99,7 @@ class Writer:
         if not self._closed.is_set():
             self._queue.put(_Job(_nothing, Future()))  # wake a writer blocked without timeout
 
-    def stop(self, timeout: float = STOP_SECONDS) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Refuse new work, finish the step in flight, fail the ones still queued."""
         self._closed.set()
         self._queue.put(None)
@@ -131,7 +130,6 @@ class Writer:
                     job.future.set_result(job.step())
                 except BaseException as exc:
                     job.future.set_exception(exc)
-            self.jobs += 1
             if self.metrics is not None:
                 self.metrics.writer_queue.set(self._queue.qsize())
             self._maybe_idle(force=True)
@@ -154,39 +152,3 @@ class Writer:
             self.on_idle()
         except Exception as exc:
             log.error("flag recomputation failed", error=str(exc)[:300])
-
-
-class SerialStore(Store):
-    """A `Store` sharing another's engines whose every write runs on the writer thread."""
-
-    def __init__(self, inner: Store, writer: Writer) -> None:  # no super().__init__: shares
-        self.__dict__.update(inner.__dict__)
-        self.inner = inner
-        self.writer = writer
-
-    def write_board(self, batch: BoardBatch) -> WriteResult:
-        return self.writer.call(lambda: self.inner.write_board(batch))
-
-    def record_error(self, board_ref: str, message: str, at: str) -> None:
-        self.writer.call(lambda: self.inner.record_error(board_ref, message, at))
-
-    def record_evaluation(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
-        return self.writer.call(lambda: self.inner.record_evaluation(*args, **kwargs))
-
-    def record_delivery(self, action_id: str, board_id: str, at: str) -> bool:
-        return self.writer.call(lambda: self.inner.record_delivery(action_id, board_id, at))
-
-    def mark_delivery(self, action_id: str, outcome: str, at: str) -> None:
-        self.writer.call(lambda: self.inner.mark_delivery(action_id, outcome, at))
-
-    def write_figma_file(self, *args: Any, **kwargs: Any) -> None:
-        self.writer.call(lambda: self.inner.write_figma_file(*args, **kwargs))
-
-    def update_figma_file(self, key: str, **values: Any) -> None:
-        self.writer.call(lambda: self.inner.update_figma_file(key, **values))
-
-    def insert_actions(self, rows: Any) -> int:
-        return self.writer.call(lambda: self.inner.insert_actions(rows))
-
-    def upgrade(self) -> None:
-        self.writer.call(self.inner.upgrade)

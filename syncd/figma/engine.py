@@ -9,10 +9,16 @@ Per file and pass, in this order:
    (Figma answers Tier-1 overuse with a ``Retry-After`` of days; asking again only extends it);
 2. ``/meta`` (1 request); ``/versions`` (1, the newest page) unless ``/meta`` shows the very
    version whose tree is already mirrored (then nothing is new there); ``/comments`` (1);
-3. the file tree ``?depth=2`` (Tier 1, the expensive one) only when the newest version differs
-   from the version whose tree is mirrored (``tree_version``), or on the first read, or forced.
-   Pages and their direct children are written; nodes gone from the fresh tree are marked
-   deleted by the store, never erased.
+3. the Tier-1 reads, at most once per ``tree_interval`` per file (``figma.tree_read_interval_
+   minutes``, so that autosave versions do not each cost a read; the first read and a forced
+   one are never held back):
+   - the file tree ``?depth=2`` when the newest version differs from the version whose tree is
+     mirrored (``tree_version``), or on the first read, or forced. Pages and their direct
+     children are written; nodes gone from the fresh tree are marked deleted by the store;
+   - ``/nodes?ids=…`` (1 request for all of them) for the nodes open cards link to whose last
+     answer is not about the newest version (the version changed, or the link is new), except
+     those the tree of the newest version already shows. A layer inside a frame is known only
+     from here; Figma's ``null`` for an id is the one proof that a link is broken.
 
 A 429 too long to sleep through marks the file ``rate_limited_until`` now + ``Retry-After``;
 any other failure is recorded in ``last_error``. What was read before the failure is kept, and
@@ -21,7 +27,7 @@ the pass carries on with the next file. One log line per file, never with creden
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,12 +36,14 @@ import structlog
 
 from adapters.figma import FigmaAPI
 from adapters.transport import ApiError, RateLimited
-from state.store import Store, parse_iso, utc_iso
+from state.store import Store
+from state.timestamps import EARLIEST, parse_iso, utc_iso
 
 __all__ = [
     "FigmaFileReport",
     "FigmaMirror",
     "comment_rows",
+    "node_check_rows",
     "node_rows",
     "version_rows",
 ]
@@ -43,6 +51,7 @@ __all__ = [
 log = structlog.get_logger("syncd.figma")
 
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # seconds, when a 429 came without a usable Retry-After
+DEFAULT_TREE_INTERVAL = timedelta(minutes=60)  # figma.tree_read_interval_minutes
 _VERSION_EVENTS = frozenset({"FILE_VERSION_UPDATE", "FILE_UPDATE"})
 
 Row = dict[str, Any]
@@ -59,6 +68,8 @@ class FigmaFileReport:
     error: str | None = None
     version: str | None = None  # the newest version id seen, when read
     rate_limited_until: str | None = None
+    nodes_checked: int = 0  # linked nodes asked of /nodes
+    tier1_postponed_until: str | None = None  # a due tree or node read held back by the interval
 
 
 @dataclass(frozen=True)
@@ -82,18 +93,26 @@ class FigmaMirror:
         store: Store,
         files: Sequence[str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tree_interval: timedelta = DEFAULT_TREE_INTERVAL,
     ) -> None:
         self.api = api
         self.store = store
         self.files = tuple(dict.fromkeys(files))
         self.clock = clock
+        self.tree_interval = tree_interval
 
-    def sync(self, *, force_tree: bool = False) -> list[FigmaFileReport]:
-        """One pass over every configured file; never raises for a remote failure."""
+    def sync(
+        self, *, force_tree: bool = False, keys: Sequence[str] | None = None
+    ) -> list[FigmaFileReport]:
+        """One pass over `keys` (default: every configured file); never raises for a remote
+        failure."""
+        chosen = [key for key in self.files if keys is None or key in keys]
+        if not chosen:
+            return []
         stored = self._stored_files()
         return [
             self._sync_file(key, stored.get(key, {}), _FULL, force_tree=force_tree)
-            for key in self.files
+            for key in chosen
         ]
 
     def refresh(self, key: str, event_type: str | None = None) -> FigmaFileReport:
@@ -124,7 +143,7 @@ class FigmaMirror:
         self, key: str, stored: Row, plan: _Plan, *, force_tree: bool
     ) -> FigmaFileReport:
         now = self.clock()
-        until = _parse(stored.get("rate_limited_until"))
+        until = parse_iso(stored.get("rate_limited_until"))
         if until is not None and until > now:
             report = FigmaFileReport(
                 key, "rate_limited", rate_limited_until=stored["rate_limited_until"]
@@ -145,8 +164,10 @@ class FigmaMirror:
         versions: list[Row] = []
         comments: list[Row] | None = None  # None: not read this time
         nodes: list[Row] | None = None
+        checks: list[Row] = []
+        asked: list[str] = []
         newest: str | None = None
-        tree_read = False
+        postponed: str | None = None
         mode, error, limited_until = "synced", None, None
         try:
             if plan.meta:
@@ -168,15 +189,37 @@ class FigmaMirror:
                 newest = str(raw_versions[0]["id"]) if raw_versions else file_row.get("version")
             if plan.comments:
                 comments = comment_rows(key, self.api.comments(key))
-            if plan.versions and (
-                force_tree
-                or not stored.get("tree_version")
-                or (newest is not None and newest != stored["tree_version"])
-            ):
-                tree = self.api.file_tree(key, depth=2)
-                tree_read = True
-                nodes = node_rows(key, tree)
-                file_row["tree_version"] = newest or _text(tree.get("version"))
+            if plan.versions:
+                tree_due = (
+                    force_tree
+                    or not stored.get("tree_version")
+                    or (newest is not None and newest != stored["tree_version"])
+                )
+                linked = self.store.figma_linked_nodes(key)
+                unanswered = [
+                    node_id
+                    for node_id in linked.node_ids
+                    if newest is None or (linked.checks.get(node_id) or {}).get("version") != newest
+                ]
+                next_read = self._next_tier1_read(stored)
+                if (tree_due or unanswered) and not force_tree and next_read > now:
+                    postponed = utc_iso(next_read)
+                elif tree_due or unanswered:
+                    file_row["tree_read_at"] = observed_at  # an attempt spends the budget too
+                    in_tree = linked.in_tree  # the mirrored tree is of the newest version
+                    if tree_due:
+                        tree = self.api.file_tree(key, depth=2)
+                        nodes = node_rows(key, tree)
+                        file_row["tree_version"] = newest or _text(tree.get("version"))
+                        newest = newest or file_row["tree_version"]
+                        in_tree = {row["node_id"]: row for row in nodes}
+                        unanswered = linked.node_ids  # every answer was about an older version
+                    to_ask = [node_id for node_id in unanswered if node_id not in in_tree]
+                    answers = self.api.file_nodes(key, to_ask) if to_ask else {}
+                    asked = to_ask
+                    checks = node_check_rows(
+                        key, unanswered, in_tree, answers, linked.checks, newest, observed_at
+                    )
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
             limited_until = utc_iso(now + timedelta(seconds=wait))
@@ -190,16 +233,23 @@ class FigmaMirror:
             file_row.update(last_synced_at=observed_at, last_error=None, rate_limited_until=None)
 
         self.store.write_figma_file(
-            file_row, nodes=nodes, versions=versions, comments=comments, observed_at=observed_at
+            file_row,
+            nodes=nodes,
+            versions=versions,
+            comments=comments,
+            observed_at=observed_at,
+            node_checks=checks,
         )
         report = FigmaFileReport(
             key=key,
             mode=mode,
             requests=session.stats.requests - before,
-            tree_read=tree_read and nodes is not None,
+            tree_read=nodes is not None,
             error=error,
             version=newest,
             rate_limited_until=limited_until,
+            nodes_checked=len(asked),
+            tier1_postponed_until=postponed,
         )
         emit = log.info if mode == "synced" else log.warning
         emit(
@@ -208,6 +258,8 @@ class FigmaMirror:
             mode=mode,
             requests=report.requests,
             tree_read=report.tree_read,
+            nodes_checked=report.nodes_checked,
+            tier1_postponed_until=postponed,
             version=newest,
             nodes=len(nodes) if nodes is not None else None,
             versions=len(versions),
@@ -216,20 +268,19 @@ class FigmaMirror:
         )
         return report
 
+    def _next_tier1_read(self, stored: Row) -> datetime:
+        """When the file's next Tier-1 read (tree or nodes) may happen: its last one plus the
+        interval; at once when it never had one."""
+        last = parse_iso(stored.get("tree_read_at"))
+        return EARLIEST if last is None else last + self.tree_interval
+
 
 # -- Figma JSON → rows -----------------------------------------------------------------------
 
 
-def _parse(text: str | None) -> datetime | None:
-    try:
-        return parse_iso(text)
-    except ValueError:
-        return None
-
-
 def _stamp(text: Any) -> str | None:
     """A remote timestamp in the store's one shape, or None when absent or unreadable."""
-    moment = _parse(text) if isinstance(text, str) else None
+    moment = parse_iso(text)
     return utc_iso(moment) if moment is not None else None
 
 
@@ -323,4 +374,40 @@ def node_rows(key: str, tree: Row) -> list[Row]:
                     "type": str(node.get("type") or ""),
                 }
             )
+    return rows
+
+
+def node_check_rows(
+    key: str,
+    node_ids: Sequence[str],
+    in_tree: Mapping[str, Row],
+    answers: Mapping[str, Row | None],
+    previous: Mapping[str, Row],
+    version: str | None,
+    observed_at: str,
+) -> list[Row]:
+    """``figma_node_check`` rows for `node_ids`, about `version`: found when the tree of that
+    version shows the node or ``/nodes`` returned it, not found when ``/nodes`` answered
+    ``null``; an id neither shows nor answered gets no row (nothing is known)."""
+    rows: list[Row] = []
+    for node_id in node_ids:
+        before = previous.get(node_id) or {}
+        if node_id in in_tree:
+            node: Row | None = in_tree[node_id]
+        elif node_id in answers:
+            node = answers[node_id]
+        else:
+            continue
+        rows.append(
+            {
+                "file_key": key,
+                "node_id": node_id,
+                "found": node is not None,
+                "name": str((node or {}).get("name") or before.get("name") or ""),
+                "type": str((node or {}).get("type") or before.get("type") or ""),
+                "version": version,
+                "checked_at": observed_at,
+                "seen_at": observed_at if node is not None else before.get("seen_at"),
+            }
+        )
     return rows

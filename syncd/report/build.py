@@ -13,57 +13,15 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from state.store import MirrorRows, Store, utc_iso
+from state.store import MirrorRows, Store
+from state.timestamps import utc_iso
 from syncd.config import Settings
 from syncd.report.figma import build_figma_section
+from syncd.report.model import ChangeEntry, DepartmentEntry, FlagEntry, Report
+from syncd.report.strings import flag_label, localised_flag_message, strings_for
 from syncd.rules.departments import by_code
-from syncd.rules.facts import facts_from_rows, rules_from_config
+from syncd.rules.facts import facts_from_rows
 from syncd.rules.governance import evaluate
-
-_CHANGE_TEXT = {
-    "fr": {
-        "created": "Carte créée « {card} » dans {list}",
-        "moved": "« {card} » déplacée : {old} → {new}",
-        "renamed": "Carte renommée : « {old} » → « {new} »",
-        "archived": "« {card} » archivée",
-        "unarchived": "« {card} » désarchivée",
-        "deleted": "« {card} » supprimée",
-        "restored": "« {card} » réapparue",
-        "labels": "« {card} » : étiquettes {old} → {new}",
-        "members": "« {card} » : membres {old} → {new}",
-        "checklist": "« {card} » : {count} élément(s) de checklist modifié(s)",
-        "custom_field": "« {card} » : champ « {field} » {old} → {new}",
-        "desc": "« {card} » : description modifiée",
-        "due": "« {card} » : échéance {old} → {new}",
-        "flag_opened": "{department} : signalement {code} ouvert ({message})",
-        "flag_resolved": "{department} : signalement {code} résolu",
-        "priority_added": "{department} : action prioritaire ajoutée « {summary} »",
-        "priority_completed": "{department} : action prioritaire terminée « {summary} »",
-        "priority_removed": "{department} : action prioritaire retirée « {summary} »",
-        "referents_changed": "{department} : référents {summary}",
-    },
-    "en": {
-        "created": "Card created “{card}” in {list}",
-        "moved": "“{card}” moved: {old} → {new}",
-        "renamed": "Card renamed: “{old}” → “{new}”",
-        "archived": "“{card}” archived",
-        "unarchived": "“{card}” unarchived",
-        "deleted": "“{card}” deleted",
-        "restored": "“{card}” reappeared",
-        "labels": "“{card}”: labels {old} → {new}",
-        "members": "“{card}”: members {old} → {new}",
-        "checklist": "“{card}”: {count} checklist item(s) changed",
-        "custom_field": "“{card}”: field “{field}” {old} → {new}",
-        "desc": "“{card}”: description changed",
-        "due": "“{card}”: due date {old} → {new}",
-        "flag_opened": "{department}: flag {code} opened ({message})",
-        "flag_resolved": "{department}: flag {code} resolved",
-        "priority_added": "{department}: priority action added “{summary}”",
-        "priority_completed": "{department}: priority action completed “{summary}”",
-        "priority_removed": "{department}: priority action removed “{summary}”",
-        "referents_changed": "{department}: referents {summary}",
-    },
-}
 
 
 def build_report(
@@ -73,11 +31,12 @@ def build_report(
     now: datetime,
     since: datetime | None = None,
     lang: str = "fr",
-) -> dict[str, Any]:
-    """The drift report as the contract's JSON (plus a few added keys)."""
+) -> Report:
+    """The drift report as the contract's JSON (plus a few added keys), in `lang`."""
+    strings_for(lang)  # ValueError for a language syncd does not speak
     rows = store.read_mirror()
     facts = facts_from_rows(rows)
-    rules = rules_from_config(settings.governance)
+    rules = settings.governance
     evaluation = evaluate(facts.cards, facts.lists, rules, now)
     since_iso = utc_iso(since) if since else None
     flags = store.flags(resolved_since=since_iso)
@@ -100,7 +59,7 @@ def build_report(
         }
         for board in sorted(rows.boards, key=lambda row: (row["role"] != "consortium", row["name"]))
     ]
-    departments = [
+    departments: list[DepartmentEntry] = [
         {
             "code": status.code,
             "name": status.name,
@@ -136,7 +95,7 @@ def build_report(
     priority_card_ids = {
         action.card_id for status in evaluation.departments for action in status.priority_actions
     }
-    report: dict[str, Any] = {
+    report: Report = {
         "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lang": lang,
         "since": since_iso,
@@ -144,13 +103,7 @@ def build_report(
         "boards": boards,
         "departments": departments,
         "flags": [
-            {
-                "department": flag["department"],
-                "code": flag["code"],
-                "message": flag["message"],
-                "since": flag["since"],
-                "resolved_at": flag["resolved_at"],
-            }
+            _flag_entry(flag)
             for flag in sorted(
                 flags, key=lambda row: (row["department"], row["code"], row["since"])
             )
@@ -163,7 +116,18 @@ def build_report(
     return report
 
 
-def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
+def _flag_entry(flag: dict[str, Any]) -> FlagEntry:
+    return {
+        "department": flag["department"],
+        "code": flag["code"],
+        "message": flag["message"],
+        "message_fr": localised_flag_message(flag["code"], flag["message"], "fr"),
+        "since": flag["since"],
+        "resolved_at": flag["resolved_at"],
+    }
+
+
+def _bare_department(code: str, flags: list[str]) -> DepartmentEntry:
     department = by_code(code)
     return {
         "code": code,
@@ -179,10 +143,10 @@ def _bare_department(code: str, flags: list[str]) -> dict[str, Any]:
 
 def _changes(
     store: Store, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
-) -> list[dict[str, Any]]:
-    """What changed since `since`. `flags` are the open ones and those resolved since then,
-    which holds every flag opened since then too (it was opened before it was resolved)."""
-    text = _CHANGE_TEXT.get(lang, _CHANGE_TEXT["fr"])
+) -> list[ChangeEntry]:
+    """What changed since `since`, told in `lang`. `flags` are the open ones and those resolved
+    since then, which holds every flag opened since then too (opened before it was resolved)."""
+    text = strings_for(lang)["changes_text"]
     cards = {card["id"]: card for card in rows.cards}
     lists = {item["id"]: item["name"] for item in rows.lists}
     labels = {label["id"]: label["name"] for label in rows.labels}
@@ -190,7 +154,7 @@ def _changes(
     fields = {field["id"]: field["name"] for field in rows.custom_fields}
     boards = {board["id"]: board for board in rows.boards}
     consortium = next((b["id"] for b in rows.boards if b["role"] == "consortium"), None)
-    changes: list[dict[str, Any]] = []
+    changes: list[ChangeEntry] = []
 
     for version in store.card_versions_since(since):
         card = cards.get(version["card_id"], {})
@@ -244,11 +208,11 @@ def _changes(
     for flag in flags:
         if flag["since"] >= since:
             changes.append(
-                _flag_change(text, "flag_opened", flag, flag["since"], consortium, boards)
+                _flag_change(lang, "flag_opened", flag, flag["since"], consortium, boards)
             )
         if flag["resolved_at"]:
             changes.append(
-                _flag_change(text, "flag_resolved", flag, flag["resolved_at"], consortium, boards)
+                _flag_change(lang, "flag_resolved", flag, flag["resolved_at"], consortium, boards)
             )
     for event in store.governance_events_since(since):
         changes.append(
@@ -269,13 +233,19 @@ def _changes(
 
 
 def _flag_change(
-    text: dict[str, str],
+    lang: str,
     kind: str,
     flag: dict[str, Any],
     at: str,
     consortium: str | None,
     boards: dict[str, Any],
-) -> dict[str, Any]:
+) -> ChangeEntry:
+    code = flag["code"]
+    summary = strings_for(lang)["changes_text"][kind].format(
+        department=flag["department"],
+        label=flag_label(code, lang),
+        message=localised_flag_message(code, flag["message"], lang),
+    )
     return {
         "at": at,
         "board": (boards.get(consortium or "") or {}).get("name", ""),
@@ -283,8 +253,6 @@ def _flag_change(
         "card_id": None,
         "department": flag["department"],
         "kind": kind,
-        "code": flag["code"],
-        "summary": text[kind].format(
-            department=flag["department"], code=flag["code"], message=flag["message"]
-        ),
+        "code": code,
+        "summary": summary,
     }

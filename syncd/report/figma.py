@@ -1,9 +1,9 @@
 """The ``figma`` section of the drift report, from the mirrored Figma rows and the card links.
 
 Owns `build_figma_section`: for each configured file its metadata, the cards linking to it, the
-links pointing at frames that are not (or no longer) in the file, the cards older than the
-file's newest version, and the unresolved comments on the frames that priority cards point at.
-Pure: rows in, dict out, one pass over the links (fast on 10,000 cards).
+links pointing at nodes Figma says are not in the file, the cards older than the file's newest
+version, and the unresolved comments on the nodes that priority cards point at. Pure: rows in,
+typed dict out, one pass over the links (fast on 10,000 cards).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from state.store import MirrorRows, parse_iso, utc_iso
+from state.store import MirrorRows
+from state.timestamps import parse_iso, utc_iso
+from syncd.report.model import BrokenLink, FigmaFileEntry, FigmaSection, NewerDesign, OpenComment
 from syncd.rules.facts import MirrorFacts
 from syncd.rules.governance import CardFacts
 
@@ -34,7 +36,7 @@ def build_figma_section(
     priority_card_ids: set[str],
     configured_files: Sequence[str],
     now: datetime,
-) -> dict[str, Any]:
+) -> FigmaSection:
     """``{"files": [...]}``: one entry per configured file, in configuration order.
 
     Per file, besides the contract's keys (``key``, ``name``, ``last_modified``, ``version``,
@@ -42,9 +44,10 @@ def build_figma_section(
 
     - ``linked_cards``: distinct cards linking to the file or one of its nodes, deleted cards
       excluded (archived ones count);
-    - ``broken_links``: links of open cards to a node that is not among the mirrored pages and
-      top-level frames (``reason`` "missing") or was removed (``"deleted"``); only once the
-      file's tree has been read;
+    - ``broken_links``: links of open cards to a node Figma answered ``null`` for (the last
+      ``/nodes`` check, `syncd.figma.engine`): ``reason`` "deleted" when syncd saw the node
+      before (in the tree or an earlier check), else "missing". A node never checked, or inside
+      a frame, is never reported broken on a guess;
     - ``newer_designs``: open cards whose last activity is older than the file's newest version;
     - ``open_comments``: unresolved comments pinned to a node a priority card links to;
     - ``url``, ``rate_limited_until`` (only while in the future), ``last_synced_at``,
@@ -56,6 +59,9 @@ def build_figma_section(
     nodes: dict[str, dict[str, Row]] = defaultdict(dict)
     for node in figma_rows.get("nodes", ()):
         nodes[node["file_key"]][node["node_id"]] = node
+    checks: dict[str, dict[str, Row]] = defaultdict(dict)
+    for check in figma_rows.get("node_checks", ()):
+        checks[check["file_key"]][check["node_id"]] = check
     newest_version: dict[str, str] = {}
     for version in figma_rows.get("versions", ()):
         created = version.get("created_at") or ""
@@ -81,6 +87,7 @@ def build_figma_section(
                 key,
                 files.get(key, {}),
                 nodes.get(key, {}),
+                checks.get(key, {}),
                 newest_version.get(key),
                 open_comments.get(key, {}),
                 links.get(key, []),
@@ -96,35 +103,36 @@ def _file_entry(
     key: str,
     file: Row,
     nodes: Mapping[str, Row],
+    checks: Mapping[str, Row],
     newest_version: str | None,
     comments_by_node: Mapping[str, list[Row]],
     links: Sequence[tuple[CardFacts, str]],
     priority_card_ids: set[str],
     now_iso: str,
-) -> dict[str, Any]:
+) -> FigmaFileEntry:
     tree_read = bool(file.get("tree_version"))
     newest_at = parse_iso(newest_version) if newest_version else None
 
     linked: set[str] = set()
-    broken: list[Row] = []
-    newer: dict[str, Row] = {}
+    broken: list[BrokenLink] = []
+    newer: dict[str, NewerDesign] = {}
     priority_nodes: dict[str, list[str]] = defaultdict(list)
     for card, node_id in links:
         linked.add(card.id)
         if card.closed:
             continue
-        if node_id and tree_read:
-            node = nodes.get(node_id)
-            if node is None or node.get("deleted_at"):
-                broken.append(
-                    {
-                        "card_id": card.id,
-                        "card_title": card.name,
-                        "card_url": card.url,
-                        "node_id": node_id,
-                        "reason": "missing" if node is None else "deleted",
-                    }
-                )
+        check = checks.get(node_id) if node_id else None
+        if check is not None and not check.get("found"):
+            seen = bool(check.get("seen_at")) or node_id in nodes
+            broken.append(
+                {
+                    "card_id": card.id,
+                    "card_title": card.name,
+                    "card_url": card.url,
+                    "node_id": node_id,
+                    "reason": "deleted" if seen else "missing",
+                }
+            )
         if (
             newest_at is not None
             and card.date_last_activity is not None
@@ -141,11 +149,11 @@ def _file_entry(
         if node_id and card.id in priority_card_ids and card.id not in priority_nodes[node_id]:
             priority_nodes[node_id].append(card.id)
 
-    comments = [
+    comments: list[OpenComment] = [
         {
             "id": comment["id"],
             "node_id": node_id,
-            "node_name": (nodes.get(node_id) or {}).get("name"),
+            "node_name": (nodes.get(node_id) or checks.get(node_id) or {}).get("name"),
             "author": comment.get("author") or "",
             "message": comment.get("message") or "",
             "created_at": comment.get("created_at"),

@@ -1,9 +1,10 @@
 """Renderings of the drift report: terminal table, JSON, Markdown and a self-contained HTML page.
 
-This module owns how a report dict (the contract's "Report JSON" shape) is shown to people:
-the UI strings of each language (French by default, English on request), readable dates, the
-plain-text table, and the Jinja2 environments behind ``templates/report.md.j2`` (Markdown, with
-every user text escaped by :func:`md_escape`) and ``templates/report.html.j2`` (HTML, autoescaped).
+This module owns how a `Report` (`syncd.report.model`, the contract's "Report JSON") is shown to
+people, in one language (French by default, English on request; the words are in
+`syncd.report.strings`): readable dates, the plain-text table, and the Jinja2 environments
+behind ``templates/report.md.j2`` (Markdown, with every user text escaped by :func:`md_escape`)
+and ``templates/report.html.j2`` (HTML, autoescaped).
 It never reads the store nor changes the report; codes and JSON keys stay English.
 """
 
@@ -14,250 +15,38 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
 
+from state.timestamps import parse_iso
+from syncd.report.model import Report
+from syncd.report.strings import DEFAULT_LANG, localised_flag_message, strings_for
+from syncd.rules.governance import FlagCode
+
 FORMATS = ("table", "json", "markdown", "html")
-LANGS = ("fr", "en")
 DEFAULT_MAX_PRIORITY_ACTIONS = 3
 DEFAULT_WIDTH = 100
-FLAG_CODES = ("TOO_MANY_PRIORITIES", "NO_REFERENT", "NO_DASHBOARD", "STALE_PRIORITY")
-
-STRINGS: dict[str, dict[str, Any]] = {
-    "fr": {
-        "title": "Rapport de dérive",
-        "generated_at": "Généré le",
-        "departments": "Départements",
-        "department": "Département",
-        "flagged_departments": "Départements signalés",
-        "open_flags": "Signalements ouverts",
-        "flags": "Signalements",
-        "flag": "Signalement",
-        "no_flags": "Aucun signalement",
-        "code": "Code",
-        "name": "Nom",
-        "priority_actions": "Actions prioritaires ouvertes",
-        "priority_actions_short": "Actions prio.",
-        "max_priority": "maximum {max} actions prioritaires par département",
-        "referents": "Référents",
-        "no_referent": "aucun",
-        "topics": "Sujets importants",
-        "topics_count": "{n} sujet(s)",
-        "summary_label": "Synthèse",
-        "flagged_legend": "Les départements signalés sont surlignés et listés en premier.",
-        "footer": "Rapport produit par syncd à partir des tableaux Trello et des fichiers Figma.",
-        "linked_cards": "Cartes liées",
-        "dashboard": "Carte tableau de bord",
-        "no_dashboard": "pas de carte",
-        "since": "depuis le",
-        "since_col": "Depuis le",
-        "resolved_at": "Résolu le",
-        "open": "ouvert",
-        "resolved": "résolu",
-        "changes": "Changements",
-        "changes_since": "Changements depuis le {since}",
-        "no_changes": "Aucun changement",
-        "at": "Date",
-        "board": "Tableau",
-        "kind": "Type",
-        "summary": "Résumé",
-        "card": "Carte",
-        "boards": "Tableaux",
-        "last_synced": "dernière synchro",
-        "cards": "cartes",
-        "never": "jamais",
-        "no_departments": "Aucun département",
-        "chart_title": "Actions prioritaires ouvertes par département",
-        "chart_desc": "Barres horizontales : actions prioritaires ouvertes de chaque département ; "
-        "la ligne verticale marque le maximum ({max}), les barres au-delà sont en rouge.",
-        "legend_ok": "dans la limite",
-        "legend_over": "au-delà du maximum",
-        "legend_max": "maximum",
-        "figma": "Figma",
-        "figma_files": "Fichiers Figma",
-        "no_figma": "Aucun fichier Figma suivi",
-        "version": "version",
-        "last_modified": "modifié le",
-        "broken_links": "Liens cassés",
-        "newer_designs": "Maquettes plus récentes que la carte",
-        "open_comments": "Commentaires ouverts",
-        "node": "Nœud",
-        "reason": "Raison",
-        "reasons": {"missing": "cadre introuvable", "deleted": "cadre supprimé"},
-        "author": "Auteur",
-        "message": "Message",
-        "version_created_at": "Version du",
-        "card_last_activity": "Dernière activité de la carte",
-        "rate_limited_until": "Quota Figma atteint jusqu'au {until}",
-        "source": {"checklist": "checklist", "card": "carte", "label": "carte"},
-        "flag_labels": {
-            "TOO_MANY_PRIORITIES": "Trop d'actions prioritaires",
-            "NO_REFERENT": "Aucun référent",
-            "NO_DASHBOARD": "Pas de carte tableau de bord",
-            "STALE_PRIORITY": "Action prioritaire inactive",
-        },
-        "kinds": {
-            "flag_opened": "signalement ouvert",
-            "flag_resolved": "signalement résolu",
-            "priority_added": "action prioritaire ajoutée",
-            "priority_completed": "action prioritaire terminée",
-            "priority_removed": "action prioritaire retirée",
-            "referents_changed": "référents modifiés",
-            "created": "carte créée",
-            "moved": "carte déplacée",
-            "archived": "carte archivée",
-            "unarchived": "carte désarchivée",
-            "deleted": "carte supprimée",
-            "restored": "carte réapparue",
-            "renamed": "carte renommée",
-            "labels": "étiquettes",
-            "members": "membres",
-            "checklist": "checklist",
-            "custom_field": "champ personnalisé",
-            "desc": "description",
-            "due": "échéance",
-        },
-        "date_format": "{d:%d/%m/%Y %H:%M} UTC",
-        "none": "—",
-        "colon": " : ",
-    },
-    "en": {
-        "title": "Drift report",
-        "generated_at": "Generated on",
-        "departments": "Departments",
-        "department": "Department",
-        "flagged_departments": "Flagged departments",
-        "open_flags": "Open flags",
-        "flags": "Flags",
-        "flag": "Flag",
-        "no_flags": "No flags",
-        "code": "Code",
-        "name": "Name",
-        "priority_actions": "Open priority actions",
-        "priority_actions_short": "Priority",
-        "max_priority": "at most {max} priority actions per department",
-        "referents": "Referents",
-        "no_referent": "none",
-        "topics": "Important topics",
-        "topics_count": "{n} topic(s)",
-        "summary_label": "Summary",
-        "flagged_legend": "Flagged departments are highlighted and listed first.",
-        "footer": "Report produced by syncd from the Trello boards and Figma files.",
-        "linked_cards": "Linked cards",
-        "dashboard": "Dashboard card",
-        "no_dashboard": "no card",
-        "since": "since",
-        "since_col": "Since",
-        "resolved_at": "Resolved on",
-        "open": "open",
-        "resolved": "resolved",
-        "changes": "Changes",
-        "changes_since": "Changes since {since}",
-        "no_changes": "No changes",
-        "at": "Date",
-        "board": "Board",
-        "kind": "Kind",
-        "summary": "Summary",
-        "card": "Card",
-        "boards": "Boards",
-        "last_synced": "last synced",
-        "cards": "cards",
-        "never": "never",
-        "no_departments": "No departments",
-        "chart_title": "Open priority actions per department",
-        "chart_desc": "Horizontal bars: open priority actions of each department; the vertical "
-        "line marks the maximum ({max}), bars beyond it are red.",
-        "legend_ok": "within the limit",
-        "legend_over": "over the maximum",
-        "legend_max": "maximum",
-        "figma": "Figma",
-        "figma_files": "Figma files",
-        "no_figma": "No Figma file tracked",
-        "version": "version",
-        "last_modified": "modified on",
-        "broken_links": "Broken links",
-        "newer_designs": "Designs newer than their card",
-        "open_comments": "Open comments",
-        "node": "Node",
-        "reason": "Reason",
-        "reasons": {"missing": "frame not found", "deleted": "frame deleted"},
-        "author": "Author",
-        "message": "Message",
-        "version_created_at": "Version of",
-        "card_last_activity": "Card last activity",
-        "rate_limited_until": "Figma rate limit reached until {until}",
-        "source": {"checklist": "checklist", "card": "card", "label": "card"},
-        "flag_labels": {
-            "TOO_MANY_PRIORITIES": "Too many priority actions",
-            "NO_REFERENT": "No referent",
-            "NO_DASHBOARD": "No dashboard card",
-            "STALE_PRIORITY": "Stale priority action",
-        },
-        "kinds": {
-            "flag_opened": "flag opened",
-            "flag_resolved": "flag resolved",
-            "priority_added": "priority action added",
-            "priority_completed": "priority action completed",
-            "priority_removed": "priority action removed",
-            "referents_changed": "referents changed",
-            "created": "card created",
-            "moved": "card moved",
-            "archived": "card archived",
-            "unarchived": "card unarchived",
-            "deleted": "card deleted",
-            "restored": "card reappeared",
-            "renamed": "card renamed",
-            "labels": "labels",
-            "members": "members",
-            "checklist": "checklist",
-            "custom_field": "custom field",
-            "desc": "description",
-            "due": "due date",
-        },
-        "date_format": "{d:%Y-%m-%d %H:%M} UTC",
-        "none": "—",
-        "colon": ": ",
-    },
-}
-
 
 # --------------------------------------------------------------------------- helpers
 
 
 def resolve_lang(report: Mapping[str, Any], lang: str | None) -> str:
     """The language to render in: the explicit one, else the report's ``lang``, else French."""
-    chosen = lang or report.get("lang") or "fr"
-    if chosen not in STRINGS:
-        raise ValueError(f"unknown language {chosen!r} (expected one of {', '.join(LANGS)})")
-    return str(chosen)
+    chosen = str(lang or report.get("lang") or DEFAULT_LANG)
+    strings_for(chosen)  # ValueError for a language syncd does not speak
+    return chosen
 
 
-def parse_date(value: Any) -> datetime | None:
-    """An ISO-8601 string (``Z`` or offset; naive means UTC) as an aware UTC datetime, or None."""
-    if not value or not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def format_date(value: Any, lang: str = "fr") -> str:
+def format_date(value: Any, lang: str = DEFAULT_LANG) -> str:
     """A readable UTC date: ``30/11/2026 08:00 UTC`` in French; the raw text when unparseable."""
-    strings = STRINGS.get(lang, STRINGS["fr"])
+    strings = strings_for(lang)
     if not value:
         return str(strings["none"])
-    parsed = parse_date(value)
+    parsed = parse_iso(value)
     if parsed is None:
         return str(value)
     return str(strings["date_format"]).format(d=parsed)
@@ -389,7 +178,7 @@ def _board_names(report: Mapping[str, Any]) -> dict[str, str]:
 
 def build_view(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """Everything the templates and the table need, computed once from the report."""
-    strings = STRINGS[lang]
+    strings = strings_for(lang)
     max_prio = _max_priority(report)
     departments = ordered_departments(report.get("departments") or [])
     dept_names = {str(d.get("code")): str(d.get("name") or "") for d in departments}
@@ -418,13 +207,20 @@ def build_view(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
     )
     for flag in flags:
         flag["department_name"] = dept_names.get(str(flag.get("department")), "")
+        code = str(flag.get("code") or "")
+        flag["label"] = strings["flag_labels"].get(code, "")
+        flag["explanation"] = strings["flag_explanations"].get(code, "")
+        flag["text"] = flag.get(f"message_{lang}") or localised_flag_message(
+            code, str(flag.get("message") or ""), lang
+        )
     open_flags = [f for f in flags if not f.get("resolved_at")]
     if report.get("flags") is None:  # tolerate reports without the top-level list
         counts = Counter(code for d in departments for code in d["flags"])
     else:
         counts = Counter(str(f.get("code")) for f in open_flags)
-    flag_counts = [(code, counts[code]) for code in FLAG_CODES if counts.get(code)]
-    flag_counts += sorted((c, n) for c, n in counts.items() if c not in FLAG_CODES)
+    known = [code.value for code in FlagCode]
+    flag_counts = [(code, counts[code]) for code in known if counts.get(code)]
+    flag_counts += sorted((c, n) for c, n in counts.items() if c not in known)
 
     boards = _board_names(report)
     changes = [_as_dict(c, "summary") for c in (report.get("changes") or [])]
@@ -454,7 +250,11 @@ def build_view(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
         "generated_at": report.get("generated_at"),
         "since": since,
         "max_priority": max_prio,
-        "boards": [dict(b) for b in report.get("boards") or [] if isinstance(b, Mapping)],
+        "boards": [
+            {**b, "role_label": strings["roles"].get(b.get("role"), b.get("role"))}
+            for b in report.get("boards") or []
+            if isinstance(b, Mapping)
+        ],
         "departments": departments,
         "flagged_count": sum(1 for d in departments if d["flagged"]),
         "flags": flags,
@@ -543,16 +343,18 @@ def _render_template(name: str, kind: str, view: dict[str, Any]) -> str:
 
 
 def render(
-    report: Mapping[str, Any],
+    report: Report,
     fmt: str,
     *,
     lang: str | None = None,
     color: bool = False,
     width: int | None = None,
+    viewer: Viewer | None = None,
 ) -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`); French unless ``lang="en"``.
 
-    ``lang`` defaults to the report's own ``lang`` key, then French.
+    ``lang`` defaults to the report's own ``lang`` key, then French; ``viewer`` (HTML only) is
+    the logged-in reader of the served dashboard.
     """
     if fmt == "table":
         return render_table(report, lang=lang, color=color, width=width)
@@ -561,26 +363,53 @@ def render(
     if fmt == "markdown":
         return render_markdown(report, lang=lang)
     if fmt == "html":
-        return render_html(report, lang=lang)
+        return render_html(report, lang=lang, viewer=viewer)
     raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def render_json(report: Mapping[str, Any]) -> str:
+def render_json(report: Report) -> str:
     """The report as indented UTF-8 JSON, newline-terminated."""
     return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
 
 
-def render_markdown(report: Mapping[str, Any], lang: str | None = None) -> str:
+def render_markdown(report: Report, lang: str | None = None) -> str:
     """The report as Markdown for the referents' meeting notes."""
     view = build_view(report, resolve_lang(report, lang))
     text = _render_template("report.md.j2", "markdown", view)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def render_html(report: Mapping[str, Any], lang: str | None = None) -> str:
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads the served dashboard (shown with a logout button); none for report files.
+
+    ``csp`` is the page's policy (the served page posts its logout form, a file posts nothing).
+    """
+
+    email: str
+    csp: str
+    logout_path: str = "/logout"
+
+
+def render_html(report: Report, lang: str | None = None, *, viewer: Viewer | None = None) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no script)."""
     view = build_view(report, resolve_lang(report, lang))
+    view["viewer"] = viewer
     return _render_template("report.html.j2", "html", view).strip() + "\n"
+
+
+def render_notice(
+    title: str,
+    message: str,
+    *,
+    lang: str = "fr",
+    detail: str | None = None,
+    link: tuple[str, str] | None = None,
+) -> str:
+    """A one-message HTML page (login refused, signed out, …); `link` is (href, text)."""
+    view = {"t": strings_for(lang), "lang": lang, "title": title, "message": message}
+    view |= {"detail": detail, "link": link}
+    return _environment("html").get_template("notice.html.j2").render(**view).strip() + "\n"
 
 
 _ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
@@ -666,7 +495,7 @@ def _wrap_parts(parts: list[str], total: int, sep: str = " · ") -> list[str]:
 
 
 def render_table(
-    report: Mapping[str, Any],
+    report: Report,
     lang: str | None = None,
     color: bool = False,
     width: int | None = None,
@@ -749,9 +578,7 @@ def render_table(
             )
             tone = ("dim",) if flag.get("resolved_at") else ("red",)
             styles.append([tone, (), tone, ()])
-            detail = " — ".join(
-                x for x in (t["flag_labels"].get(code, ""), clean_text(flag.get("message"))) if x
-            )
+            detail = " — ".join(x for x in (flag["label"], clean_text(flag["text"])) if x)
             if flag.get("resolved_at"):
                 resolved = f"{t['resolved_at'].lower()} {when(flag.get('resolved_at'))}"
                 detail = f"{resolved} · {detail}" if detail else resolved

@@ -23,7 +23,9 @@ Matching rules (pure functions, no I/O beyond the package data):
   ``80 - Somme``). A bare number in prose, a ticket ``#77``, a version ``v2.0``, a date
   ``26/11``, an amount ``77 €`` or a percentage never does. ``2A``/``2B`` and the overseas
   three-digit codes follow the same explicit forms: a bare ``2A`` (``Phase 2A``) is not enough.
-* Names that are also everyday words (:data:`AMBIGUOUS_CODES`) count only with a clear cue:
+* Names that are also everyday words (:data:`AMBIGUOUS_CODES`, decided word by word from a
+  French dictionary in :data:`NAME_DECISIONS`, see ``docs/departements.md``) count only with a
+  clear cue:
   in brackets (``[Somme]``, ``(Somme)``), beside their own code (``Somme (80)``, ``80 - Somme``),
   after ``département``/``CD``/``conseil départemental``/``conseil général``/``île`` with an
   optional ``de la``/``du``/``des``/``de l'`` (``département de la Somme``, ``CD de la Manche``,
@@ -34,10 +36,14 @@ Matching rules (pure functions, no I/O beyond the package data):
   article and a capital ``R`` counts as the name anywhere (``Déploiement à La Réunion``,
   ``LA REUNION``); ``la réunion de lancement`` and ``Réunion du 26/11`` do not. A text that is
   only ``Réunion`` or ``la réunion`` is the département (it is the whole title).
-* Rivers and mountains whose dominant meaning on a consortium board is the département
-  (``Rhône``, ``Moselle``, ``Dordogne``, ``Charente``, ``Jura``, ``Vosges``, ``Gironde``) and
-  names that are no French word (``Yonne``, ``Vendée``, ``Calvados``, ``Cantal``) are not
-  ambiguous and match anywhere.
+* Rivers, mountains and other proper nouns (``Loire``, ``Tarn``, ``Oise``, ``Doubs``, ``Eure``,
+  ``Gard``, ``Gers``, ``Indre``, ``Meuse``, ``Marne``, ``Rhône``, ``Jura``…) are no French
+  word: a plain mention links, in every spelling (``Loire – bilan du trimestre``,
+  ``TARN : comité de suivi``, ``Oise et Aisne : réunion commune``).
+* A name that is the river of a hyphenated town name is the town, not the département:
+  ``Nogent-sur-Marne`` (94), ``Auvers-sur-Oise`` (95), ``Loire-sur-Rhône`` (69) link to nothing
+  (a hyphen beside ``sur``/``sous``, as communes are written). ``Marne-la-Vallée`` (77) is
+  consumed like the region names.
 * :func:`match_title_exact` also accepts a text that is only a code (``77``, ``(77)``, ``CD77``):
   a dashboard card, label or list may be titled that way. :func:`match_departments` does not
   count a bare ``77`` (it could be anything in a card title).
@@ -56,6 +62,7 @@ from typing import Final
 
 __all__ = [
     "AMBIGUOUS_CODES",
+    "NAME_DECISIONS",
     "Department",
     "DepartmentMatch",
     "all_departments",
@@ -87,37 +94,90 @@ class DepartmentMatch:
     matched: str
 
 
-#: Départements whose name is also an everyday word (or a river/first name/English word used in
-#: prose). They link only with a clear cue, see the module docstring.
+#: Every one-word département name, decided word by word: does it need a cue? Each was looked up
+#: in a French dictionary (Debian's ``wfrench`` 1.2.7, 346,205 lower-case words: the common
+#: vocabulary, no proper noun). A name needs a cue (``True``) when it is also a French word that
+#: a card title may use in prose, or a token that card text commonly carries for another reason
+#: (a first name, an English word on the product board). A name that is only a proper noun
+#: (most rivers) never needs one. Names of two words or more (``Seine-et-Marne``,
+#: ``Côte-d'Or``, ``Pas-de-Calais``) are never prose as a whole and need no cue either; ``La
+#: Réunion`` is decided apart (see :data:`AMBIGUOUS_CODES`).
+NAME_DECISIONS: Final[dict[str, tuple[bool, str]]] = {
+    # -- in the dictionary, and common in prose: a cue is needed -------------------------------
+    "03": (True, "Allier: the verb 'allier' (to combine): 'allier les deux écrans'"),
+    "10": (True, "Aube: 'aube' (dawn): 'à l'aube du lancement'"),
+    "18": (True, "Cher: 'cher' (dear, expensive): 'Cher usager', 'trop cher'"),
+    "23": (True, "Creuse: 'creuse' (hollow; 'il creuse'): 'semaine creuse'"),
+    "40": (True, "Landes: 'landes' (moors), a plain noun that reads as prose"),
+    "46": (True, "Lot: 'lot' (batch, lot): 'un lot de tests', 'Lot 2'"),
+    "50": (True, "Manche: 'manche' (sleeve, round): 'manche courte', 'première manche'"),
+    "59": (True, "Nord: 'nord' (north): 'Nord-Est', 'au nord de la ville'"),
+    "61": (True, "Orne: the verb 'orner' ('une bannière orne la page')"),
+    "80": (True, "Somme: 'somme' (sum): 'la somme des RDV'"),
+    "83": (True, "Var: 'var' (a unit), and the 'var' of code on the product board"),
+    "86": (True, "Vienne: 'vienne' (subjunctive of venir): 'qu'il vienne'; also Vienna"),
+    # -- in the dictionary, but rare enough in a board's prose: no cue -------------------------
+    "14": (False, "Calvados: 'calvados' the brandy, not a word of work titles"),
+    "15": (False, "Cantal: 'cantal' the cheese, not a word of work titles"),
+    "33": (False, "Gironde: 'gironde' (shapely), familiar and never in work titles"),
+    "39": (False, "Jura: 'jura' (passé simple of jurer), absent from titles"),
+    "51": (False, "Marne: 'marne' (marl), a geology term; 'Marne-la-Vallée' is blocked apart"),
+    "55": (False, "Meuse: 'meuse' (a gap in a hedge, hunting), absent from titles"),
+    "75": (False, "Paris: 'paris' (bets), while 'Paris' in a title is the city"),
+    # -- not in the dictionary, but common in card text: a cue is needed ----------------------
+    "01": (True, "Ain: no French word, but 'ain't' on the product board, a 3-letter token"),
+    "11": (True, "Aude: no French word, but a common first name ('Point avec Aude')"),
+    # -- not in the dictionary: proper nouns (rivers, mountains, regions), no cue -------------
+    "02": (False, "Aisne: river"),
+    "07": (False, "Ardèche: river"),
+    "08": (False, "Ardennes: massif"),
+    "09": (False, "Ariège: river"),
+    "12": (False, "Aveyron: river"),
+    "16": (False, "Charente: river"),
+    "19": (False, "Corrèze: river"),
+    "24": (False, "Dordogne: river"),
+    "25": (False, "Doubs: river"),
+    "26": (False, "Drôme: river"),
+    "27": (False, "Eure: river (no confusion with 'heure', which has its h)"),
+    "29": (False, "Finistère: proper noun"),
+    "30": (False, "Gard: river"),
+    "32": (False, "Gers: river"),
+    "34": (False, "Hérault: river"),
+    "36": (False, "Indre: river"),
+    "38": (False, "Isère: river"),
+    "42": (False, "Loire: river; the regions that contain it are blocked apart"),
+    "45": (False, "Loiret: river"),
+    "48": (False, "Lozère: mountain"),
+    "53": (False, "Mayenne: river"),
+    "56": (False, "Morbihan: gulf"),
+    "57": (False, "Moselle: river"),
+    "58": (False, "Nièvre: river"),
+    "60": (False, "Oise: river"),
+    "69": (False, "Rhône: river; the regions that contain it are blocked apart"),
+    "72": (False, "Sarthe: river"),
+    "73": (False, "Savoie: historic region"),
+    "78": (False, "Yvelines: forest"),
+    "81": (False, "Tarn: river"),
+    "84": (False, "Vaucluse: fountain"),
+    "85": (False, "Vendée: river"),
+    "88": (False, "Vosges: massif"),
+    "89": (False, "Yonne: river"),
+    "91": (False, "Essonne: river"),
+    "971": (False, "Guadeloupe: island"),
+    "972": (False, "Martinique: island"),
+    "973": (False, "Guyane: territory"),
+    "976": (False, "Mayotte: island"),
+}
+
+#: Départements whose name links only with a clear cue (see the module docstring): the one-word
+#: names decided so in :data:`NAME_DECISIONS`, and La Réunion ('réunion', a meeting).
 AMBIGUOUS_CODES: Final[dict[str, str]] = {
-    "01": "Ain: English 'ain't', a short token",
-    "03": "Allier: verb 'allier'",
-    "10": "Aube: 'aube' (dawn)",
-    "11": "Aude: first name",
-    "18": "Cher: 'cher' (dear, expensive)",
-    "23": "Creuse: 'creuse' (hollow, digs)",
-    "25": "Doubs: river, short token",
-    "27": "Eure: river, sounds like 'heure'",
-    "30": "Gard: river, short token",
-    "32": "Gers: river, short token",
-    "36": "Indre: river, short token",
-    "40": "Landes: 'landes' (moors)",
-    "42": "Loire: river, inside region names",
-    "46": "Lot: 'lot' (batch)",
-    "50": "Manche: 'manche' (sleeve, round), the Channel",
-    "51": "Marne: river, 'marne' (marl)",
-    "55": "Meuse: river",
-    "59": "Nord: 'nord' (north)",
-    "60": "Oise: river, short token",
-    "61": "Orne: verb 'orner'",
-    "80": "Somme: 'somme' (sum)",
-    "81": "Tarn: river, short token",
-    "83": "Var: 'var' (variable)",
-    "86": "Vienne: Vienna, verb 'venir'",
+    **{code: why for code, (needs_cue, why) in NAME_DECISIONS.items() if needs_cue},
     "974": "La Réunion: 'réunion' (meeting)",
 }
 
 _REUNION: Final = "974"
+# Place names that contain a département's name without naming it: consumed without a result.
 _REGION_BLOCKERS: Final = (
     "Auvergne-Rhône-Alpes",
     "Rhône-Alpes",
@@ -125,6 +185,7 @@ _REGION_BLOCKERS: Final = (
     "Pays de la Loire",
     "Centre-Val de Loire",
     "Val de Loire",
+    "Marne-la-Vallée",  # a new town of Seine-et-Marne (77), not the Marne (51)
 )
 _ARTICLES: Final = frozenset({"le", "la", "les", "l"})
 _ELIDED: Final = frozenset({"d", "l"})
@@ -415,6 +476,8 @@ def match_departments(text: str) -> list[DepartmentMatch]:
             if code is None:  # a region name that merely contains a département's name
                 continue
             start, end = hit.span("name")
+            if _in_town_name(folded, start, end):  # Nogent-sur-Marne is in 94, not the Marne
+                continue
             beside = _code_beside(m, folded, start, end, code)
             if beside is not None:
                 hits.append((*beside, code, "code"))
@@ -442,6 +505,19 @@ def match_departments(text: str) -> list[DepartmentMatch]:
         seen.add(code)
         result.append(DepartmentMatch(code, reason, _original(text, index, start, end)))
     return result
+
+
+_TOWN_BEFORE: Final = re.compile(r"\w(?:-(?:sur|sous)[ \-]|[ ](?:sur|sous)-)$")
+_TOWN_AFTER: Final = re.compile(r"(?:-(?:sur|sous)[ \-]|[ ](?:sur|sous)-)\w")
+
+
+def _in_town_name(folded: str, start: int, end: int) -> bool:
+    """The name is the river of a hyphenated town name: ``Nogent-sur-Marne``,
+    ``Cosne-Cours-sur-Loire``, ``Loire-sur-Rhône`` (a hyphen beside ``sur``/``sous``, as
+    communes are written; ``Déploiement sur Loire-Atlantique`` is no town)."""
+    return bool(
+        _TOWN_BEFORE.search(folded, max(0, start - 8), start) or _TOWN_AFTER.match(folded, end)
+    )
 
 
 def _capitalised_la_reunion(text: str, index: list[int] | None, name: str, start: int) -> bool:

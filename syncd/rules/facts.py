@@ -1,6 +1,7 @@
-"""Stored mirror rows → the governance rules' input (`CardFacts`, `ListFacts`, `Rules`).
+"""Stored mirror rows → the governance rules' input (`CardFacts`, `ListFacts`).
 
-The one bridge between `state` (rows) and the pure rules of `syncd.rules.governance`.
+The one bridge between `state` (rows) and the pure rules of `syncd.rules.governance`. A card's
+activity leaves syncd's own comments out (`syncd.rules.activity`).
 """
 
 from __future__ import annotations
@@ -8,29 +9,20 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from state.store import MirrorRows, parse_iso
-from syncd.config import GovernanceConfig
-from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts, Rules
+from state.store import MirrorRows
+from state.timestamps import parse_iso
+from syncd.rules.activity import (
+    OwnComment,
+    activity_without_own_comments,
+    own_comments_from_rows,
+)
+from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts
 
 
 @dataclass(frozen=True)
 class MirrorFacts:
     cards: list[CardFacts]
     lists: list[ListFacts]
-    board_roles: dict[str, str]  # board id -> role
-
-
-def rules_from_config(config: GovernanceConfig) -> Rules:
-    return Rules(
-        departments=tuple(config.departments),
-        department_list=config.department_list,
-        priority_checklist=config.priority_checklist,
-        priority_label=config.priority_label,
-        topics_checklist=config.topics_checklist,
-        referent_field=config.referent_field,
-        max_priority_actions=config.max_priority_actions,
-        stale_after_days=config.stale_after_days,
-    )
 
 
 def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
@@ -62,6 +54,12 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
                 ),
             )
         )
+    own_by_card: dict[str, list[OwnComment]] = defaultdict(list)
+    for comment in own_comments_from_rows(rows.own_comments):
+        own_by_card[comment.card_id].append(comment)
+    actions_by_card: dict[str, list[dict]] = defaultdict(list)
+    for action in rows.own_comment_card_actions:
+        actions_by_card[action["card_id"]].append(action)
     values: dict[str, dict[str, str]] = defaultdict(dict)
     for row in rows.custom_field_items:
         if row["custom_field_id"] in fields:
@@ -81,7 +79,11 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             custom_fields=values[card["id"]],
             closed=bool(card["closed"]),
             deleted=card["deleted_at"] is not None,
-            date_last_activity=parse_iso(card["date_last_activity"]),
+            date_last_activity=activity_without_own_comments(
+                parse_iso(card["date_last_activity"]),
+                own_by_card.get(card["id"], ()),
+                actions_by_card.get(card["id"], ()),
+            ),
         )
         for card in sorted(rows.cards, key=lambda row: (row["board_id"], row["pos"], row["id"]))
     ]
@@ -89,4 +91,4 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
         ListFacts(row["id"], row["board_id"], row["name"], bool(row["closed"]), row["pos"])
         for row in rows.lists
     ]
-    return MirrorFacts(cards, lists, roles)
+    return MirrorFacts(cards, lists)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from state.store import Store, utc_iso
+from state.store import Store
+from state.timestamps import utc_iso
 from syncd.rules.facts import MirrorFacts, facts_from_rows
 from syncd.rules.governance import Evaluation, Rules, evaluate
 
@@ -37,7 +38,7 @@ def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
         status.code: (list(status.referents), [p.title for p in status.priority_actions])
         for status in evaluation.departments
     }
-    findings = [(f.department, f.code, f.message) for f in evaluation.findings]
+    findings = [(f.department, str(f.code), f.message) for f in evaluation.findings]
     opened, resolved = store.record_evaluation(findings, snapshots, events, at)
     return Recomputed(evaluation, facts, opened, resolved)
 

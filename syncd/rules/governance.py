@@ -14,9 +14,12 @@ consortium board encodes governance":
   name, on every board; deleted cards never link, archived cards still link;
 * priority actions are the incomplete items of the priority checklist of the dashboard card
   plus the open linked cards carrying the priority label (the dashboard card itself excluded);
-* findings: ``TOO_MANY_PRIORITIES``, ``NO_REFERENT``, ``NO_DASHBOARD``, ``STALE_PRIORITY`` (one
-  finding per department and code; a priority card without a known last activity is not
-  reported as stale).
+* findings: one per department and :class:`FlagCode` (a priority card without a known last
+  activity is not reported as stale). A finding carries its message as a template key and
+  parameters; the words are in `syncd.report.strings`, in every language.
+
+Also owns :class:`Rules`, the ``[governance]`` settings, declared once: `syncd.config` uses
+this class as that section, with its validation (one-line errors naming the key).
 """
 
 from __future__ import annotations
@@ -26,17 +29,22 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from syncd.report.strings import flag_message
 from syncd.rules.departments import by_code, match_departments, match_title_exact
 
 __all__ = [
-    "FINDING_CODES",
     "CardFacts",
     "CheckItemFacts",
     "ChecklistFacts",
     "DepartmentStatus",
     "Evaluation",
     "Finding",
+    "FlagCode",
     "Link",
     "ListFacts",
     "PriorityAction",
@@ -48,11 +56,43 @@ __all__ = [
 ]
 
 CONSORTIUM = "consortium"
-TOO_MANY_PRIORITIES = "TOO_MANY_PRIORITIES"
-NO_REFERENT = "NO_REFERENT"
-NO_DASHBOARD = "NO_DASHBOARD"
-STALE_PRIORITY = "STALE_PRIORITY"
-FINDING_CODES = (TOO_MANY_PRIORITIES, NO_REFERENT, NO_DASHBOARD, STALE_PRIORITY)
+
+
+class FlagCode(StrEnum):
+    """The governance flags (the contract's codes); the one list every module uses."""
+
+    TOO_MANY_PRIORITIES = "TOO_MANY_PRIORITIES"
+    NO_REFERENT = "NO_REFERENT"
+    NO_DASHBOARD = "NO_DASHBOARD"
+    STALE_PRIORITY = "STALE_PRIORITY"
+
+
+class Rules(BaseModel):
+    """The ``[governance]`` config section (defaults as in the contract)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    departments: tuple[str, ...] = ()  # INSEE codes expected, canonical ("7" -> "07", "2a" -> "2A")
+    department_list: str = ""  # "" = the consortium board's first open list (lowest pos)
+    priority_checklist: str = "Actions prioritaires"
+    priority_label: str = "Prioritaire"
+    topics_checklist: str = "Sujets importants"
+    referent_field: str = "Référent territorial"
+    max_priority_actions: int = Field(default=3, ge=0)
+    stale_after_days: int = Field(default=30, ge=1)
+
+    @field_validator("departments", mode="before")
+    @classmethod
+    def _codes(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            codes = []
+            for code in value:
+                department = by_code(str(code))
+                if department is None:
+                    raise ValueError(f"{code!r} is not a département INSEE code")
+                codes.append(department.code)
+            return tuple(codes)
+        return value
 
 
 # --------------------------------------------------------------------------- inputs
@@ -99,20 +139,6 @@ class CardFacts:
     date_last_activity: datetime | None  # tz-aware UTC
 
 
-@dataclass(frozen=True)
-class Rules:
-    """The ``[governance]`` config section."""
-
-    departments: tuple[str, ...] = ()  # INSEE codes expected
-    department_list: str = ""  # "" = the consortium board's first open list (lowest pos)
-    priority_checklist: str = "Actions prioritaires"
-    priority_label: str = "Prioritaire"
-    topics_checklist: str = "Sujets importants"
-    referent_field: str = "Référent territorial"
-    max_priority_actions: int = 3
-    stale_after_days: int = 30
-
-
 # --------------------------------------------------------------------------- outputs
 
 
@@ -133,14 +159,24 @@ class PriorityAction:
     source: str  # "checklist" | "card"
     card_id: str
     url: str
-    last_activity: datetime | None
 
 
 @dataclass(frozen=True)
 class Finding:
+    """A flag found on one département: its code and its message (template and parameters)."""
+
     department: str
-    code: str
-    message: str
+    code: FlagCode
+    template: str  # a key of the ``flag_messages`` string tables
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def message(self) -> str:
+        """The English message: the flag's JSON ``message``, kept in the store."""
+        return flag_message(self.template, self.params, "en")
+
+    def message_in(self, lang: str) -> str:
+        return flag_message(self.template, self.params, lang)
 
 
 @dataclass
@@ -154,6 +190,7 @@ class DepartmentStatus:
     topics: list[str] = field(default_factory=list)
     linked_cards: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    stale_priorities: list[tuple[str, int]] = field(default_factory=list)  # (title, idle days)
 
 
 @dataclass
@@ -235,18 +272,13 @@ def _activity_key(card: CardFacts) -> tuple[datetime, str]:
     return (_as_utc(moment) if moment else datetime.min.replace(tzinfo=UTC), card.id)
 
 
-def _canonical_code(code: str) -> str:
-    dep = by_code(code)
-    return dep.code if dep else code.strip().upper()
-
-
 # --------------------------------------------------------------------------- dashboard
 
 
 def _dashboard_lists(
     cards: Sequence[CardFacts], lists: Sequence[ListFacts], rules: Rules
 ) -> tuple[set[str], str]:
-    """Ids of the dashboard list(s) and the name to show in NO_DASHBOARD messages."""
+    """Ids of the dashboard list(s) and their name for NO_DASHBOARD messages ("" when none)."""
     consortium_boards = {c.board_id for c in cards if c.board_role == CONSORTIUM}
     candidates = [lst for lst in lists if lst.board_id in consortium_boards and not lst.closed]
     if rules.department_list.strip():
@@ -257,7 +289,7 @@ def _dashboard_lists(
     for lst in sorted(candidates, key=lambda x: (x.pos, x.id)):
         by_board.setdefault(lst.board_id, lst)
     chosen = list(by_board.values())
-    label = ", ".join(sorted({lst.name for lst in chosen})) or "(first open list)"
+    label = ", ".join(sorted({lst.name for lst in chosen}))  # "": the board has no open list
     return {lst.id for lst in chosen}, label
 
 
@@ -325,14 +357,11 @@ def _referents(card: CardFacts, rules: Rules) -> list[str]:
 def _stale_finding(code: str, stale: list[tuple[str, int]], rules: Rules) -> Finding:
     if len(stale) == 1:
         title, days = stale[0]
-        message = f"priority card '{title}' inactive for {days} days"
-    else:
-        listed = ", ".join(f"'{title}' ({days} days)" for title, days in stale)
-        message = (
-            f"{len(stale)} priority cards inactive for more than {rules.stale_after_days} days: "
-            f"{listed}"
+        return Finding(
+            code, FlagCode.STALE_PRIORITY, "STALE_PRIORITY", {"title": title, "days": days}
         )
-    return Finding(code, STALE_PRIORITY, message)
+    params = {"count": len(stale), "days": rules.stale_after_days, "cards": tuple(stale)}
+    return Finding(code, FlagCode.STALE_PRIORITY, "STALE_PRIORITY_MANY", params)
 
 
 def evaluate(
@@ -352,7 +381,7 @@ def evaluate(
     for link in links:
         linked.setdefault(link.department, {}).setdefault(link.board_role, set()).add(link.card_id)
 
-    wanted = [_canonical_code(code) for code in rules.departments]
+    wanted = list(rules.departments)
     codes = sorted(set(dashboards) | set(wanted))  # string order: 01…29, 2A, 2B, 30…95, 971…
     statuses: list[DepartmentStatus] = []
     findings: list[Finding] = []
@@ -369,13 +398,7 @@ def evaluate(
             status.referents = _referents(dashboard, rules)
             for checklist in _checklists_named(dashboard, rules.priority_checklist):
                 status.priority_actions.extend(
-                    PriorityAction(
-                        item.name,
-                        "checklist",
-                        dashboard.id,
-                        dashboard.url,
-                        dashboard.date_last_activity,
-                    )
+                    PriorityAction(item.name, "checklist", dashboard.id, dashboard.url)
                     for item in checklist.items
                     if not item.complete
                 )
@@ -393,9 +416,7 @@ def evaluate(
         )
         stale: list[tuple[str, int]] = []
         for card in priority_cards:
-            status.priority_actions.append(
-                PriorityAction(card.name, "card", card.id, card.url, card.date_last_activity)
-            )
+            status.priority_actions.append(PriorityAction(card.name, "card", card.id, card.url))
             if card.date_last_activity is not None:
                 idle = now - _as_utc(card.date_last_activity)
                 if idle > stale_after:
@@ -403,20 +424,20 @@ def evaluate(
 
         count = len(status.priority_actions)
         if count > rules.max_priority_actions:
+            params = {"count": count, "max": rules.max_priority_actions}
             status.findings.append(
-                Finding(
-                    code,
-                    TOO_MANY_PRIORITIES,
-                    f"{count} open priority actions (max {rules.max_priority_actions})",
-                )
+                Finding(code, FlagCode.TOO_MANY_PRIORITIES, "TOO_MANY_PRIORITIES", params)
             )
         if dashboard is not None and not status.referents:
-            status.findings.append(Finding(code, NO_REFERENT, "no referent"))
+            status.findings.append(Finding(code, FlagCode.NO_REFERENT, "NO_REFERENT"))
         if dashboard is None and code in wanted:
             status.findings.append(
-                Finding(code, NO_DASHBOARD, f"no dashboard card in list {list_label}")
+                Finding(code, FlagCode.NO_DASHBOARD, "NO_DASHBOARD", {"list": list_label})
+                if list_label
+                else Finding(code, FlagCode.NO_DASHBOARD, "NO_DASHBOARD_NO_LIST")
             )
         if stale:
+            status.stale_priorities = stale
             status.findings.append(_stale_finding(code, stale, rules))
         findings.extend(status.findings)
         statuses.append(status)

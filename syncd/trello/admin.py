@@ -14,14 +14,10 @@ from typing import Any
 
 from syncd.config import BoardConfig
 from syncd.runtime import Runtime
-from syncd.trello.webhooks import TRELLO_PATH, BoardIndex
+from syncd.trello.webhooks import BoardIndex, trello_callback_url
 
 _HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
 DESCRIPTION = "syncd mirror: {ref} ({role})"
-
-
-def callback_url(runtime: Runtime) -> str:
-    return runtime.settings.server.public_url + TRELLO_PATH
 
 
 def board_ids(runtime: Runtime, index: BoardIndex | None = None) -> dict[str, str]:
@@ -44,13 +40,13 @@ def board_ids(runtime: Runtime, index: BoardIndex | None = None) -> dict[str, st
 
 
 def _ours(runtime: Runtime) -> list[dict[str, Any]]:
-    url = callback_url(runtime)
+    url = trello_callback_url(runtime.settings)
     return [hook for hook in runtime.trello.webhooks() if hook.get("callbackURL") == url]
 
 
 def register_webhooks(runtime: Runtime, *, index: BoardIndex | None = None) -> list[str]:
     """Make exactly one webhook per configured board (creates nothing when all exist)."""
-    url = callback_url(runtime)
+    url = trello_callback_url(runtime.settings)
     ids = board_ids(runtime, index)
     existing = _ours(runtime)
     lines: list[str] = []
@@ -74,7 +70,7 @@ def list_webhooks(runtime: Runtime) -> list[str]:
     except Exception:  # listing must work even when a board cannot be resolved
         ids = {}
     names = {board_id: ref for ref, board_id in ids.items()}
-    url = callback_url(runtime)
+    url = trello_callback_url(runtime.settings)
     hooks = runtime.trello.webhooks()
     if not hooks:
         return ["no webhook registered for this token"]

@@ -32,10 +32,12 @@ from typing import Any, TypeVar
 
 import structlog
 
-from state.store import BoardBatch, Store, utc_iso
+from state.store import BoardBatch, Store
+from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.trello.actions import action_card_id, action_checklist_id, apply_action, plan
 from syncd.trello.rows import action_rows, refetched_batch
+from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -128,6 +130,8 @@ class TrelloApplier:
         """Apply one action; returns how (``direct``, ``refetch``, ``board``, ``store``,
         ``included``)."""
         how = plan(action)
+        if own_comment_ids([action], self.store.writeback_intents):
+            how = "store"  # syncd's own comment (write-back): kept, its card is unchanged
         card_id = self._card_of(action) if how in ("direct", "refetch") else None
         if how in ("direct", "refetch"):
             if card_id is None:

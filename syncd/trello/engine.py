@@ -4,11 +4,14 @@ Algorithm, per pass (`Mirror.sync`):
 
 1. **Change check.** One ``/1/batch`` request asks every board (10 per request) for its newest
    action id. A board whose newest id is the stored cursor is *idle*: nothing is fetched,
-   nothing is written (the check time is kept in memory for readiness).
+   nothing is written (the check time is kept in memory for readiness). A board Trello refuses
+   inside the batch fails alone; the check request is counted once, in the report of the
+   first board it served (so the reports add up to the requests made).
 2. **Incremental.** Otherwise the actions since the cursor are read (1000 per page). The cards
    they touch are refetched through ``/1/batch`` (10 per request) and written with the actions
    and the new cursor, in one transaction. Actions already applied from a webhook are not
-   refetched (webhooks never move the cursor, so a lost delivery is always caught here).
+   refetched (webhooks never move the cursor, so a lost delivery is always caught here), nor
+   are syncd's own comments (write-back): they are stored, their card is unchanged.
    A ``deleteCard`` marks its card deleted without a fetch. When an action changes the board
    itself (a list, a label, a custom field, a member) or too many cards changed, a full
    snapshot is cheaper and is taken instead.
@@ -33,11 +36,13 @@ from typing import Any
 import structlog
 
 from adapters.transport import ApiError
-from adapters.trello import TooManyCards, TrelloAPI
-from state.store import BoardBatch, Store, StoreError, WriteResult, utc_iso
+from adapters.trello import BoardCheck, TooManyCards, TrelloAPI
+from state.store import BoardBatch, Store, StoreError, WriteResult
+from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.trello.actions import BOARD_LEVEL_ACTIONS, action_checklist_id, changed_cards
 from syncd.trello.rows import action_rows, refetched_batch, snapshot_batch
+from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.mirror")
 
@@ -84,13 +89,17 @@ class Mirror:
 
     # -- a pass -------------------------------------------------------------------------
 
-    def sync(self, *, full: bool = False) -> list[BoardReport]:
-        """One pass over every board; never raises for one board's failure."""
+    def sync(
+        self, *, full: bool = False, boards: Sequence[BoardConfig] | None = None
+    ) -> list[BoardReport]:
+        """One pass over `boards` (default: every configured board); never raises for one
+        board's failure. The change check asks all of them together."""
+        chosen = self.boards if boards is None else [b for b in self.boards if b in boards]
+        if not chosen:
+            return []
         states = {row["board_ref"]: row for row in self.store.sync_states()}
-        needs_full = [
-            b for b in self.boards if full or not (states.get(b.id) or {}).get("last_full_at")
-        ]
-        others = [b for b in self.boards if b not in needs_full]
+        needs_full = [b for b in chosen if full or not (states.get(b.id) or {}).get("last_full_at")]
+        others = [b for b in chosen if b not in needs_full]
         reports = [
             self._guarded(board, lambda b=board: self._full(b, states.get(b.id)))
             for board in needs_full
@@ -98,19 +107,20 @@ class Mirror:
         if others:
             started = self.api.session.stats.requests
             try:
-                newest = self.api.newest_action_ids([board.id for board in others])
-            except ApiError as exc:
-                for board in others:
-                    self._failed(board, str(exc))
-                return reports + [BoardReport(b.id, "failed", error=str(exc)) for b in others]
+                checks = self.api.change_check([board.id for board in others])
+            except ApiError as exc:  # the check failed as a whole: every board fails with it
+                checks = {board.id: BoardCheck(error=str(exc)) for board in others}
             check_cost = self.api.session.stats.requests - started
             for index, board in enumerate(others):
                 state = states[board.id]
-                report = self._guarded(
-                    board, lambda b=board, s=state: self._incremental(b, s, newest.get(b.id))
+                reports.append(
+                    self._guarded(
+                        board,
+                        lambda b=board, s=state: self._incremental(b, s, checks[b.id]),
+                        # the shared check is counted once, on the first board it served
+                        shared_requests=check_cost if index == 0 else 0,
+                    )
                 )
-                report.requests += check_cost if index == 0 else 0
-                reports.append(report)
         return reports
 
     def sync_board(self, board: BoardConfig, *, full: bool = False) -> BoardReport:
@@ -118,10 +128,16 @@ class Mirror:
         state = self.store.sync_state(board.id)
         if full or not state or not state.get("last_full_at"):
             return self._guarded(board, lambda: self._full(board, state))
-        newest = self.api.newest_action_ids([board.id])[board.id]
-        return self._guarded(board, lambda: self._incremental(board, state, newest))
+        return self._guarded(
+            board,
+            lambda: self._incremental(board, state, self.api.change_check([board.id])[board.id]),
+        )
 
-    def _guarded(self, board: BoardConfig, step: Callable[[], BoardReport]) -> BoardReport:
+    def _guarded(
+        self, board: BoardConfig, step: Callable[[], BoardReport], *, shared_requests: int = 0
+    ) -> BoardReport:
+        """Run one board's step: a failure is recorded and reported, never raised; the report
+        counts every request the step made (and `shared_requests` spent for it beforehand)."""
         started_requests = self.api.session.stats.requests
         started = time.perf_counter()
         try:
@@ -129,7 +145,7 @@ class Mirror:
         except (ApiError, StoreError) as exc:
             self._failed(board, str(exc))
             report = BoardReport(board.id, "failed", error=str(exc))
-        report.requests = self.api.session.stats.requests - started_requests
+        report.requests = self.api.session.stats.requests - started_requests + shared_requests
         report.seconds = round(time.perf_counter() - started, 3)
         log.info(
             "board synced" if report.error is None else "board sync failed",
@@ -185,8 +201,11 @@ class Mirror:
         )
 
     def _incremental(
-        self, board: BoardConfig, state: dict[str, Any], newest: str | None
+        self, board: BoardConfig, state: dict[str, Any], check: BoardCheck
     ) -> BoardReport:
+        if check.error is not None:
+            raise ApiError(check.error)
+        newest = check.newest
         cursor = state.get("action_cursor")
         if newest is None or (cursor is not None and newest <= cursor):
             self.last_checked[board.id] = self.clock()
@@ -198,9 +217,11 @@ class Mirror:
         if any(action.get("type") in BOARD_LEVEL_ACTIONS for action in actions):
             return self._full(board, state)
         known = self.store.known_actions(action["id"] for action in actions)
-        unknown = [action for action in actions if action["id"] not in known]
-        checklists = {cid for a in unknown if (cid := action_checklist_id(a)) is not None}
-        deleted, touched = changed_cards(unknown, self.store.checklist_cards(checklists))
+        fresh = [action for action in actions if action["id"] not in known]
+        own = own_comment_ids(fresh, self.store.writeback_intents)  # nothing to refetch
+        fresh = [action for action in fresh if action["id"] not in own]
+        checklists = {cid for a in fresh if (cid := action_checklist_id(a)) is not None}
+        deleted, touched = changed_cards(fresh, self.store.checklist_cards(checklists))
         if len(touched) > self.max_incremental_cards:
             return self._full(board, state)
         board_id = state["board_id"]

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from state.store import BoardBatch, Row, utc_iso
+from state.store import BoardBatch, Row
+from state.timestamps import utc_iso
 from syncd.figma.links import find_figma_links
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from state.store import Store
-from syncd.config import BoardConfig
+from syncd.config import BoardConfig, Settings
 from syncd.payloads import BadDelivery, parse_json_object
 
 log = structlog.get_logger("syncd.webhooks")
@@ -27,6 +27,11 @@ log = structlog.get_logger("syncd.webhooks")
 
 TRELLO_PATH = "/webhooks/trello"
 _HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
+
+
+def trello_callback_url(settings: Settings) -> str:
+    """The webhooks' ``callbackURL`` (``public_url`` + ``/webhooks/trello``), signed over too."""
+    return settings.server.public_url + TRELLO_PATH
 
 
 # -- verification -------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The HTTP surface of `syncd run` (FastAPI): webhooks, health, metrics, report, dashboard.
+"""The HTTP surface of `syncd run` (FastAPI), apart from the daemon.
 
-- `app`: `create_app`, the routes of the contract.
+- `app`: `create_app(context)`;
+- `context`: `WebContext` (settings, store, metrics, readiness, delivery intake, clock);
+- `deps`: the dependencies the routes declare (context, access check, report query);
+- `routers/`: `webhooks`, `health`, `metrics`, `report`.
 """

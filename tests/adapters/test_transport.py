@@ -172,3 +172,36 @@ def test_endpoint_template_hides_ids() -> None:
     assert endpoint_template("/1/boards/oSmy09cz/actions") == "/1/boards/{id}/actions"
     assert endpoint_template("/1/tokens/abc/webhooks") == "/1/tokens/{id}/webhooks"
     assert endpoint_template("/1/batch") == "/1/batch"
+
+
+def test_try_acquire_leaves_the_reserve_and_never_blocks() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10, 10.0, clock=lambda: now[0], sleep=lambda _s: None)
+    taken = sum(bucket.try_acquire(reserve=5) for _ in range(10))
+    assert taken == 5  # the other 5 stay for the sync
+    assert bucket.seconds_until(6) == pytest.approx(1.0)
+    for _ in range(5):
+        assert bucket.acquire() == 0.0  # the sync still gets its reserve without waiting
+    now[0] += 1.0
+    assert not bucket.try_acquire(reserve=5)
+    bucket.pause(3.0)
+    assert not bucket.try_acquire() and bucket.seconds_until(1) == pytest.approx(4.0)
+
+
+@responses.activate
+def test_single_attempt_neither_retries_nor_takes_a_token() -> None:
+    responses.post(f"{BASE}/cards/c1/actions/comments", status=503)
+    responses.post(f"{BASE}/cards/c2/actions/comments", status=429, json={})
+    session = trello_session(Sleeps())
+    assert session.bucket is not None
+    api = TrelloAPI(session, token="TOKEN456")
+    before = session.bucket._tokens
+    with pytest.raises(TransientError):
+        api.post_comment("c1", "texte")
+    with pytest.raises(RateLimited):
+        api.post_comment("c2", "texte")
+    assert len(responses.calls) == 2  # one attempt each
+    assert session.bucket._tokens <= before  # a 429 still empties the window for everyone
+    responses.get(f"{BASE}/boards/b", status=503)
+    responses.get(f"{BASE}/boards/b", json={"id": "b"})
+    assert api.board_snapshot("b") == {"id": "b"}  # outside the block, retries as before

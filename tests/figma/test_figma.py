@@ -26,7 +26,8 @@ from adapters.sandbox.figma_world import (
     build_sample_figma,
 )
 from adapters.transport import ApiError, HttpStatusError, RateLimited, RetryPolicy
-from state.store import MirrorRows, Store, parse_iso, utc_iso
+from state.store import MirrorRows, Store
+from state.timestamps import parse_iso, utc_iso
 from syncd.figma.engine import FigmaMirror, comment_rows, node_rows
 from syncd.report.figma import build_figma_section
 from syncd.rules.facts import MirrorFacts
@@ -86,7 +87,9 @@ class Clock:
 
 
 def _counts(world: FigmaWorld) -> dict[str, int]:
-    return {route: world.count(route) for route in ("meta", "versions", "comments", "tree")}
+    """Requests per route; /nodes only when a request went there (no card links here)."""
+    routes = ("meta", "versions", "comments", "tree") + (("nodes",) if world.count("nodes") else ())
+    return {route: world.count(route) for route in routes}
 
 
 # ----------------------------------------------------------------------------- adapter
@@ -386,7 +389,8 @@ def test_mirror_failures_are_recorded_and_the_pass_carries_on(api: FigmaAPI, sto
 
 
 def test_refresh_by_webhook_event(world: FigmaWorld, api: FigmaAPI, store: Store) -> None:
-    mirror = FigmaMirror(api, store, [KEY], clock=Clock(NOW))
+    clock = Clock(NOW)
+    mirror = FigmaMirror(api, store, [KEY], clock=clock)
     mirror.sync()
     world.reset_counts()
 
@@ -403,9 +407,15 @@ def test_refresh_by_webhook_event(world: FigmaWorld, api: FigmaAPI, store: Store
     update = mirror.refresh(KEY, "FILE_UPDATE")
     assert (update.requests, update.tree_read) == (1, False)  # /meta: same version
     world.new_version("v4")
+    # within the interval after the first tree read: the new version waits (meta + versions)
+    held = mirror.refresh(KEY, "FILE_VERSION_UPDATE")
+    assert (held.requests, held.tree_read) == (2, False)
+    assert held.tier1_postponed_until == utc_iso(NOW + timedelta(minutes=60))
+    clock.now = NOW + timedelta(minutes=61)
+    world.new_version("v5")
     version = mirror.refresh(KEY, "FILE_VERSION_UPDATE")
     assert (version.requests, version.tree_read) == (3, True)
-    assert _counts(world) == {"meta": 2, "versions": 1, "comments": 1, "tree": 1}
+    assert _counts(world) == {"meta": 3, "versions": 2, "comments": 1, "tree": 1}
 
 
 def test_row_translation_edge_cases() -> None:
@@ -504,6 +514,18 @@ def _figma_rows(now: datetime) -> dict[str, list[dict[str, Any]]]:
             "deleted_at": deleted,
         }
 
+    def check(node_id: str, found: bool, seen: str | None = None):
+        return {
+            "file_key": KEY,
+            "node_id": node_id,
+            "found": found,
+            "name": f"n{node_id}" if found else "",
+            "type": "FRAME",
+            "version": "v5",
+            "checked_at": at(0),
+            "seen_at": at(0) if found else seen,
+        }
+
     def comment(cid: str, node_id: str | None, days: float, resolved: str | None = None):
         return {
             "file_key": KEY,
@@ -548,6 +570,13 @@ def _figma_rows(now: datetime) -> dict[str, list[dict[str, Any]]]:
             }
             for i, days in ((1, 40), (5, 2), (3, 10))
         ],
+        "node_checks": [
+            check("5:95", True),
+            check("148:129", True),
+            check("7:7", False, seen=at(3)),  # a frame removed from the file
+            check("999:1", False),  # never existed
+            check("5:131", True),  # a button inside 5:95: not in the tree, found by /nodes
+        ],
         "comments": [
             comment("c1", "5:95", 3),
             comment("c2", "5:95", 1),
@@ -566,6 +595,8 @@ def test_figma_section_links_newer_designs_and_open_comments() -> None:
         _card("p4", "Ancien écran", NOW - timedelta(days=50), closed=True),
         _card("p5", "Supprimée", NOW - timedelta(days=50), deleted=True),
         _card("p6", "Écran supprimé", NOW - timedelta(hours=1)),
+        _card("p7", "Bouton « Prendre RDV »", NOW - timedelta(hours=1)),
+        _card("p8", "Pas encore vérifiée", NOW - timedelta(hours=1)),
     ]
     links = [
         _link("p1", "5:95"),
@@ -575,18 +606,20 @@ def test_figma_section_links_newer_designs_and_open_comments() -> None:
         _link("p4", "999:1"),
         _link("p5", "5:95"),
         _link("p6", "7:7"),
+        _link("p7", "5:131"),  # nested layer, found by /nodes: not broken
+        _link("p8", "42:42"),  # never checked yet: not broken on a guess
         {**_link("p9", "5:95")},
     ]  # p9: a link whose card is unknown
     section = build_figma_section(
         _figma_rows(NOW),
         _mirror_rows(links),
-        MirrorFacts(cards, [], {}),
+        MirrorFacts(cards, []),
         {"p1", "p5"},
         [KEY, "NeverSynced0001"],
         NOW,
     )
     synced, never = section["files"]
-    assert synced["linked_cards"] == 5  # p1 p2 p3 p4 p6; deleted p5 and unknown p9 don't count
+    assert synced["linked_cards"] == 7  # p1-p4, p6-p8; deleted p5 and unknown p9 don't count
     assert synced["version"] == "v5" and synced["name"] == "Maquettes"
     assert synced["frames"] == 2  # 5:95, 148:129 (7:7 deleted, 8:8 a TEXT, 0:1 a page)
     assert synced["rate_limited_until"] == utc_iso(NOW + timedelta(hours=5))
@@ -614,7 +647,7 @@ def test_figma_section_links_newer_designs_and_open_comments() -> None:
     later = build_figma_section(
         _figma_rows(NOW),
         _mirror_rows(links),
-        MirrorFacts(cards, [], {}),
+        MirrorFacts(cards, []),
         set(),
         [KEY],
         NOW + timedelta(hours=6),
@@ -622,14 +655,15 @@ def test_figma_section_links_newer_designs_and_open_comments() -> None:
     assert later["rate_limited_until"] is None and later["open_comments"] == []
 
 
-def test_figma_section_checks_no_frame_before_the_tree_is_read() -> None:
+def test_figma_section_reports_no_broken_link_before_figma_answered() -> None:
     rows = _figma_rows(NOW)
     rows["files"][0]["tree_version"] = None
     rows["nodes"] = []
+    rows["node_checks"] = []
     section = build_figma_section(
         rows,
         _mirror_rows([_link("p3", "999:1")]),
-        MirrorFacts([_card("p3", "Stats", NOW)], [], {}),
+        MirrorFacts([_card("p3", "Stats", NOW)], []),
         set(),
         [KEY],
         NOW,
@@ -645,7 +679,7 @@ def test_figma_section_is_fast_on_10000_cards() -> None:
     section = build_figma_section(
         _figma_rows(NOW),
         _mirror_rows(links),
-        MirrorFacts(cards, [], {}),
+        MirrorFacts(cards, []),
         {f"c{i}" for i in range(0, 10_000, 7)},
         [KEY],
         NOW,

@@ -22,7 +22,9 @@ from adapters.sandbox import (
 from adapters.sandbox.figma_world import build_sample_figma
 from syncd.demo import demo_settings
 from syncd.report.build import build_report
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.report.model import REPORT_ADAPTER
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 
 CONTRACT_KEYS = {"generated_at", "boards", "departments", "flags", "changes", "figma"}
 DEPARTMENT_KEYS = {
@@ -60,6 +62,7 @@ def test_sandbox_report_has_the_contract_shape_and_the_planted_flags(mirrored) -
     report = build_report(runtime.store, runtime.settings, now=clock())
     assert set(report) >= CONTRACT_KEYS
     json.dumps(report)  # serialisable as is
+    REPORT_ADAPTER.validate_python(report)  # the typed model, no undeclared key anywhere
     codes = [d["code"] for d in report["departments"]]
     assert codes == sorted(codes)
     assert set(codes) == {"12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95"}
@@ -116,6 +119,29 @@ def test_flag_history_across_syncs_and_changes_since(mirrored) -> None:  # type:
     )
     resolved = {(f["department"], f["code"]): f for f in report["flags"] if f["resolved_at"]}
     assert set(resolved) == {("62", "TOO_MANY_PRIORITIES"), ("55", "NO_REFERENT")}
+    REPORT_ADAPTER.validate_python(report)
+    # JSON `message` stays English for scripts; `message_fr` is what a French reader sees
+    too_many = resolved[("62", "TOO_MANY_PRIORITIES")]
+    assert too_many["message"] == "4 open priority actions (max 3)"
+    assert too_many["message_fr"] == "4 actions prioritaires ouvertes (max 3)"
+    stale = next(f for f in report["flags"] if f["code"] == "STALE_PRIORITY")
+    assert re.fullmatch(r"priority card '.+' inactive for \d+ days", stale["message"])
+    assert re.fullmatch(r"carte prioritaire « .+ » inactive depuis \d+ jours", stale["message_fr"])
+    # the changes are told in the report's language, flag labels included
+    resolved_change = next(
+        c for c in report["changes"] if c["kind"] == "flag_resolved" and c["department"] == "62"
+    )
+    assert resolved_change["summary"] == "62 : signalement « Trop d'actions prioritaires » résolu"
+    english = build_report(
+        runtime.store,
+        runtime.settings,
+        now=clock.now,
+        since=start + timedelta(minutes=1),
+        lang="en",
+    )
+    assert any(
+        c["summary"] == "62: flag “Too many priority actions” resolved" for c in english["changes"]
+    )
     for flag in resolved.values():
         assert flag["since"] < flag["resolved_at"]
     kinds = {(c["kind"], c.get("department")) for c in report["changes"]}
@@ -191,6 +217,21 @@ def test_report_command_formats_exit_codes_and_clean_stdout(mirrored, tmp_path: 
         [*base, "--since", "yesterday"], capture_output=True, text=True, env=env, timeout=60
     )
     assert bad.returncode == 2
+    assert "'yesterday' is not an ISO date" in bad.stderr and "Traceback" not in bad.stderr
+    # the ends of time are clamped to what the store holds, not an OverflowError
+    for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        done = subprocess.run(
+            [*base, "--format", "json", "--since", edge],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["since"] in (
+            "0001-01-01T00:00:00.000Z",
+            "9999-12-31T23:59:59.999Z",
+        )
 
 
 @pytest.mark.chromium

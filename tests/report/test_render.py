@@ -6,11 +6,13 @@ import copy
 import html
 import json
 import re
+import string
 from typing import Any
 
 import pytest
 
 from syncd.report import render as r
+from syncd.report import strings
 
 XSS_TITLE = "<script>alert(1)</script>"
 MD_TITLE = "a | b *c* [x](javascript:alert(1))"
@@ -141,7 +143,7 @@ def sample_report() -> dict[str, Any]:
             {
                 "department": "93",
                 "code": "NO_DASHBOARD",
-                "message": "no dashboard card",
+                "message": "no dashboard card in list Départements",
                 "since": "2026-11-02T08:00:00Z",
                 "resolved_at": None,
             },
@@ -155,7 +157,7 @@ def sample_report() -> dict[str, Any]:
             {
                 "department": "26",
                 "code": "STALE_PRIORITY",
-                "message": "priority card idle for 45 days",
+                "message": "priority card 'Former les agents de Valence' inactive for 45 days",
                 "since": "2026-10-01T08:00:00Z",
                 "resolved_at": "2026-11-15T12:00:00Z",
             },
@@ -166,14 +168,14 @@ def sample_report() -> dict[str, Any]:
                 "board": "b-cons",
                 "card_id": "c77",
                 "kind": "priority_added",
-                "summary": "Webinaire secrétaires",
+                "summary": "77 : action prioritaire ajoutée « Webinaire secrétaires »",
             },
             {
                 "at": "2026-11-15T12:00:00Z",
                 "board": "b-prod",
                 "card_id": "p9",
                 "kind": "moved",
-                "summary": "Doing → Done",
+                "summary": "« Export CSV des RDV » déplacée : En cours → Fait",
             },
         ],
         "figma": {
@@ -189,7 +191,7 @@ def sample_report() -> dict[str, Any]:
                             "card_id": "p3",
                             "card_title": "Écran de prise de RDV",
                             "node_id": "12:34",
-                            "reason": "node not found",
+                            "reason": "missing",
                         }
                     ],
                     "newer_designs": [
@@ -380,6 +382,43 @@ def test_markdown_content_order_and_escaping() -> None:
     assert "<b>" not in out
 
 
+def _english_phrases() -> set[str]:
+    """Every English phrase of the string table (template fields cut out) that French lacks."""
+    french = " ".join(_leaves(strings.FR))
+    phrases = set()
+    for text in _leaves(strings.EN):
+        for literal, *_ in string.Formatter().parse(text):
+            for chunk in re.split(r"[:;,.()“”'’]", literal):
+                chunk = chunk.strip()
+                if len(chunk) >= 8 and " " in chunk and chunk not in french:
+                    phrases.add(chunk)
+    return phrases
+
+
+def _leaves(table: Any) -> list[str]:
+    if isinstance(table, dict):
+        return [leaf for value in table.values() for leaf in _leaves(value)]
+    return [table] if isinstance(table, str) else []
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
+def test_french_report_has_no_english_sentence(fmt: str) -> None:
+    report = sample_report()
+    out = html.unescape(r.render(report, fmt, width=400))
+    phrases = _english_phrases()
+    assert "open priority actions" in phrases and "inactive for" in phrases  # the test can fail
+    assert [phrase for phrase in phrases if phrase in out] == []
+    for french in (
+        "4 actions prioritaires ouvertes (max 3)",
+        "carte prioritaire « Former les agents de Valence » inactive depuis 45 jours",
+        "aucune carte tableau de bord dans la liste Départements",
+        "nœud introuvable dans le fichier",
+    ):
+        assert french in out, french
+    if fmt != "table":  # the table does not list the boards
+        assert "(produit, 130 cartes" in out
+
+
 def test_markdown_english() -> None:
     out = r.render(sample_report(), "markdown", lang="en")
     assert out.startswith("# Drift report — 2026-11-30 08:00 UTC")
@@ -426,6 +465,14 @@ def test_html_content_and_structure() -> None:
     # the bar of 77 (4 > 3) is red, the max marker is drawn
     assert re.search(r'<g class="row flagged over" data-code="77">', out)
     assert 'class="max"' in out
+
+
+def test_html_explains_each_flag_in_the_reports_language() -> None:
+    out = html.unescape(r.render(sample_report(), "html"))
+    assert "title=\"Personne n'est désigné comme référent" in out
+    english = html.unescape(r.render(sample_report(), "html", lang="en"))
+    assert 'title="Nobody is named referent' in english
+    assert "4 open priority actions (max 3)" in english
 
 
 def test_html_escapes_user_text_and_links() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from syncd.rules.departments import (
     AMBIGUOUS_CODES,
+    NAME_DECISIONS,
     Department,
     DepartmentMatch,
     all_departments,
@@ -311,7 +313,8 @@ def test_region_names_are_not_departments(text: str) -> None:
         "la réunion de lancement",
         "Réunion de lancement avec les référents",
         "les landes du produit",
-        "Meuse et Oise : on verra",
+        "Aude a validé la maquette",
+        "Une bannière orne la page d'accueil",
     ],
 )
 def test_ambiguous_words_in_prose_are_no_department(text: str) -> None:
@@ -350,9 +353,79 @@ def test_ambiguous_code_must_be_its_own() -> None:
 
 def test_ambiguous_list_is_explicit() -> None:
     names = {by_code(code).name for code in AMBIGUOUS_CODES}  # type: ignore[union-attr]
-    assert {"Somme", "Manche", "Vienne", "Allier", "Cher", "Lot", "Var", "Nord"} <= names
-    assert "Seine-Saint-Denis" not in names
-    assert "Vendée" not in names and "Yonne" not in names
+    assert names == {
+        "Ain",
+        "Allier",
+        "Aube",
+        "Aude",
+        "Cher",
+        "Creuse",
+        "Landes",
+        "Lot",
+        "Manche",
+        "Nord",
+        "Orne",
+        "Somme",
+        "Var",
+        "Vienne",
+        "La Réunion",
+    }
+
+
+def test_every_one_word_name_was_decided_with_a_reason() -> None:
+    one_word = {row[0] for row in ALL if re.fullmatch(r"[^\s'\-]+", row[1])}
+    assert set(NAME_DECISIONS) == one_word
+    for code, (_needs_cue, why) in NAME_DECISIONS.items():
+        assert why.startswith(by_code(code).name + ": ")  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- rivers: proper nouns
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Loire – bilan du trimestre", ["42"]),
+        ("Tarn : comité de suivi", ["81"]),
+        ("Oise et Aisne : réunion commune", ["60", "02"]),
+        ("Meuse et Oise : on verra", ["55", "60"]),
+        ("Point d'étape Doubs / Jura", ["25", "39"]),
+        ("Relance du CCAS de l'Eure", ["27"]),
+        ("Gard – formation des secrétaires de PMI", ["30"]),
+        ("GERS : ouverture du service aux usagers", ["32"]),
+        ("Indre — convention signée", ["36"]),
+        ("Comité de pilotage Marne, 3e trimestre", ["51"]),
+        ("la Loire : retours des agents d'accueil", ["42"]),
+        ("Bilan Tarn et Gers", ["81", "32"]),
+        ("Visio Isère, Drôme et Ardèche", ["38", "26", "07"]),
+        ("Eure-et-Loir et Eure : mutualiser la formation", ["28", "27"]),
+        ("Haute-Loire puis Loire : même prestataire", ["43", "42"]),
+        ("Démo à l'équipe de la Meuse", ["55"]),
+    ],
+)
+def test_rivers_are_proper_nouns_and_link_in_prose(text: str, expected: list[str]) -> None:
+    assert codes(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Déploiement à Nogent-sur-Marne",
+        "Auvers-sur-Oise : retour terrain",
+        "CCAS de Saint-Cyr-sur-Loire : formation",
+        "Loire-sur-Rhône : atelier usagers",
+        "Marne-la-Vallée : test de charge",
+        "Verdun-sur-Meuse, permanence du mardi",
+        "Champigny-sur-Marne et Nogent-sur-Marne",
+    ],
+)
+def test_a_river_in_a_town_name_is_the_town(text: str) -> None:
+    assert codes(text) == []
+
+
+def test_a_town_beside_its_departement_keeps_the_departement() -> None:
+    assert codes("Val-de-Marne : Champigny-sur-Marne et Nogent-sur-Marne") == ["94"]
+    assert codes("Déploiement sur Loire-Atlantique") == ["44"]  # "sur" without hyphen: no town
 
 
 # --------------------------------------------------------------------------- no department at all

@@ -16,6 +16,7 @@ from syncd.rules.governance import (
     DepartmentStatus,
     Evaluation,
     Finding,
+    FlagCode,
     Link,
     ListFacts,
     PriorityAction,
@@ -220,10 +221,10 @@ def test_dashboard_cards(evaluation: Evaluation) -> None:
 def test_priority_actions(evaluation: Evaluation) -> None:
     s77 = status(evaluation, "77")
     assert s77.priority_actions == [
-        PriorityAction("Former les agents", "checklist", "d77", "https://trello.com/c/d77", ago(1)),
-        PriorityAction("Relancer la DSI", "checklist", "d77", "https://trello.com/c/d77", ago(1)),
+        PriorityAction("Former les agents", "checklist", "d77", "https://trello.com/c/d77"),
+        PriorityAction("Relancer la DSI", "checklist", "d77", "https://trello.com/c/d77"),
         PriorityAction(
-            "Export CD77 en CSV", "card", "p-77-stale", "https://trello.com/c/p-77-stale", ago(45)
+            "Export CD77 en CSV", "card", "p-77-stale", "https://trello.com/c/p-77-stale"
         ),
     ]
     s80 = status(evaluation, "80")
@@ -307,9 +308,13 @@ def test_linked_cards_counts_distinct_cards(evaluation: Evaluation) -> None:
 def test_no_dashboard_when_the_board_is_empty() -> None:
     evaluation = run([], departments=("77",))
     assert [(d.code, d.dashboard_card_id) for d in evaluation.departments] == [("77", None)]
-    assert evaluation.findings == [
-        Finding("77", "NO_DASHBOARD", "no dashboard card in list (first open list)")
-    ]
+    assert evaluation.findings == [Finding("77", FlagCode.NO_DASHBOARD, "NO_DASHBOARD_NO_LIST")]
+    assert evaluation.findings[0].message == (
+        "no dashboard card: the consortium board has no open list"
+    )
+    assert evaluation.findings[0].message_in("fr") == (
+        "aucune carte tableau de bord : le tableau du consortium n'a aucune liste ouverte"
+    )
 
 
 def test_named_department_list_is_compared_normalised() -> None:
@@ -319,7 +324,7 @@ def test_named_department_list_is_compared_normalised() -> None:
     assert status(evaluation, "80").dashboard_card_id == "s"
     missing = run(cards, department_list="Tableau de bord", departments=("80",))
     assert missing.findings == [
-        Finding("80", "NO_DASHBOARD", "no dashboard card in list Tableau de bord")
+        Finding("80", FlagCode.NO_DASHBOARD, "NO_DASHBOARD", {"list": "Tableau de bord"})
     ]
 
 
@@ -430,13 +435,13 @@ def test_stale_priority_with_fixed_now() -> None:
     cards[4] = replace(cards[4], date_last_activity=None)  # card() defaults None to "yesterday"
     evaluation = run(cards, max_priority_actions=10)
     stale = [f for f in evaluation.findings if f.code == "STALE_PRIORITY"]
-    assert stale == [
-        Finding(
-            "80",
-            "STALE_PRIORITY",
-            "2 priority cards inactive for more than 30 days: "
-            "'[Somme] 31 jours' (31 days), '[Somme] 40 jours' (40 days)",
-        )
+    assert [f.message for f in stale] == [
+        "2 priority cards inactive for more than 30 days: "
+        "'[Somme] 31 jours' (31 days), '[Somme] 40 jours' (40 days)"
+    ]
+    assert [f.message_in("fr") for f in stale] == [
+        "2 cartes prioritaires inactives depuis plus de 30 jours : "
+        "« [Somme] 31 jours » (31 jours), « [Somme] 40 jours » (40 jours)"
     ]
     assert finding_codes(run(cards, stale_after_days=60, max_priority_actions=10), "80") == []
     only_one = run(cards, stale_after_days=35, max_priority_actions=10)

@@ -45,3 +45,21 @@ def test_upgrade_from_0001_keeps_rows(store_url: str) -> None:
     (comment,) = store.figma_rows()["comments"]
     assert comment["message"] == "Bouton trop petit" and comment["deleted_at"] is None
     store.close()
+
+
+def test_0003_drops_last_poll_at_and_keeps_the_sync_state(store_url: str) -> None:
+    engine = create_engine(store_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0002")
+        connection.execute(
+            text(
+                "INSERT INTO sync_state (board_ref, board_id, role, action_cursor, last_poll_at)"
+                " VALUES ('oSmy09cz', 'b1', 'consortium', 'a9', '2026-11-01T00:00:00.000Z')"
+            )
+        )
+    engine.dispose()
+    store = Store(store_url)  # upgrades to head
+    (state,) = store.sync_states()
+    assert "last_poll_at" not in state
+    assert (state["board_id"], state["action_cursor"]) == ("b1", "a9")
+    store.close()

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from state.store import BoardBatch, utc_iso
+from state.store import BoardBatch
+from state.timestamps import utc_iso
 from syncd.trello.actions import (
     BOARD_LEVEL_ACTIONS,
     DIRECT_ACTIONS,

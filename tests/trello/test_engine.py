@@ -28,8 +28,10 @@ from adapters.sandbox.figma_world import build_sample_figma
 from adapters.transport import RetryPolicy
 from state import models as m
 from state.store import Store
-from syncd.config import BoardConfig, GovernanceConfig, Secrets, Settings, StoreConfig, TrelloConfig
-from syncd.runtime import Runtime, build_runtime, sync_pass
+from syncd.config import BoardConfig, Secrets, Settings, StoreConfig, TrelloConfig
+from syncd.rules.governance import Rules
+from syncd.runtime import Runtime, build_runtime
+from syncd.sync_pass import sync_pass
 
 FAST_RETRIES = RetryPolicy(
     max_attempts=8, backoff_initial=0.01, backoff_max=0.05, window_seconds=0.2
@@ -46,7 +48,7 @@ def settings_for(
     return Settings(
         store=StoreConfig(url=store_url),
         trello=TrelloConfig(api_base=sandbox.trello_api_base, boards=boards),
-        governance=GovernanceConfig(departments=("77", "95")),
+        governance=Rules(departments=("77", "95")),
         secrets=Secrets(TRELLO_API_KEY=sandbox.api_key, TRELLO_TOKEN=sandbox.token),
     )
 
@@ -106,6 +108,60 @@ def test_idle_poll_costs_one_request_and_writes_nothing(sandbox: Sandbox, tmp_pa
     assert sandbox.requests[0].path == "/1/batch"
     assert sqlite_dump(url) == before
     assert set(runtime.mirror.last_checked) == {CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK}
+
+
+def test_a_board_refused_by_the_change_check_fails_alone_and_counts_its_request(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    """The product board disappears from the token's reach after the first sync: inside the
+    one /1/batch check it answers 404 while the consortium board answers as usual."""
+    runtime = runtime_for(sandbox, store_url)
+    sync_pass(runtime)
+    product = sandbox.world.board(PRODUCT_SHORT_LINK)
+    del sandbox.world.boards[product["id"]]
+    sandbox.reset_counts()
+    reports = runtime.mirror.sync()
+    assert [(r.board, r.mode) for r in reports] == [
+        (CONSORTIUM_SHORT_LINK, "idle"),
+        (PRODUCT_SHORT_LINK, "failed"),
+    ]
+    assert "change check of board BiT8tx09: 404" in (reports[1].error or "")
+    # the one check request is counted once, on the first board it served
+    assert len(sandbox.requests) == 1 and sum(r.requests for r in reports) == 1
+    state = runtime.store.sync_state(PRODUCT_SHORT_LINK)
+    assert state is not None and "404" in (state["last_error"] or "")
+
+
+def test_a_lone_board_that_fails_its_change_check_reports_the_request(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    boards = (BoardConfig(id=CONSORTIUM_SHORT_LINK, role="consortium"),)
+    runtime = runtime_for(sandbox, store_url, boards=boards)
+    sync_pass(runtime)
+    consortium = sandbox.world.board(CONSORTIUM_SHORT_LINK)
+    del sandbox.world.boards[consortium["id"]]
+    sandbox.reset_counts()
+    (report,) = runtime.mirror.sync()
+    assert (report.mode, report.requests) == ("failed", 1)
+    assert len(sandbox.requests) == 1
+    # the catch-up path of the webhooks counts (and survives) its check the same way
+    sandbox.reset_counts()
+    again = runtime.mirror.sync_board(boards[0])
+    assert (again.mode, again.requests) == ("failed", 1) and len(sandbox.requests) == 1
+
+
+def test_a_change_check_that_fails_as_a_whole_fails_every_board_with_its_requests(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    runtime = runtime_for(sandbox, store_url)
+    sync_pass(runtime)
+    sandbox.reset_counts()
+    sandbox.fail_next(FAST_RETRIES.max_attempts, status=502, path_prefix="/1/batch")
+    reports = runtime.mirror.sync()
+    assert [r.mode for r in reports] == ["failed", "failed"]
+    assert len(sandbox.requests) == FAST_RETRIES.max_attempts
+    assert [r.requests for r in reports] == [FAST_RETRIES.max_attempts, 0]
+    assert all(s["last_error"] for s in runtime.store.sync_states())
 
 
 def test_changed_cards_alone_are_refetched(sandbox: Sandbox, store_url: str) -> None:

@@ -1,0 +1,1 @@
+"""The routes of `syncd run`, one router per concern: `webhooks`, `health`, `metrics`, `report`."""
