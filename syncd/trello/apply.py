@@ -1,33 +1,44 @@
-"""Applying one accepted Trello action to the store: directly, by a refetch, or by a board sync.
+"""Applying accepted Trello actions to the store: directly, by a refetch, or by a board sync.
 
-Owns `TrelloApplier`: one delivery recorded (a replay is recognised by its action id), applied
+Owns `TrelloApplier`: deliveries recorded (a replay is recognised by its action id), applied,
 and marked ``applied`` or ``failed``. What an action means is `syncd.trello.actions` (`plan`,
-`apply_action`), and every row is built by the one conversion, `syncd.trello.rows`:
+`apply_action`), and every row is built by the one conversion, `syncd.trello.rows`. A run of
+deliveries (what the webhook worker has queued; one delivery is a run of one) is applied per
+board:
 
-- **direct**: the action carries the whole change: the card's stored rows are loaded
-  (`Store.card_batch`), changed by `apply_action`, and written back through the one writer
-  path with the raw action, so the card history gets ``webhook`` rows; no Trello request;
+- **direct**: the action carries the whole change: it is applied to its card's stored rows
+  (`Store.card_batch`, `apply_action`), in arrival order; no Trello request;
 - **refetch**: anything else about a card, or a direct action `apply_action` refuses (the card
   is not stored yet, the stored card is not older than the action, a value is missing): the
-  card is fetched again (one ``/1/batch`` request) and converted like a poll's;
-- **board**: an action that changes the board itself: the board is synced (`Mirror.sync_board`);
-- **store** / **included**: nothing mirrored is named, or a fetch already returned the card
-  after this action: only the raw action is kept.
+  run's cards to refetch are fetched together, 10 per ``/1/batch`` request, and converted like
+  a poll's;
+- **board**: an action that changes the board itself: the board is synced first
+  (`Mirror.sync_board`);
+- **store** / **included**: nothing mirrored is named (or syncd's own comment), or a fetch
+  already returned the card after this action: only the raw action is kept.
 
-A webhook batch never moves the poll cursor: a lost or failed delivery is caught by the next
-poll, which reads every action since the cursor and refetches the cards of the actions it does
-not hold. A failed delivery stores no action row, so the poll does not mistake it for applied.
+Then the changed, refetched and deleted cards are written with every raw action of the run in
+one batch through the one writer path, so the card history gets ``webhook`` rows (one per
+changed field and card for the run). The batch never moves the poll cursor: a lost or failed
+delivery is caught by the next poll, which reads every action since the cursor and refetches
+the cards of the actions it does not hold. A failed run stores no action row.
 
-Why direct application and not a coalesced refetch (measured by ``bench/bench_webhook_designs.py``
-on the sandbox, SQLite, 600 signed deliveries of the sample board's usual changes; see the
-bench's docstring for the table): MEASUREMENTS.
+Why this design (``bench/bench_webhook_designs.py``: 600 signed deliveries of the sample boards'
+usual changes, SQLite, Trello's budget of 90 requests / 10 s enforced; numbers in its
+docstring): refetching every delivery's card costs one request per delivery, so Trello's
+budget caps it near 9 deliveries/s; coalescing refetches is cheap for a backlog on few cards
+but still costs one request per 10 distinct cards, and one per delivery when deliveries
+trickle in one by one; applying the actions that carry their change costs no request at all.
+Direct application with the remainder coalesced took the fewest requests in every scenario
+measured, and one transaction per run gives the highest rate.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -41,11 +52,21 @@ from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.webhooks")
 
-
 T = TypeVar("T")
+Action = Mapping[str, Any]
+Delivery = tuple[Action, BoardConfig, str]  # the action, its configured board, the board's id
 
-
-# -- applying -----------------------------------------------------------------------------
+# The batch lists holding one card's rows (the card itself, then its children).
+CARD_ROWS = (
+    "cards",
+    "card_labels",
+    "card_members",
+    "checklists",
+    "check_items",
+    "custom_field_items",
+    "attachments",
+    "figma_links",
+)
 
 
 class ApplyError(Exception):
@@ -57,7 +78,7 @@ def _inline(step: Callable[[], T]) -> T:
 
 
 class TrelloApplier:
-    """Applies one Trello action to the store (see the module docstring).
+    """Applies accepted Trello actions to the store (see the module docstring).
 
     `run_write` runs a read-modify-write step where every store write happens (the daemon's
     writer thread); by default inline. Remote calls (refetch, board sync) run in the caller.
@@ -97,27 +118,47 @@ class TrelloApplier:
         with self._fetched_lock:
             return date < self._fetched.get(card_id, "")
 
-    def deliver(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> str:
+    # -- deliveries -----------------------------------------------------------------------
+
+    def deliver(self, action: Action, board: BoardConfig, board_id: str) -> str:
         """Record, apply and mark one delivery: ``applied``, ``replay`` or ``failed``."""
-        action_id = action["id"]
-        at = utc_iso(self.clock())
-        if not self.run_write(lambda: self.store.record_delivery(action_id, board_id, at)):
-            return "replay"
-        try:
-            how = self.apply(action, board, board_id)
-        except Exception as exc:  # a failed apply must never stop the worker
-            log.warning(
-                "webhook apply failed",
-                action=action_id,
-                type=action.get("type"),
-                board=board.id,
-                error=" ".join(str(exc).split())[:300] or type(exc).__name__,
-            )
-            self._mark(action_id, "failed")
-            return "failed"
-        self._mark(action_id, "applied")
-        log.debug("webhook applied", action=action_id, type=action.get("type"), how=how)
-        return "applied"
+        return self.deliver_many([(action, board, board_id)])[0]
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[str]:
+        """Record, apply and mark a run of deliveries (in arrival order), board by board:
+        ``applied``, ``replay`` or ``failed`` for each."""
+        outcomes: list[str] = []
+        runs: dict[str, tuple[BoardConfig, str, list[tuple[int, Action]]]] = {}
+        for index, (action, board, board_id) in enumerate(deliveries):
+            record = partial(self.store.record_delivery, action["id"], board_id)
+            fresh = self.run_write(partial(record, utc_iso(self.clock())))
+            outcomes.append("applied" if fresh else "replay")
+            if fresh:
+                runs.setdefault(board.id, (board, board_id, []))[2].append((index, action))
+        for board, board_id, run in runs.values():
+            actions = [action for _, action in run]
+            try:
+                hows = self.apply_many(actions, board, board_id)
+            except Exception as exc:  # a failed apply must never stop the worker
+                log.warning(
+                    "webhook apply failed",
+                    actions=[action["id"] for action in actions[:20]],
+                    types=sorted({str(action.get("type")) for action in actions}),
+                    board=board.id,
+                    error=" ".join(str(exc).split())[:300] or type(exc).__name__,
+                )
+                hows = ["failed"] * len(actions)
+            for (index, action), how in zip(run, hows, strict=True):
+                outcomes[index] = "failed" if how == "failed" else "applied"
+                self._mark(action["id"], outcomes[index])
+                log.debug(
+                    "webhook delivery",
+                    action=action["id"],
+                    type=action.get("type"),
+                    outcome=outcomes[index],
+                    how=how,
+                )
+        return outcomes
 
     def _mark(self, action_id: str, outcome: str) -> None:
         at = utc_iso(self.clock())
@@ -126,91 +167,131 @@ class TrelloApplier:
         except Exception as exc:
             log.warning("cannot mark webhook delivery", action=action_id, error=str(exc)[:300])
 
-    def apply(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> str:
-        """Apply one action; returns how (``direct``, ``refetch``, ``board``, ``store``,
-        ``included``)."""
-        how = plan(action)
-        if own_comment_ids([action], self.store.writeback_intents):
-            how = "store"  # syncd's own comment (write-back): kept, its card is unchanged
-        card_id = self._card_of(action) if how in ("direct", "refetch") else None
-        if how in ("direct", "refetch"):
-            if card_id is None:
-                how = "store"  # a checklist not stored yet: it comes with its card's refetch
-            elif self._included(card_id, action.get("date")):
-                how = "included"  # the stored card was fetched after this action: row only
-        if card_id is not None and how == "direct":
-            direct_card = card_id
-            if self.run_write(lambda: self._direct(action, board, board_id, direct_card)):
-                return "direct"
-            how = "refetch"
-        if card_id is not None and how == "refetch":
-            self._refetch(action, board, board_id, card_id)
-            return "refetch"
-        if how == "board":
+    # -- applying -------------------------------------------------------------------------
+
+    def apply(self, action: Action, board: BoardConfig, board_id: str) -> str:
+        """Apply one action; returns how (see `apply_many`)."""
+        return self.apply_many([action], board, board_id)[0]
+
+    def apply_many(self, actions: Sequence[Action], board: BoardConfig, board_id: str) -> list[str]:
+        """Apply a run of one board's actions (in arrival order); returns how, for each:
+        ``direct``, ``refetch``, ``board``, ``store`` or ``included``."""
+        own = own_comment_ids(actions, self.store.writeback_intents)  # syncd's: card unchanged
+        hows = ["store" if action["id"] in own else plan(action) for action in actions]
+        if "board" in hows:
             report = self.mirror.sync_board(board)
             if report.error:
                 raise ApplyError(f"board {board.id}: {report.error}")
-        rows = action_rows([action], board_id, "webhook")
-        self.run_write(lambda: self.store.insert_actions(rows))
-        return how
-
-    def _card_of(self, action: Mapping[str, Any]) -> str | None:
-        """The action's card: named in it, or (``updateChecklist``) the stored checklist's."""
-        card_id = action_card_id(action)
-        checklist_id = action_checklist_id(action)
-        if card_id is None and checklist_id is not None:
-            card_id = self.store.checklist_cards([checklist_id]).get(checklist_id)
-        return card_id
-
-    def _direct(
-        self, action: Mapping[str, Any], board: BoardConfig, board_id: str, card_id: str
-    ) -> bool:
-        """On the writer: load the card's rows, change them, write them back. False: refetch."""
+        cards = self._cards_of(actions, hows)
+        for index, card_id in enumerate(cards):
+            if hows[index] not in ("direct", "refetch"):
+                continue
+            if card_id is None:
+                hows[index] = "store"  # a checklist not stored yet: it comes with its card
+            elif self._included(card_id, actions[index].get("date")):
+                hows[index] = "included"  # a fetch after this action holds it: row only
         observed = utc_iso(self.clock())
-        batch = self.store.card_batch(board.id, board.role, [card_id], observed_at=observed)
-        if action.get("type") == "deleteCard":
-            if not batch.cards:  # never stored, or already marked gone: nothing to record
-                self.store.insert_actions(action_rows([action], board_id, "webhook"))
-                return True
-            batch = BoardBatch(
-                board_ref=board.id,
-                role=board.role,
-                observed_at=observed,
-                source="webhook",
-                gone_card_ids=[card_id],
-            )
-        else:
-            options = None
-            if action.get("type") == "updateCustomFieldItem":
-                options = self.store.custom_field_options(board_id)
-            if not apply_action(batch, action, card_id=card_id, board_id=board_id, options=options):
-                return False
-        self._write(batch, action, board_id)
-        return True
+        changed, refetch, gone = self.run_write(
+            lambda: self._apply_direct(actions, hows, cards, board, board_id, observed)
+        )
+        fetched = self.trello.cards(sorted(refetch)) if refetch else {}  # remote, off the writer
+        self.run_write(
+            lambda: self._write(changed, fetched, gone, actions, board, board_id, observed)
+        )
+        return hows
 
-    def _refetch(
-        self, action: Mapping[str, Any], board: BoardConfig, board_id: str, card_id: str
+    def _cards_of(self, actions: Sequence[Action], hows: list[str]) -> list[str | None]:
+        """Each action's card: named in it, or (``updateChecklist``) the stored checklist's."""
+        wanted = {
+            checklist_id
+            for action, how in zip(actions, hows, strict=True)
+            if how in ("direct", "refetch") and (checklist_id := action_checklist_id(action))
+        }
+        checklists = self.store.checklist_cards(wanted) if wanted else {}
+        return [
+            action_card_id(action) or checklists.get(action_checklist_id(action) or "")
+            for action in actions
+        ]
+
+    def _apply_direct(
+        self,
+        actions: Sequence[Action],
+        hows: list[str],
+        cards: Sequence[str | None],
+        board: BoardConfig,
+        board_id: str,
+        observed: str,
+    ) -> tuple[BoardBatch, set[str], set[str]]:
+        """On the writer: the direct actions applied in order onto their cards' stored rows.
+
+        Returns (the changed rows, the cards to refetch, the cards deleted); a direct action
+        `apply_action` refuses becomes ``refetch`` in `hows`.
+        """
+        refetch = {card for card, how in zip(cards, hows, strict=True) if how == "refetch"}
+        direct = [(i, card) for i, card in enumerate(cards) if hows[i] == "direct" and card]
+        batch = (
+            self.store.card_batch(
+                board.id, board.role, {card for _, card in direct}, observed_at=observed
+            )
+            if direct
+            else BoardBatch(board_ref=board.id, role=board.role, observed_at=observed)
+        )
+        options = None
+        if any(actions[i].get("type") == "updateCustomFieldItem" for i, _ in direct):
+            options = self.store.custom_field_options(board_id)
+        gone: set[str] = set()
+        for i, card_id in direct:
+            if actions[i].get("type") == "deleteCard":
+                gone.add(card_id)
+            elif card_id in refetch:
+                hows[i] = "refetch"  # the card's fetched state will hold this action too
+            elif card_id not in gone and not apply_action(
+                batch, actions[i], card_id=card_id, board_id=board_id, options=options
+            ):
+                hows[i] = "refetch"
+                refetch.add(card_id)
+        return batch, {card for card in refetch if card} - gone, gone
+
+    def _write(
+        self,
+        changed: BoardBatch,
+        fetched: Mapping[str, Mapping[str, Any] | None],
+        gone: set[str],
+        actions: Sequence[Action],
+        board: BoardConfig,
+        board_id: str,
+        observed: str,
     ) -> None:
-        fetched = self.trello.cards([card_id])  # remote call, off the writer
-
-        def write() -> None:
-            batch = refetched_batch(
-                fetched,
-                board_ref=board.id,
-                role=board.role,
-                board_id=board_id,
-                observed_at=utc_iso(self.clock()),
-                options=self.store.custom_field_options(board_id),
-                source="webhook",
+        """On the writer: the directly changed, refetched and deleted cards written with every
+        raw action of the run, in one batch (the cursor never moves)."""
+        batch = refetched_batch(
+            fetched,
+            board_ref=board.id,
+            role=board.role,
+            board_id=board_id,
+            observed_at=observed,
+            options=self.store.custom_field_options(board_id) if fetched else {},
+            deleted=gone,
+            source="webhook",
+        )
+        replaced = set(fetched) | gone
+        for name in CARD_ROWS:
+            key = "id" if name == "cards" else "card_id"
+            getattr(batch, name).extend(
+                row for row in getattr(changed, name) if row[key] not in replaced
             )
-            self._write(batch, action, board_id)
-            self.note_fetched(batch)
-
-        self.run_write(write)
-
-    def _write(self, batch: BoardBatch, action: Mapping[str, Any], board_id: str) -> None:
-        batch.source = "webhook"
-        batch.action_id = action["id"]
+        batch.actions = action_rows(actions, board_id, "webhook")
+        batch.action_id = actions[0]["id"] if len(actions) == 1 else None
         batch.cursor = None  # never: the poll resumes from its own cursor
-        batch.actions = action_rows([action], board_id, "webhook")
-        self.store.write_board(batch)
+        if batch.cards or batch.gone_card_ids:
+            self.store.write_board(batch)
+            self.note_fetched(_fetched_part(batch, fetched))
+        else:  # nothing mirrored changes: the raw actions alone (no sync state needed)
+            self.store.insert_actions(batch.actions)
+
+
+def _fetched_part(batch: BoardBatch, fetched: Mapping[str, Any]) -> BoardBatch:
+    """The cards of a written batch that Trello returned (what `note_fetched` may remember)."""
+    part = BoardBatch(board_ref=batch.board_ref, role=batch.role, observed_at=batch.observed_at)
+    part.cards = [card for card in batch.cards if card["id"] in fetched]
+    return part

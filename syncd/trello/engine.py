@@ -8,13 +8,14 @@ Algorithm, per pass (`Mirror.sync`):
    inside the batch fails alone; the check request is counted once, in the report of the
    first board it served (so the reports add up to the requests made).
 2. **Incremental.** Otherwise the actions since the cursor are read (1000 per page). The cards
-   they touch are refetched through ``/1/batch`` (10 per request) and written with the actions
-   and the new cursor, in one transaction. Actions already applied from a webhook are not
-   refetched (webhooks never move the cursor, so a lost delivery is always caught here), nor
-   are syncd's own comments (write-back): they are stored, their card is unchanged.
-   A ``deleteCard`` marks its card deleted without a fetch. When an action changes the board
-   itself (a list, a label, a custom field, a member) or too many cards changed, a full
-   snapshot is cheaper and is taken instead.
+   they touch (for an action naming only a checklist, the stored checklist's card: see
+   `syncd.trello.actions`) are refetched through ``/1/batch`` (10 per request) and written
+   with the actions and the new cursor, in one transaction. Actions already applied from a
+   webhook are not refetched (webhooks never move the cursor, so a lost delivery is always
+   caught here), nor are syncd's own comments (write-back): they are stored, their card is
+   unchanged. A ``deleteCard`` marks its card deleted without a fetch. When an action changes
+   the board itself (a list, a label, a custom field, a member) or too many cards changed, a
+   full snapshot is cheaper and is taken instead.
 3. **Full snapshot** (first sync, ``--full``, the daily reconcile): one nested
    ``GET /1/boards/{id}`` with every parameter explicit (paged ``/cards`` when Trello refuses a
    board that large), plus the action pages since the cursor (the whole history the first

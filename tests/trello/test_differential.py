@@ -51,13 +51,14 @@ from state import models as m
 from state.store import BoardBatch, Store, WriteResult
 from syncd.config import BoardConfig, Secrets, Settings, StoreConfig, TrelloConfig
 from syncd.runtime import Runtime, build_runtime
-from syncd.trello.apply import TrelloApplier
+from syncd.trello.apply import CARD_ROWS, TrelloApplier
+from syncd.trello.rows import refetched_batch
 from syncd.trello.webhooks import BoardIndex, action_board, parse_trello, signature_ok
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("SYNCD_DIFFERENTIAL_EXAMPLES", "40"))
-STEPS = int(os.environ.get("SYNCD_DIFFERENTIAL_STEPS", "40"))
+STEPS = int(os.environ.get("SYNCD_DIFFERENTIAL_STEPS", "50"))
 SHORT_LINK = "DiFFb0rd"
 BOARD = BoardConfig(id=SHORT_LINK, role="consortium")
 CALLBACK = "https://syncd.example.org/webhooks/trello"
@@ -257,6 +258,9 @@ class WebhookMachine(RuleBasedStateMachine):
         self.pending: list[dict[str, Any]] = []
         self.delivered: list[dict[str, Any]] = []
         self.lost = False  # a delivery lost since the last poll
+        self.lost_cards: set[str] = set()  # their cards
+        self.checklist_cards = {cl["id"]: cl["idCard"] for cl in self.world.checklists.values()}
+        self.known_cards = set(self.world.cards)  # every card the world ever had
 
     def _write(self, batch: BoardBatch) -> WriteResult:
         """The Mirror's write hook, as the daemon's: write, then tell the applier."""
@@ -271,6 +275,40 @@ class WebhookMachine(RuleBasedStateMachine):
         actions = self.world.actions[self.board_id]
         self.pending.extend(json.loads(json.dumps(a)) for a in actions[self.recorded :])
         self.recorded = len(actions)
+        self.checklist_cards.update(
+            {cl["id"]: cl["idCard"] for cl in self.world.checklists.values()}
+        )
+        self.known_cards |= set(self.world.cards)
+
+    def _card_of(self, action: dict[str, Any]) -> str | None:
+        data = action["data"]
+        card = (data.get("card") or {}).get("id")
+        return card or self.checklist_cards.get((data.get("checklist") or {}).get("id"))
+
+    def _check_settled_cards(self) -> None:
+        """Every card whose actions have all been delivered equals Trello's card, converted
+        (cards with a pending or lost delivery are left to the end)."""
+        busy = {self._card_of(action) for action in self.pending} | self.lost_cards
+        cards = sorted(self.known_cards - busy)
+        expected = refetched_batch(
+            self.runtime.trello.cards(cards),
+            board_ref=SHORT_LINK,
+            role="consortium",
+            board_id=self.board_id,
+            observed_at=START.isoformat(),
+            options=self.store.custom_field_options(self.board_id),
+        )
+        stored = self.store.card_batch(SHORT_LINK, "consortium", cards, observed_at="")
+        for name in CARD_ROWS:
+            drop = BOOKKEEPING["card"] if name == "cards" else set()
+            rows = [
+                sorted(
+                    json.dumps({k: v for k, v in row.items() if k not in drop}, sort_keys=True)
+                    for row in getattr(batch, name)
+                )
+                for batch in (stored, expected)
+            ]
+            assert rows[0] == rows[1], f"{name} of a settled card differs from Trello's"
 
     def _cards(self) -> list[str]:
         return sorted(self.world.cards)
@@ -290,8 +328,8 @@ class WebhookMachine(RuleBasedStateMachine):
     def _field(self, name: str) -> str:
         return self.world.find_custom_field(SHORT_LINK, name)
 
-    def _post(self, action: dict[str, Any]) -> str:
-        """One signed delivery through what the HTTP route does, then the applier."""
+    def _received(self, action: dict[str, Any]) -> tuple[dict[str, Any], BoardConfig, str]:
+        """One signed delivery through what the HTTP route does before it queues it."""
         model = self.world.board_model(self.world.boards[self.board_id])
         body = json.dumps({"action": action, "model": model}, ensure_ascii=False).encode()
         header = webhook_signature(self.harness.sandbox.api_secret, body, CALLBACK)
@@ -299,7 +337,11 @@ class WebhookMachine(RuleBasedStateMachine):
         payload = parse_trello(body)
         match = self.index.resolve(*action_board(payload))
         assert match is not None
-        return self.applier.deliver(payload["action"], *match)
+        return payload["action"], *match
+
+    def _post(self, *actions: dict[str, Any]) -> list[str]:
+        """Deliveries applied as one run (what the worker had queued), in this order."""
+        return self.applier.deliver_many([self._received(action) for action in actions])
 
     # -- changes on Trello (one per kind; `change` picks one)
 
@@ -423,63 +465,75 @@ class WebhookMachine(RuleBasedStateMachine):
         self.world.comment(self._pick(data, self._cards()), "Point d'étape avec le département")
         self._recorded()
 
-    @rule(data=st.data())
-    def change(self, data: st.DataObject) -> None:
-        """One change on Trello, of a kind the world allows now, a moment after the last one
-        (sometimes the same millisecond)."""
-        pause = data.draw(st.sampled_from([0, 1, 350, 2_000, 61_000]), label="ms later")
-        self.world.now = self.world.clock() + timedelta(milliseconds=pause)
-        kinds = ["create_card"]
-        if self.world.cards:
-            kinds += CARD_CHANGES
-        if self.world.checklists:
-            kinds += ["rename_checklist", "delete_checklist", "add_check_item"]
-        if self._items():
-            kinds += ["rename_check_item", "check", "delete_check_item"]
-        getattr(self, "_" + data.draw(st.sampled_from(kinds), label="change"))(data)
+    @rule(data=st.data(), count=st.integers(1, 3))
+    def change(self, data: st.DataObject, count: int) -> None:
+        """A few changes on Trello, each of a kind the world allows then, a moment after the
+        last one (sometimes the same millisecond)."""
+        for _ in range(count):
+            pause = data.draw(st.sampled_from([0, 1, 350, 2_000, 61_000]), label="ms later")
+            self.world.now = self.world.clock() + timedelta(milliseconds=pause)
+            kinds = ["create_card"]
+            if self.world.cards:
+                kinds += CARD_CHANGES
+            if self.world.checklists:
+                kinds += ["rename_checklist", "delete_checklist", "add_check_item"]
+            if self._items():
+                kinds += ["rename_check_item", "check", "delete_check_item"]
+            getattr(self, "_" + data.draw(st.sampled_from(kinds), label="change"))(data)
 
     # -- deliveries
 
     @precondition(lambda self: self.pending)
     @rule(data=st.data(), count=st.integers(1, 4))
     def deliver(self, data: st.DataObject, count: int) -> None:
-        """Up to `count` pending deliveries, each picked at random (so in random order)."""
+        """Up to `count` pending deliveries, each picked at random (so in random order),
+        arriving one by one or queued together as one run."""
+        run = []
         for _ in range(min(count, len(self.pending))):
-            index = data.draw(st.integers(0, len(self.pending) - 1))
-            action = self.pending.pop(index)
-            assert self._post(action) == "applied", action
-            self.delivered.append(action)
+            run.append(self.pending.pop(data.draw(st.integers(0, len(self.pending) - 1))))
+        queued = data.draw(st.booleans(), label="queued together")
+        for part in [run] if queued else [[action] for action in run]:
+            assert self._post(*part) == ["applied"] * len(part), part
+        self.delivered.extend(run)
+        self._check_settled_cards()
 
     @precondition(lambda self: self.delivered)
     @rule(data=st.data())
     def replay(self, data: st.DataObject) -> None:
         action = self._pick(data, self.delivered)
-        assert self._post(json.loads(json.dumps(action))) == "replay"
+        assert self._post(json.loads(json.dumps(action))) == ["replay"]
 
     @precondition(lambda self: any(a["type"] not in EXCLUDED_ACTION_TYPES for a in self.pending))
     @rule(data=st.data())
     def lose(self, data: st.DataObject) -> None:
         losable = [a for a in self.pending if a["type"] not in EXCLUDED_ACTION_TYPES]
-        self.pending.remove(self._pick(data, losable))
+        action = self._pick(data, losable)
+        self.pending.remove(action)
         self.lost = True
+        self.lost_cards.add(self._card_of(action) or "")
 
     @rule()
     def poll(self) -> None:
         reports = self.runtime.mirror.sync()
         assert all(report.error is None for report in reports), reports
         self.lost = False
+        self.lost_cards.clear()
 
     @rule(data=st.data())
     def settle(self, data: st.DataObject) -> None:
-        """Every pending delivery arrives (in random order): with nothing lost since the last
-        poll, the store equals Trello without any poll; otherwise after one."""
+        """Every pending delivery arrives (in random order, one by one or queued as one run):
+        with nothing lost since the last poll, every card equals Trello's without any poll;
+        otherwise after one."""
+        run = []
         while self.pending:
-            action = self.pending.pop(data.draw(st.integers(0, len(self.pending) - 1)))
-            assert self._post(action) == "applied", action
-            self.delivered.append(action)
+            run.append(self.pending.pop(data.draw(st.integers(0, len(self.pending) - 1))))
+        queued = data.draw(st.booleans(), label="queued together")
+        for part in [run] if queued else [[action] for action in run]:
+            assert self._post(*part) == ["applied"] * len(part), part
+        self.delivered.extend(run)
         if self.lost:
             self.poll()
-        self._compare()
+        self._check_settled_cards()
 
     def _compare(self) -> None:
         """The store against a fresh full snapshot of the world in a fresh store."""
@@ -501,7 +555,7 @@ class WebhookMachine(RuleBasedStateMachine):
             # Undelivered actions are lost, but for the excluded ones (never lost: see above).
             for action in self.pending:
                 if action["type"] in EXCLUDED_ACTION_TYPES:
-                    assert self._post(action) == "applied", action
+                    assert self._post(action) == ["applied"], action
             self.poll()
             self._compare()
             versions = history(self.store)

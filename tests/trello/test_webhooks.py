@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox, webhook_signature
+from adapters.transport import ApiError
 from state import models as m
 from syncd.config import BoardConfig
 from syncd.demo import demo_settings
@@ -23,7 +24,7 @@ from syncd.report.build import build_report
 from syncd.runtime import Runtime, build_runtime
 from syncd.trello.actions import plan
 from syncd.trello.admin import delete_webhooks, list_webhooks, register_webhooks
-from syncd.trello.apply import TrelloApplier
+from syncd.trello.apply import CARD_ROWS, TrelloApplier
 from syncd.trello.webhooks import (
     TRELLO_PATH,
     BoardIndex,
@@ -437,6 +438,84 @@ def test_action_older_than_the_stored_card_is_refetched(world: World) -> None:
     assert world.card(cid)["list_id"] == fait
 
 
+def test_a_queued_run_refetches_its_cards_together_and_writes_once(world: World) -> None:
+    w = world.w
+    product_id = w.board(PRODUCT_SHORT_LINK)["id"]
+    list_id = next(x["id"] for x in w.lists.values() if x["idBoard"] == product_id)
+    drome, meuse = (_dashboard(world, name)["id"] for name in ("Drôme", "Meuse"))
+    fait = w.find_list(CONSORTIUM_SHORT_LINK, "Fait")
+    actions = []
+    for change in (
+        lambda: w.create_card(PRODUCT_SHORT_LINK, list_id, "Nouvelle carte 1 [77]"),
+        lambda: w.move_card(drome, fait),
+        lambda: w.create_card(PRODUCT_SHORT_LINK, list_id, "Nouvelle carte 2 [26]"),
+        lambda: w.set_due_complete(meuse, True),
+        lambda: w.comment(meuse, "Point d'étape"),
+        lambda: w.archive_card(drome),
+        lambda: w.create_card(PRODUCT_SHORT_LINK, list_id, "Nouvelle carte 3 [62]"),
+    ):
+        w.now += timedelta(seconds=1)
+        actions.append(change())
+    created = [a["data"]["card"]["id"] for a in actions if a["type"] == "createCard"]
+    before = world.sandbox.count("/1/")
+    run = [world.resolve(a) for a in actions]
+    outcomes = world.applier.deliver_many(
+        [(a, *match) for a, match in zip([*actions, actions[1]], [*run, run[1]], strict=True)]
+    )
+    assert outcomes == ["applied"] * len(actions) + ["replay"]
+    assert world.sandbox.count("/1/") - before == 1  # the three new cards in one /1/batch
+    assert world.card(drome)["list_id"] == fait and world.card(drome)["closed"]
+    assert world.card(meuse)["due_complete"] is True
+    assert {world.card(card)["name"][:15] for card in created} == {"Nouvelle carte "}
+    cards = {a["data"]["card"]["id"] for a in actions}
+    fields = sorted(v["field"] for card in cards for v in world.versions_of(card))
+    assert fields == ["closed", "created", "created", "created", "list"]
+    assert world.store.known_actions(a["id"] for a in actions) == {a["id"] for a in actions}
+
+
+def test_a_card_deleted_within_a_run_is_gone_once(world: World) -> None:
+    w = world.w
+    meuse = w.find_card("Meuse", board=CONSORTIUM_SHORT_LINK)
+    actions = []
+    for change in (
+        lambda: w.set_due_complete(meuse["id"], True),
+        lambda: w.add_label(meuse["id"], w.find_label(CONSORTIUM_SHORT_LINK, "Prioritaire")),
+        lambda: w.delete_card(meuse["id"]),
+    ):
+        w.now += timedelta(seconds=1)
+        actions.append(change())
+    before = world.requests()
+    deliveries = [(a, *world.resolve(a)) for a in reversed(actions)]  # the deletion first
+    assert world.applier.deliver_many(deliveries) == ["applied"] * 3
+    assert world.requests() == before
+    versions = world.versions_of(meuse["id"])
+    assert [(v["field"], json.loads(v["old"])) for v in versions] == [("deleted", meuse["name"])]
+
+
+def test_a_failed_run_stores_no_action_and_the_poll_catches_up(world: World) -> None:
+    w = world.w
+    product_id = w.board(PRODUCT_SHORT_LINK)["id"]
+    list_id = next(x["id"] for x in w.lists.values() if x["idBoard"] == product_id)
+    w.now += timedelta(seconds=1)
+    created = w.create_card(PRODUCT_SHORT_LINK, list_id, "Carte [77]")
+    w.now += timedelta(seconds=1)
+    moved = w.move_card(_dashboard(world)["id"], w.find_list(CONSORTIUM_SHORT_LINK, "Fait"))
+
+    def unreachable(card_ids: Any) -> Any:
+        raise ApiError("Trello is down")
+
+    world.applier.trello = type("Down", (), {"cards": staticmethod(unreachable)})()
+    outcomes = world.applier.deliver_many([(a, *world.resolve(a)) for a in (created, moved)])
+    assert outcomes == ["failed", "applied"]  # one run per board
+    assert world.store.known_actions([created["id"], moved["id"]]) == {moved["id"]}
+    delivery = m.WebhookDelivery.__table__
+    with world.store.reader.begin() as connection:
+        marks = dict(connection.execute(select(delivery.c.action_id, delivery.c.outcome)).all())
+    assert (marks[created["id"]], marks[moved["id"]]) == ("failed", "applied")
+    world.runtime.mirror.sync()
+    assert world.card(created["data"]["card"]["id"])["name"] == "Carte [77]"
+
+
 def test_board_level_action_syncs_the_board(world: World) -> None:
     board_id = world.w.board(CONSORTIUM_SHORT_LINK)["id"]
     world.w.create_list(board_id, "Nouvelle liste")  # returns the list id
@@ -498,3 +577,9 @@ def test_register_list_delete_are_idempotent_and_only_touch_ours(tmp_path: Path)
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_the_applier_moves_every_card_row_the_store_replaces() -> None:
+    from state.store import _CARD_CHILDREN
+
+    assert set(CARD_ROWS) == {"cards", *(name for name, _ in _CARD_CHILDREN)}
