@@ -3,7 +3,7 @@
 #   docker run -d -p 8787:8787 -v syncd-data:/data -v "$PWD/syncd.toml:/config/syncd.toml:ro" \
 #     -e TRELLO_API_KEY -e TRELLO_TOKEN -e TRELLO_API_SECRET -e FIGMA_TOKEN \
 #     -e FIGMA_WEBHOOK_PASSCODE -e SYNCD_ADMIN_TOKEN -e SYNCD_OIDC_CLIENT_SECRET \
-#     -e SYNCD_SESSION_SECRET -e SYNCD_SERVER_PUBLIC_URL syncd
+#     -e SYNCD_SESSION_SECRET -e SYNCD_DIGEST_URLS -e SYNCD_SERVER_PUBLIC_URL syncd
 # Secrets come from the environment only; the store lives on the /data volume. The image
 # listens on 0.0.0.0, so the dashboard needs a login ([auth]) or SYNCD_ADMIN_TOKEN (else 403).
 FROM python:3.12-slim

@@ -3,7 +3,9 @@
 Builds a store on SQLite (in a temporary folder) with a consortium board whose first list holds
 a dashboard card per département, with priority and topic checklists, and a product board of
 10,000 cards whose titles name départements in every supported way (and often none); then times
-`build_report` (store read + evaluation) and each rendering.
+`build_report` (store read + evaluation + trends) and each rendering; then, over `--weeks` of
+weekly history (evaluations after a few priority items changed), the trends alone and a report
+rebuilt at a past moment (`--at`).
 
     python bench/bench_report.py [--cards 10000]
 """
@@ -14,8 +16,11 @@ import argparse
 import random
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from state.models import MirrorHistory
 from state.store import Store
 from state.timestamps import utc_iso
 from syncd.config import (
@@ -25,9 +30,11 @@ from syncd.config import (
     StoreConfig,
     TrelloConfig,
 )
+from syncd.history.trends import build_trends
 from syncd.report.build import build_report
 from syncd.report.render import render
 from syncd.rules.departments import all_departments
+from syncd.rules.flags import recompute
 from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
 
@@ -132,20 +139,55 @@ def product_snapshot(count: int) -> dict:
     }
 
 
+def weeks_of_history(store: Store, settings: Settings, weeks: int, end: datetime) -> datetime:
+    """`weeks` weekly evaluations before `end`, each after ticking a few priority items (flags,
+    priority counts and card documents get a history); returns the first week's moment."""
+    rng = random.Random(12)
+    snapshot = consortium_snapshot()
+    rules = settings.governance
+    first = end - timedelta(weeks=weeks)
+    for week in range(weeks):
+        moment = first + timedelta(weeks=week)
+        for checklist in rng.sample(snapshot["checklists"], 20):
+            for item in checklist["checkItems"]:
+                item["state"] = rng.choice(("complete", "incomplete"))
+        store.write_board(
+            snapshot_batch(
+                snapshot, board_ref="oSmy09cz", role="consortium", observed_at=utc_iso(moment)
+            )
+        )
+        recompute(store, rules, moment)
+    return first
+
+
+def timed(label: str, build: Callable[[], Any], runs: int = 3) -> Any:
+    """Best and worst of `runs` calls, printed; the last result returned."""
+    times, result = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = build()
+        times.append(time.perf_counter() - started)
+    print(f"{label:<44} best {min(times):.3f} s, worst {max(times):.3f} s")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cards", type=int, default=10_000)
+    parser.add_argument("--weeks", type=int, default=12, help="weeks of history before now")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/report.db"
         store = Store(url)
+        now = datetime.now(UTC)
+        synced = utc_iso(now - timedelta(weeks=args.weeks, days=1))
         for snapshot, role in (
             (consortium_snapshot(), "consortium"),
             (product_snapshot(args.cards), "product"),
         ):
             store.write_board(
                 snapshot_batch(
-                    snapshot, board_ref=snapshot["shortLink"], role=role, observed_at=utc_iso()
+                    snapshot, board_ref=snapshot["shortLink"], role=role, observed_at=synced
                 )
             )
         settings = Settings(
@@ -159,8 +201,7 @@ def main() -> None:
             governance=Rules(),
             secrets=Secrets(),
         )
-        now = datetime.now(UTC)
-        build_report(store, settings, now=now)  # warm-up (imports, caches)
+        first = weeks_of_history(store, settings, args.weeks, now) if args.weeks else now
         runs = []
         for _ in range(3):
             started = time.perf_counter()
@@ -175,6 +216,21 @@ def main() -> None:
             started = time.perf_counter()
             text = render(report, fmt)
             print(f"  render {fmt:<8} {time.perf_counter() - started:.3f} s  {len(text):>8} chars")
+        if args.weeks:
+            print(
+                f"history: {args.weeks} weekly evaluations, {store.count(MirrorHistory)} versions"
+            )
+            timed(
+                "  trends alone (12 weeks, 101 départements)",
+                lambda: build_trends(
+                    store, report["departments"], end=now, zone=settings.digest.zone
+                ),
+            )
+            past = first + timedelta(weeks=args.weeks // 2, hours=1)
+            timed(
+                f"  report --at ({args.weeks // 2} weeks ago)",
+                lambda: build_report(store, settings, now=now, at=past),
+            )
 
 
 if __name__ == "__main__":

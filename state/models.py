@@ -12,9 +12,10 @@ Conventions:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -352,3 +353,108 @@ class WritebackState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     enabled_since: str | None = None
     member_id: str | None = None  # the token's Trello member, learnt from a posted comment
+
+
+# ---------------------------------------------------------------------------------------------
+# History (issue 12): the mirror at any past moment, flag messages, priority counts, digests.
+# ---------------------------------------------------------------------------------------------
+
+
+class MirrorHistory(SQLModel, table=True):
+    """One version of a mirrored row or card, valid from ``valid_from`` until ``valid_to``.
+
+    ``kind`` is a board-level row kind or ``card`` (a card with its children), ``key`` its id,
+    ``data`` its tracked values as JSON text (see `state.history`). The open versions
+    (``valid_to`` null) are exactly the mirror's current rows; the versions valid at T are the
+    mirror as it was at T.
+    """
+
+    __tablename__ = "mirror_history"
+    __table_args__ = (Index("ix_mirror_history_key", "key", "kind", "valid_to"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    key: str
+    valid_from: str = Field(index=True)
+    valid_to: str | None = None
+    data: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class FlagMessage(SQLModel, table=True):
+    """A flag's message from ``at`` on (messages change while a flag stays open)."""
+
+    __tablename__ = "flag_message"
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(index=True)
+    at: str
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class PriorityCount(SQLModel, table=True):
+    """A département's number of open priority actions from ``at`` on (the trends' source)."""
+
+    __tablename__ = "priority_count"
+    __table_args__ = (Index("ix_priority_count_at", "department", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    department: str
+    at: str
+    count: int = 0
+
+
+class DigestRun(SQLModel, table=True):
+    """The weekly digest of one period (an ISO week in ``digest.timezone``): sent once."""
+
+    __tablename__ = "digest_run"
+    period: str = Field(primary_key=True)  # e.g. "2026-W49"
+    status: str = "sending"  # sending, sent, failed
+    claimed_by: str | None = None  # the process sending it now
+    claimed_until: str | None = None  # its claim lapses then (a crashed sender)
+    attempts: int = 0
+    first_attempt_at: str | None = None
+    last_attempt_at: str | None = None
+    sent_at: str | None = None
+    delivered: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+# -- replicas (issue 14): who is alive and who holds which duty (PostgreSQL) ------------------
+# Written by the lease heartbeat on its own connection (`state.coordination`), not through the
+# mirror's writer: a long write must never delay a renewal. The tables exist on SQLite too (one
+# schema for both backends) and stay empty there.
+
+
+class Replica(SQLModel, table=True):
+    """A running `syncd run` on a PostgreSQL store; alive while ``expires_at`` is ahead."""
+
+    id: str = Field(primary_key=True)  # host-pid-random, also its connections' application_name
+    host: str = ""
+    pid: int = 0
+    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    heartbeat_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class DutyLease(SQLModel, table=True):
+    """One duty (``board:<ref>``, ``figma:<key>``, ``flags``, …) and the replica holding it.
+
+    Held while ``holder`` is set and ``expires_at`` (database clock) is ahead; taken over by
+    another replica once expired. ``generation`` grows at every change of holder.
+    """
+
+    __tablename__ = "duty_lease"
+    duty: str = Field(primary_key=True)
+    holder: str | None = None
+    acquired_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    generation: int = 0
+
+
+# At most one open flag per (département, code), whatever replicas do: the database says no to
+# a second one.
+Index(
+    "uq_flag_open",
+    Flag.__table__.c.department,  # type: ignore[attr-defined]
+    Flag.__table__.c.code,  # type: ignore[attr-defined]
+    unique=True,
+    postgresql_where=text("resolved_at IS NULL"),
+    sqlite_where=text("resolved_at IS NULL"),
+)

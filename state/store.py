@@ -23,6 +23,13 @@ refuses to open outside `serialised`, and the read connections are read-only (SQ
 fails at its first call, in the CLI and in tests alike. `tests/state/test_single_writer.py`
 runs every public method with the route installed and checks each write ran on the writer.
 
+**Several replicas (PostgreSQL).** Each write transaction that reads before it writes takes a
+transaction-level advisory lock first (`state.coordination.xact_lock`): per board in
+`write_board`, per Figma file, one for the flags, one for the migrations; so two replicas writing
+the same board are serialised by PostgreSQL and a change is diffed once. Deliveries are recorded
+with ``INSERT … ON CONFLICT DO NOTHING`` (`record_deliveries`): the replica that recorded an
+action id applies it. A write step PostgreSQL aborts as a deadlock is run again, whole.
+
 SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
 ``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
 with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core statements.
@@ -54,8 +61,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
+from state import history
 from state import models as m
+from state.coordination import xact_lock
 
 Row = dict[str, Any]
 _CHUNK = 500
@@ -174,9 +184,12 @@ def _table(model: type[m.SQLModel]) -> Table:
 class Store:
     """A mirror database: SQLite (default) or PostgreSQL."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, *, migrate: bool = True, application_name: str | None = None
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.application_name = application_name  # PostgreSQL: names this process's sessions
         self._route: WriteRoute | None = None
         self._in_write = threading.local()
         try:
@@ -200,7 +213,10 @@ class Store:
 
     def _make_engine(self, url: str, *, immediate: bool) -> Engine:
         if not url.startswith("sqlite"):
-            return create_engine(url, pool_pre_ping=True, future=True)
+            connect_args = {}
+            if self.application_name:
+                connect_args["application_name"] = self.application_name[:63]
+            return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -240,7 +256,9 @@ class Store:
             depth = getattr(self._in_write, "depth", 0)
             self._in_write.depth = depth + 1
             try:
-                return step()
+                if depth:
+                    return step()
+                return _retrying_conflicts(step)
             finally:
                 self._in_write.depth = depth
 
@@ -258,6 +276,7 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(files("state") / "migrations"))
         with self._write() as connection:
+            xact_lock(connection, "migrations")  # replicas starting together migrate once
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -312,6 +331,9 @@ class Store:
     def write_board(self, batch: BoardBatch) -> WriteResult:
         """Write one board's batch in one transaction (see the module docstring)."""
         with self._write() as connection:
+            # replicas write a board one at a time: the old view is read under this lock, so a
+            # change is diffed (and its history written) once, whoever applies it twice
+            xact_lock(connection, f"board:{batch.board_ref}")
             return self._write_board(connection, batch)
 
     def _write_board(self, connection: Connection, batch: BoardBatch) -> WriteResult:
@@ -431,6 +453,7 @@ class Store:
             version(card_id, "deleted", gone_names[card_id], None)
         if versions:
             connection.execute(_table(m.CardVersion).insert(), versions)
+        history.record_write(connection, batch, scope=scope, newly_gone=newly_gone)
 
         actions_before = len(batch.actions)
         self._upsert(connection, m.Action, batch.actions, ["id"], do_nothing=True)
@@ -542,6 +565,24 @@ class Store:
                 ["board_ref"],
             )
 
+    @writes
+    def record_checked(self, board_refs: Sequence[str], at: str) -> None:
+        """Boards found unchanged by an idle change check at `at`: a success, for every replica.
+
+        Replicas only (PostgreSQL): the replica holding a board says so in the store, so the
+        others' `/readyz` knows the board is fresh. One process keeps it in memory instead.
+        """
+        table = _table(m.SyncState)
+        with self._write() as connection:
+            connection.execute(
+                update(table)
+                .where(
+                    table.c.board_ref.in_(list(board_refs)),
+                    table.c.last_success_at.is_(None) | (table.c.last_success_at < at),
+                )
+                .values(last_success_at=at, last_error=None, last_error_at=None)
+            )
+
     # -- governance ---------------------------------------------------------------------
 
     @writes
@@ -559,6 +600,7 @@ class Store:
         """
         flag = _table(m.Flag)
         with self._write() as connection:
+            xact_lock(connection, "flags")  # one evaluation at a time across replicas
             open_rows = {
                 (row["department"], row["code"]): row
                 for row in connection.execute(
@@ -567,6 +609,7 @@ class Store:
             }
             seen: set[tuple[str, str]] = set()
             opened = 0
+            messages: list[Row] = []  # each message a flag shows, from when (history)
             for department, code, message in findings:
                 key = (department, code)
                 seen.add(key)
@@ -577,9 +620,12 @@ class Store:
                             .where(flag.c.id == open_rows[key]["id"])
                             .values(message=message, last_seen_at=at)
                         )
+                        messages.append(
+                            {"flag_id": open_rows[key]["id"], "at": at, "message": message}
+                        )
                 else:
                     opened += 1
-                    connection.execute(
+                    inserted = connection.execute(
                         flag.insert().values(
                             department=department,
                             code=code,
@@ -588,6 +634,8 @@ class Store:
                             last_seen_at=at,
                         )
                     )
+                    flag_id = inserted.inserted_primary_key[0]
+                    messages.append({"flag_id": flag_id, "at": at, "message": message})
             gone = [row["id"] for key, row in open_rows.items() if key not in seen]
             if gone:
                 connection.execute(update(flag).where(flag.c.id.in_(gone)).values(resolved_at=at))
@@ -609,24 +657,66 @@ class Store:
             event_rows = list(events)
             if event_rows:
                 connection.execute(_table(m.GovernanceEvent).insert(), event_rows)
+            if messages:
+                connection.execute(_table(m.FlagMessage).insert(), messages)
+            self._record_priority_counts(
+                connection, {code: len(p) for code, (_r, p) in snapshots.items()}, at
+            )
             return opened, len(gone)
+
+    def _record_priority_counts(
+        self, connection: Connection, counts: Mapping[str, int], at: str
+    ) -> None:
+        """A `priority_count` row for each département whose count changed (0 once gone)."""
+        table = _table(m.PriorityCount)
+        newest = select(func.max(table.c.id)).group_by(table.c.department)
+        latest: dict[str, int] = {
+            department: count
+            for department, count in connection.execute(
+                select(table.c.department, table.c.count).where(table.c.id.in_(newest))
+            )
+        }
+        rows = [
+            {"department": code, "at": at, "count": counts.get(code, 0)}
+            for code in sorted(set(latest) | set(counts))
+            if latest.get(code) != counts.get(code, 0)
+        ]
+        if rows:
+            connection.execute(table.insert(), rows)
 
     # -- webhooks -----------------------------------------------------------------------
 
     @writes
     def record_delivery(self, action_id: str, board_id: str, at: str) -> bool:
         """Remember a webhook delivery; False when this action id was delivered before."""
+        rows = [{"action_id": action_id, "board_id": board_id, "received_at": at}]
+        return action_id in self.record_deliveries(rows)
+
+    @writes
+    def record_deliveries(self, rows: Sequence[Row]) -> set[str]:
+        """Remember webhook deliveries (action_id, board_id, received_at) in one statement;
+        returns the action ids recorded now, i.e. not delivered before, here or on any replica.
+
+        ``INSERT … ON CONFLICT DO NOTHING RETURNING``: of two replicas recording the same action
+        at the same moment, the second waits for the first to commit and gets nothing back, so
+        exactly one applies it. Rows go in action id order, so two batches never deadlock.
+        """
+        if not rows:
+            return set()
         table = _table(m.WebhookDelivery)
+        insert = sqlite_insert if self.is_sqlite else pg_insert
+        unique = sorted({row["action_id"]: row for row in rows}.values(), key=_by_action)
+        recorded: set[str] = set()
         with self._write() as connection:
-            known = connection.execute(
-                select(table.c.action_id).where(table.c.action_id == action_id)
-            ).first()
-            if known is not None:
-                return False
-            connection.execute(
-                table.insert().values(action_id=action_id, board_id=board_id, received_at=at)
-            )
-            return True
+            for start in range(0, len(unique), _CHUNK):
+                statement = (
+                    insert(table)
+                    .values(unique[start : start + _CHUNK])
+                    .on_conflict_do_nothing(index_elements=["action_id"])
+                    .returning(table.c.action_id)
+                )
+                recorded.update(connection.execute(statement).scalars())
+        return recorded
 
     @writes
     def mark_delivery(self, action_id: str, outcome: str, at: str) -> None:
@@ -673,6 +763,7 @@ class Store:
         """
         key = file_row["key"]
         with self._write() as connection:
+            xact_lock(connection, f"figma:{key}")  # a webhook refresh and the file's duty
             self._upsert(connection, m.FigmaFile, [file_row], ["key"])
             self._upsert(connection, m.FigmaNodeCheck, list(node_checks), ["file_key", "node_id"])
             if nodes is not None:
@@ -766,19 +857,27 @@ class Store:
         with self._read() as connection:
             return self._all(connection, m.Flag, condition)
 
-    def card_versions_since(self, since: str) -> list[Row]:
+    def card_versions_since(self, since: str, until: str | None = None) -> list[Row]:
+        """Card history rows observed in [since, until] (until: no bound)."""
         table = _table(m.CardVersion)
+        condition = table.c.observed_at >= since
+        if until is not None:
+            condition = condition & (table.c.observed_at <= until)
         with self._read() as connection:
             rows = connection.execute(
-                select(table).where(table.c.observed_at >= since).order_by(table.c.id)
+                select(table).where(condition).order_by(table.c.id)
             ).mappings()
             return [dict(row) for row in rows]
 
-    def governance_events_since(self, since: str) -> list[Row]:
+    def governance_events_since(self, since: str, until: str | None = None) -> list[Row]:
+        """Governance events in [since, until] (until: no bound)."""
         table = _table(m.GovernanceEvent)
+        condition = table.c.at >= since
+        if until is not None:
+            condition = condition & (table.c.at <= until)
         with self._read() as connection:
             rows = connection.execute(
-                select(table).where(table.c.at >= since).order_by(table.c.id)
+                select(table).where(condition).order_by(table.c.id)
             ).mappings()
             return [dict(row) for row in rows]
 
@@ -1155,8 +1254,13 @@ class Store:
         return cards, own["own_comments"], own["own_comment_card_actions"]
 
     def _own_comment_rows(
-        self, connection: Connection, card_ids: Sequence[str] | None = None
+        self,
+        connection: Connection,
+        card_ids: Sequence[str] | None = None,
+        *,
+        at: str | None = None,
     ) -> dict[str, list[Row]]:
+        """syncd's comments and their cards' actions; with `at`, as known then (history)."""
         comment, action = _table(m.WritebackComment), _table(m.Action)
         statement = select(
             comment.c.id,
@@ -1168,19 +1272,197 @@ class Store:
         ).where(comment.c.attempted_at.is_not(None) | comment.c.comment_id.is_not(None))
         if card_ids is not None:
             statement = statement.where(comment.c.card_id.in_(list(card_ids)))
+        if at is not None:
+            statement = statement.where(
+                (comment.c.attempted_at <= at) | (comment.c.posted_at <= at)
+            )
         own = [dict(row) for row in connection.execute(statement).mappings()]
+        if at is not None:
+            for row in own:
+                if row["posted_at"] is not None and row["posted_at"] > at:
+                    row.update(posted_at=None, comment_id=None)  # posted after `at`
+                if row["attempted_at"] is not None and row["attempted_at"] > at:
+                    row["attempted_at"] = None
         cards = sorted({row["card_id"] for row in own})
         actions: list[Row] = []
         for start in range(0, len(cards), _CHUNK):
+            condition = action.c.card_id.in_(cards[start : start + _CHUNK])
+            if at is not None:
+                condition = condition & (action.c.date <= at)
             actions.extend(
                 dict(row)
                 for row in connection.execute(
                     select(
                         action.c.id, action.c.card_id, action.c.type, action.c.date, action.c.data
-                    ).where(action.c.card_id.in_(cards[start : start + _CHUNK]))
+                    ).where(condition)
                 ).mappings()
             )
         return {"own_comments": own, "own_comment_card_actions": actions}
+
+    # -- history (issue 12): the store as it was at a past moment --------------------------
+
+    def history_starts_at(self) -> str | None:
+        """From when the store knows the boards (None: never synced)."""
+        with self._read() as connection:
+            return history.known_since(connection)
+
+    def mirror_at(self, at: str) -> MirrorRows:
+        """The mirror as it was at `at` (from `mirror_history`; attachments are not kept), with
+        syncd's write-back comments as known then (actions dated up to `at`)."""
+        with self._read() as connection:
+            rows = history.rows_at(connection, at)
+            own = self._own_comment_rows(connection, at=at)
+        return MirrorRows(
+            boards=rows["board"],
+            lists=rows["board_list"],
+            labels=rows["label"],
+            members=rows["member"],
+            cards=rows["card"],
+            card_labels=rows["card_label"],
+            card_members=rows["card_member"],
+            checklists=rows["checklist"],
+            check_items=rows["check_item"],
+            custom_fields=rows["custom_field"],
+            custom_field_items=rows["custom_field_item"],
+            attachments=[],
+            figma_links=rows["card_figma_link"],
+            **own,
+        )
+
+    def flags_at(self, at: str, *, resolved_since: str | None = None) -> list[Row]:
+        """The flags as they were at `at`: open then, plus those resolved in [resolved_since, at].
+
+        A flag resolved after `at` was open then (``resolved_at`` None); its message is the one
+        it showed at `at`.
+        """
+        flag = _table(m.Flag)
+        condition = (flag.c.since <= at) & (
+            flag.c.resolved_at.is_(None) | (flag.c.resolved_at > at)
+        )
+        if resolved_since is not None:
+            condition = condition | (
+                (flag.c.resolved_at >= resolved_since) & (flag.c.resolved_at <= at)
+            )
+        message = _table(m.FlagMessage)
+        with self._read() as connection:
+            rows = self._all(connection, m.Flag, condition)
+            shown: dict[int, str] = {}
+            ids = [row["id"] for row in rows]
+            for start in range(0, len(ids), _CHUNK):
+                for flag_id, text in connection.execute(
+                    select(message.c.flag_id, message.c.message)
+                    .where(message.c.flag_id.in_(ids[start : start + _CHUNK]), message.c.at <= at)
+                    .order_by(message.c.at, message.c.id)
+                ):
+                    shown[flag_id] = text
+        for row in rows:
+            if row["resolved_at"] is not None and row["resolved_at"] > at:
+                row["resolved_at"] = None
+            row["message"] = shown.get(row["id"], row["message"])
+        return rows
+
+    def flag_spans(self, start: str, end: str) -> list[Row]:
+        """(department, since, resolved_at) of every flag open at some moment in [start, end]."""
+        flag = _table(m.Flag)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(flag.c.department, flag.c.since, flag.c.resolved_at).where(
+                    flag.c.since <= end,
+                    flag.c.resolved_at.is_(None) | (flag.c.resolved_at >= start),
+                )
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    # -- the weekly digest (issue 12): one per period, whatever restarts or replicas ----------
+
+    @writes
+    def claim_digest(
+        self, period: str, owner: str, now: str, lease_until: str, *, force: bool = False
+    ) -> tuple[str, Row]:
+        """Take the right to send `period`'s digest: ("claimed" | "sent" | "busy", its row).
+
+        "sent": already sent (unless `force`, which starts over for every destination);
+        "busy": another process holds a live claim (until ``claimed_until``). A claim left by a
+        process that died lapses at ``claimed_until``. The row's ``delivered`` lists the
+        destinations (fingerprints) that already have it: a new claim sends only to the others.
+        """
+        table = _table(m.DigestRun)
+        with self._write() as connection:
+            self._upsert(
+                connection,
+                m.DigestRun,
+                [{"period": period, "status": "pending", "delivered": []}],
+                ["period"],
+                do_nothing=True,
+            )
+            row = dict(
+                connection.execute(select(table).where(table.c.period == period).with_for_update())
+                .mappings()
+                .one()
+            )
+            if row["status"] == "sent" and not force:
+                return "sent", row
+            live_claim = row["claimed_until"] is not None and row["claimed_until"] > now
+            if row["status"] == "sending" and live_claim and row["claimed_by"] != owner:
+                return "busy", row
+            values: Row = {
+                "status": "sending",
+                "claimed_by": owner,
+                "claimed_until": lease_until,
+                "attempts": int(row["attempts"] or 0) + 1,
+                "first_attempt_at": row["first_attempt_at"] or now,
+                "last_attempt_at": now,
+            }
+            if force:
+                values["delivered"] = []
+            connection.execute(update(table).where(table.c.period == period).values(**values))
+            row.update(values)
+            return "claimed", row
+
+    @writes
+    def digest_delivered(self, period: str, fingerprint: str) -> None:
+        """Remember that one destination has `period`'s digest (right after it accepted it)."""
+        table = _table(m.DigestRun)
+        with self._write() as connection:
+            current = connection.execute(
+                select(table.c.delivered).where(table.c.period == period).with_for_update()
+            ).scalar_one()
+            delivered = list(current or [])
+            if fingerprint not in delivered:
+                delivered.append(fingerprint)
+                connection.execute(
+                    update(table).where(table.c.period == period).values(delivered=delivered)
+                )
+
+    @writes
+    def finish_digest(self, period: str, now: str, *, error: str | None) -> None:
+        """Release the claim: "sent" (every destination has it) or "failed" with one line."""
+        table = _table(m.DigestRun)
+        values: Row = {"claimed_by": None, "claimed_until": None, "last_error": error}
+        if error:
+            values["status"] = "failed"
+        else:
+            values.update(status="sent", sent_at=now)
+        with self._write() as connection:
+            connection.execute(update(table).where(table.c.period == period).values(**values))
+
+    def digest_run(self, period: str) -> Row | None:
+        with self._read() as connection:
+            rows = self._all(connection, m.DigestRun, _table(m.DigestRun).c.period == period)
+        return rows[0] if rows else None
+
+    def priority_counts(self, start: str, end: str) -> list[Row]:
+        """The `priority_count` rows that matter in [start, end]: those in it and, per
+        département, the last one before it; ordered by time."""
+        table = _table(m.PriorityCount)
+        before = select(func.max(table.c.id)).where(table.c.at < start).group_by(table.c.department)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(table.c.department, table.c.at, table.c.count)
+                .where(((table.c.at >= start) & (table.c.at <= end)) | table.c.id.in_(before))
+                .order_by(table.c.at, table.c.id)
+            ).mappings()
+            return [dict(row) for row in rows]
 
 
 def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
@@ -1217,6 +1499,28 @@ def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
         if row["card_id"] in views:
             views[row["card_id"]]["custom_fields"][row["custom_field_id"]] = row.get("value", "")
     return views
+
+
+def _by_action(row: Row) -> str:
+    return str(row["action_id"])
+
+
+# PostgreSQL's "try again" answers: deadlock_detected, serialization_failure.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRIES = 3
+
+
+def _retrying_conflicts(step: Callable[[], T]) -> T:
+    """Run a whole write step, again (up to 3 times) when PostgreSQL aborted it as one side of
+    a deadlock between replicas; the step's transaction was rolled back, so nothing is doubled."""
+    for attempt in range(_RETRIES):
+        try:
+            return step()
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in _RETRY_SQLSTATES or attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _one_line(exc: BaseException) -> str:

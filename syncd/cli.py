@@ -1,4 +1,5 @@
-"""The `syncd` command line (Typer): demo, sync, run, report, writeback, webhooks, check, db.
+"""The `syncd` command line (Typer): demo, sync, run, report, digest, writeback, webhooks, check,
+db.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, 3 flags open with
 ``--fail-on-flags``. Errors are one line on stderr (a traceback only with ``--debug``); logs go
@@ -20,7 +21,7 @@ from adapters.transport import ApiError
 from state.store import Store, StoreError
 from state.timestamps import BadDate, parse_user_date
 from syncd.config import ConfigError, Settings, load_settings
-from syncd.errors import SyncFailed
+from syncd.errors import BadUsage, SyncFailed
 from syncd.logs import configure_logging
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
@@ -152,18 +153,26 @@ def report(
         bool, typer.Option("--fail-on-flags", help="Exit 3 when any flag is open.")
     ] = False,
     lang: Annotated[str, typer.Option(help="Report language: fr or en.")] = "fr",
+    at: Annotated[
+        str | None, typer.Option(help="The report as it stood at this ISO date (history).")
+    ] = None,
 ) -> None:
     """The drift report, from the store alone."""
     if lang not in ("fr", "en"):
         raise typer.BadParameter("must be fr or en", param_hint="--lang")
     since_at = _user_date(since, "--since") if since else None
+    at_moment = _user_date(at, "--at") if at else None
+    if since_at and at_moment and since_at > at_moment:
+        raise BadUsage("--since must not be after --at")
     settings = _options(ctx).settings
     from syncd.report.build import build_report
     from syncd.report.render import render
 
     store = Store(settings.store.url)
     chosen = fmt.value if fmt else ("table" if sys.stdout.isatty() and not output else "json")
-    data = build_report(store, settings, now=datetime.now(UTC), since=since_at, lang=lang)
+    data = build_report(
+        store, settings, now=datetime.now(UTC), since=since_at, lang=lang, at=at_moment
+    )
     text = render(data, chosen, lang=lang, color=chosen == "table" and sys.stdout.isatty())
     if output:
         output.write_text(text, encoding="utf-8")
@@ -179,6 +188,42 @@ def _user_date(value: str, option: str) -> datetime:
         return parse_user_date(value)
     except BadDate as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="Cover the time since this ISO date (default: 7 days).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the digest (Markdown); send nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send again though this period's digest was sent.")
+    ] = False,
+) -> None:
+    """The weekly digest: sent to every SYNCD_DIGEST_URLS destination, once per period."""
+    settings = _options(ctx).settings
+    since_at = _user_date(since, "--since") if since else None
+    from syncd.digest.deliver import parse_destinations
+    from syncd.digest.service import build_digest, send_digest
+
+    now = datetime.now(UTC)
+    if since_at is not None and since_at > now:
+        raise BadUsage("--since must not be in the future")
+    store = Store(settings.store.url)
+    if dry_run:
+        sys.stdout.write(build_digest(store, settings, now, since_at).markdown)
+        return
+    secret = settings.secrets.digest_urls
+    destinations = parse_destinations(secret.get_secret_value() if secret else None)
+    if not destinations:
+        raise ConfigError("SYNCD_DIGEST_URLS: missing from the environment (or use --dry-run)")
+    outcome = send_digest(store, settings, destinations, now=now, since=since_at, force=force)
+    if outcome.status == "failed":
+        raise SyncFailed(outcome.line)
+    typer.echo(outcome.line)
 
 
 @app.command()
@@ -277,11 +322,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 0))
     except typer.Abort:
         return EXIT_FAILURE
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, BadUsage) as exc:
         if debug:
             raise
         if isinstance(exc, ConfigError):
             _error(f"config error: {exc}")
+        elif isinstance(exc, BadUsage):
+            _error(str(exc))
         else:
             exc.show()  # type: ignore[attr-defined]
         return EXIT_USAGE

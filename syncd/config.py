@@ -3,8 +3,8 @@
 Precedence, highest first: the environment (`SYNCD_STORE_URL`, `SYNCD_TRELLO_API_BASE`, …), the
 TOML file (`--config PATH` or `SYNCD_CONFIG`), the defaults below. Secrets (`TRELLO_API_KEY`,
 `TRELLO_TOKEN`, `TRELLO_API_SECRET`, `FIGMA_TOKEN`, `FIGMA_WEBHOOK_PASSCODE`,
-`SYNCD_ADMIN_TOKEN`, `SYNCD_OIDC_CLIENT_SECRET`, `SYNCD_SESSION_SECRET`) come only from the
-environment and are `SecretStr`, so they never print.
+`SYNCD_ADMIN_TOKEN`, `SYNCD_OIDC_CLIENT_SECRET`, `SYNCD_SESSION_SECRET`, `SYNCD_DIGEST_URLS`)
+come only from the environment and are `SecretStr`, so they never print.
 
 Every problem becomes a `ConfigError` whose message is one line naming the key, e.g.
 ``trello.max_requests_per_10s: Input should be less than or equal to 100``; the CLI turns it into
@@ -19,7 +19,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -40,12 +40,16 @@ from pydantic_settings import (
 
 from syncd.rules.governance import FlagCode, Rules
 
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
 ENV_PREFIX = "SYNCD_"
 # SYNCD_* variables that are not config overrides.
 NON_OVERRIDE_ENV = frozenset(
     {
         "SYNCD_CONFIG",
         "SYNCD_ADMIN_TOKEN",
+        "SYNCD_DIGEST_URLS",
         "SYNCD_LOG_LEVEL",
         "SYNCD_LOG_FORMAT",
         "SYNCD_OIDC_CLIENT_SECRET",
@@ -243,6 +247,54 @@ class WritebackConfig(_Section):
         return value
 
 
+# -- [digest]: the weekly digest (issue 12) ----------------------------------------------
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class DigestConfig(_Section):
+    """When and in which language `syncd run` sends the weekly digest (to SYNCD_DIGEST_URLS)."""
+
+    weekday: str = "monday"
+    time: str = "08:00"
+    timezone: str = "Europe/Paris"
+    lang: Literal["fr", "en"] = "fr"
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        day = value.strip().lower()
+        if day not in WEEKDAYS:
+            raise ValueError(f"{value!r} is not a weekday (monday … sunday)")
+        return day
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a time of day HH:MM (e.g. 08:00)")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
+
+
 class Secrets(BaseSettings):
     """Credentials, read from the environment only (never from the TOML file)."""
 
@@ -256,6 +308,7 @@ class Secrets(BaseSettings):
     admin_token: SecretStr | None = Field(default=None, alias="SYNCD_ADMIN_TOKEN")
     oidc_client_secret: SecretStr | None = Field(default=None, alias="SYNCD_OIDC_CLIENT_SECRET")
     session_secret: SecretStr | None = Field(default=None, alias="SYNCD_SESSION_SECRET")
+    digest_urls: SecretStr | None = Field(default=None, alias="SYNCD_DIGEST_URLS")
 
 
 def secret_text(value: SecretStr | None) -> str | None:
@@ -320,6 +373,7 @@ class Settings(BaseSettings):
     schedule: ScheduleConfig = ScheduleConfig()
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
+    digest: DigestConfig = DigestConfig()
     writeback: WritebackConfig = WritebackConfig()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 

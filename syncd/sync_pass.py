@@ -5,10 +5,11 @@ passed in, never written a second time:
 
 - `PassScope`: which boards, Figma files and whether the flags and write-back (the CLI:
   everything; the daemon: the duties this replica holds, see `syncd.daemon.scheduler`);
-- `PassHooks`: the daemon's extras, as observers: the lock the Trello step shares with the
-  webhook worker, a stop flag checked between steps, step timings (metrics), the boards'
-  reports (the in-memory error bookkeeping of `/readyz`) and how write-back follows the flags
-  (the CLI: a round inline, `writeback_round`; the daemon: its write-back thread woken).
+- `PassHooks`: the daemon's extras, as observers: the lock of the boards synced, shared with
+  the webhook worker (and, on PostgreSQL, with the other replicas), a stop flag checked
+  between steps, step timings (metrics), the boards' reports (the in-memory error bookkeeping
+  of `/readyz`) and how write-back follows the flags (the CLI: a round inline,
+  `writeback_round`; the daemon: its write-back thread woken).
 
 The flags are recomputed as one routed write step (`Store.serialised`): inline in the CLI, on
 the writer thread in the daemon, so no write lands between reading the mirror and recording
@@ -56,6 +57,10 @@ def _wants(chosen: Sequence[object] | None) -> bool:
 EVERYTHING = PassScope()
 
 
+def _no_lock(_boards: Sequence[BoardConfig]) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
 def _no_step(_kind: str, _seconds: float) -> None:
     return None
 
@@ -78,7 +83,8 @@ def writeback_round(runtime: Runtime, flags: Recomputed) -> RoundReport | None:
 class PassHooks:
     """The caller's extras around the pass (defaults: none, as in the CLI)."""
 
-    trello_lock: Callable[[], AbstractContextManager[object]] = nullcontext
+    # held around the Trello step, given the boards it syncs (the daemon: their board locks)
+    trello_lock: Callable[[Sequence[BoardConfig]], AbstractContextManager[object]] = _no_lock
     stopping: Callable[[], bool] = lambda: False
     step_done: Callable[[str, float], None] = _no_step  # kind: poll, full, figma
     boards_done: Callable[[list[BoardReport]], None] = _no_reports
@@ -116,7 +122,8 @@ def sync_pass(
     result = PassResult(boards=[])
     if _wants(scope.boards):
         started = time.perf_counter()
-        with hooks.trello_lock():
+        boards = runtime.settings.trello.boards if scope.boards is None else scope.boards
+        with hooks.trello_lock(boards):
             result.boards = runtime.mirror.sync(full=full, boards=scope.boards)
         hooks.step_done("full" if full else "poll", time.perf_counter() - started)
         hooks.boards_done(result.boards)

@@ -54,6 +54,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path, pg_ok: bool) -> Iterator
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/store.db"
         return
+    yield from _pg_schema_url(pg_ok)
+
+
+@pytest.fixture
+def pg_store_url(pg_ok: bool) -> Iterator[str]:
+    """A fresh, empty PostgreSQL store URL (a schema of its own), for PostgreSQL-only tests."""
+    yield from _pg_schema_url(pg_ok)
+
+
+def _pg_schema_url(pg_ok: bool) -> Iterator[str]:
     if not pg_ok:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL at 127.0.0.1:5432 is required in CI")

@@ -4,7 +4,8 @@ Owns `SyncHealth`, the web layer's readiness provider. Ready means every configu
 within 2 × ``poll_seconds``: the newer of the stored ``last_success_at`` and the in-memory time
 of the last idle change check (an idle poll writes nothing). The body names each board's last
 success and last error (the in-memory one of the last pass, else the stored one), the Figma files
-rate limited, and the duties this process holds.
+rate limited, the duties this process holds and, among replicas, which replica it is. A replica
+that lost its database (the leases' `problem`) answers not ready with the reason alone.
 """
 
 from __future__ import annotations
@@ -39,12 +40,16 @@ class SyncHealth:
         clock: Callable[[], datetime],
         checked: Mapping[str, datetime] | None = None,
         duties: Callable[[], Iterable[str]] = _nothing_held,
+        problem: Callable[[], str | None] | None = None,
+        replica: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.checked: Mapping[str, datetime] = checked if checked is not None else {}
         self.duties = duties
+        self.problem = problem or (lambda: None)
+        self.replica = replica
         self.last_errors: dict[str, str] = {}
 
     def note_boards(self, reports: Iterable[BoardReport]) -> None:
@@ -74,7 +79,17 @@ class SyncHealth:
         return result
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """(ready, body): every board synced within 2 × poll_seconds; Figma limits reported."""
+        """(ready, body): every board synced within 2 × poll_seconds; Figma limits reported.
+
+        A replica that lost its database (`problem`) is not ready, whatever the boards."""
+        problem = self.problem()
+        if problem is not None:
+            return False, {
+                "status": "not ready",
+                "reason": problem,
+                "duties": sorted(self.duties()),
+                **self._identity(),
+            }
         now = self.clock()
         window = timedelta(seconds=2 * self.settings.schedule.poll_seconds)
         states = {row["board_ref"]: row for row in self.store.sync_states()}
@@ -105,6 +120,7 @@ class SyncHealth:
             "boards": boards,
             "figma_rate_limited": limited,
             "duties": sorted(self.duties()),
+            **self._identity(),
         }
         if stale:
             body["stale"] = stale
@@ -112,3 +128,6 @@ class SyncHealth:
                 stale
             )
         return not stale, body
+
+    def _identity(self) -> dict[str, str]:
+        return {} if self.replica is None else {"replica": self.replica}

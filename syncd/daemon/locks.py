@@ -1,5 +1,6 @@
-"""Single-instance locks of `syncd run`: ``flock`` on ``<db>.lock`` (SQLite), an advisory lock
-(PostgreSQL), and the signal handlers of the main thread."""
+"""The locks of `syncd run`: the single-instance ``flock`` on ``<db>.lock`` (SQLite only: on
+PostgreSQL replicas share the store), `BoardLocks` (a board's sync and a webhook delivery, in
+the process and across replicas, with `FairLock`), and the signal handlers of the main thread."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
+from state.coordination import SessionLocks
 from syncd.errors import SyncFailed
 
 # -- single instance ----------------------------------------------------------------------
@@ -60,43 +61,63 @@ class InstanceLock:
             self._fd = None
 
 
-class PgInstanceLock:
-    """A session-level PostgreSQL advisory lock, held on its own connection for the daemon's
-    lifetime: a second `syncd run` on the same database refuses to start."""
-
-    KEY = 0x73796E6364  # "syncd"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._connection: Any = None
-        self._engine: Any = None
-
-    def acquire(self) -> None:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        self._engine = create_engine(self.url, poolclass=NullPool)
-        connection = self._engine.connect()
-        held = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.KEY})
-        if not held.scalar():
-            connection.close()
-            self._engine.dispose()
-            raise SyncFailed("another syncd run is already using this PostgreSQL store")
-        connection.commit()
-        self._connection = connection
-
-    def release(self) -> None:
-        if self._connection is not None:
-            self._connection.close()  # closing the session releases the lock
-            self._engine.dispose()
-            self._connection = None
-
-
-def instance_lock(url: str) -> InstanceLock | PgInstanceLock | None:
-    """The single-instance lock of a store: a lock file (SQLite) or an advisory lock."""
-    if url.startswith("postgresql"):
-        return PgInstanceLock(url)
+def instance_lock(url: str) -> InstanceLock | None:
+    """The single-instance lock of a SQLite store; None for PostgreSQL, where any number of
+    replicas share the store (duties through `syncd.daemon.leases.PgLeases`)."""
     return InstanceLock.for_store(url)
+
+
+# -- the board lock -----------------------------------------------------------------------
+
+
+class BoardLocks:
+    """The lock a board's sync and a webhook delivery share, so that a snapshot read before a
+    webhook change is never written over it.
+
+    In the process, a first-come first-served `FairLock` (a waiting sync is never starved by a
+    webhook stream). Across replicas (PostgreSQL), also one session advisory lock per board
+    (`state.coordination.SessionLocks`), taken after it, in board order: a delivery applied by
+    one replica waits for the poll of that board running on another.
+    """
+
+    def __init__(self, fair: FairLock | None = None, session: SessionLocks | None = None):
+        self.fair = fair or FairLock()
+        self.session = session
+
+    @contextlib.contextmanager
+    def hold(self, board_refs: Iterable[str]) -> Iterator[None]:
+        with self.fair:
+            if self.session is None:
+                yield
+                return
+            with self.session.hold([f"board:{ref}" for ref in board_refs]):
+                yield
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+class FairLock:
+    """A first-come first-served lock: a waiting sync is never starved by a webhook stream."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
 
 
 @contextlib.contextmanager

@@ -9,9 +9,11 @@
 - **the webhook worker** (`worker.WebhookWorker`): the web layer's delivery intake; applies
   accepted deliveries in order;
 - **the scheduler** (`scheduler.Scheduler`): the duties this process holds (`leases`: locally,
-  all), the first pass at start, the poll every ``poll_seconds`` and the full reconcile every
-  ``full_sync_hours``, each through the one sync pass (`syncd.sync_pass`) with the daemon's
-  hooks (the sync lock shared with the worker, metrics, error bookkeeping);
+  all; on PostgreSQL, its share, `leases.PgLeases`), the first pass at start, the poll every
+  ``poll_seconds`` and the full reconcile every ``full_sync_hours``, each through the one sync
+  pass (`syncd.sync_pass`) with the daemon's hooks (the board locks shared with the worker,
+  metrics, error bookkeeping); and, when ``SYNCD_DIGEST_URLS`` is set, the ``digest`` duty
+  asked every minute whether this week's digest is due (`syncd.digest.service.DigestDuty`);
 - **the write-back worker** (`syncd.writeback.service.WritebackWorker`, with
   ``writeback.enabled``): its own thread, woken after each flag computation and every
   ``poll_seconds`` while this process holds the ``writeback`` duty, so posting (and waiting for
@@ -22,8 +24,11 @@
 
 The main thread waits for SIGTERM/SIGINT, then stops taking work, lets the transaction in
 flight finish and returns 0 within a few seconds. With SQLite, an ``fcntl.flock`` on
-``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line); with
-PostgreSQL, a session advisory lock does the same (`locks`).
+``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line). With
+PostgreSQL any number of replicas share the store: each takes webhooks and serves pages, the
+duties are spread over them by lease rows (`leases.PgLeases`, this replica's id in `/readyz`
+and in its sessions' ``application_name``), and a board's sync and its webhook deliveries are
+serialised across replicas (`locks.BoardLocks`, and the store's write locks).
 """
 
 from __future__ import annotations
@@ -38,13 +43,22 @@ from typing import Any
 
 import structlog
 
+from state.coordination import Notifications, SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
 from syncd.daemon.health import SyncHealth
-from syncd.daemon.leases import Leases, LocalLeases
-from syncd.daemon.locks import instance_lock, signals_handled
+from syncd.daemon.leases import (
+    Leases,
+    LocalLeases,
+    PgLeases,
+    application_name,
+    lease_seconds,
+    new_replica_id,
+)
+from syncd.daemon.locks import BoardLocks, instance_lock, signals_handled
 from syncd.daemon.scheduler import (
+    DIGEST,
     FLAGS,
     WRITEBACK,
     Scheduler,
@@ -53,14 +67,17 @@ from syncd.daemon.scheduler import (
     every,
     pass_scope,
 )
-from syncd.daemon.worker import FairLock, WebhookWorker
+from syncd.daemon.worker import WebhookWorker
 from syncd.daemon.writer import Writer
+from syncd.digest.deliver import parse_destinations
+from syncd.digest.service import DigestDuty
 from syncd.errors import SyncFailed
 from syncd.metrics import Metrics
 from syncd.rules.flags import Recomputed
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import PassHooks, PassResult, recompute_flags, sync_pass
 from syncd.trello.apply import TrelloApplier
+from syncd.trello.engine import BoardReport
 from syncd.trello.webhooks import BoardIndex
 from syncd.web.context import WebContext
 from syncd.writeback.service import RoundReport, WritebackWorker
@@ -68,7 +85,10 @@ from syncd.writeback.service import RoundReport, WritebackWorker
 log = structlog.get_logger("syncd.daemon")
 
 STOP_SECONDS = 5.0
+# replicas: "the holder of this duty should act now" (payload: flags, writeback)
+DUTY_CHANNEL = "syncd_duties"
 MIN_FULL_SYNC_SECONDS = 60
+DIGEST_CHECK_SECONDS = 60  # how often the digest duty asks whether this week's digest is due
 
 
 class Daemon:
@@ -86,7 +106,11 @@ class Daemon:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.metrics = Metrics()
-        self.store = store or Store(settings.store.url)
+        url = settings.store.url
+        replicated = leases is None and is_postgresql(url)
+        self.replica: str | None = new_replica_id() if replicated else None
+        app_name = application_name(self.replica) if self.replica else None
+        self.store = store or Store(url, application_name=app_name)
         self.writer = Writer(on_idle=self._flags_after_webhooks, metrics=self.metrics)
         self.store.route_writes(self.writer.call)
         self.runtime: Runtime = build_runtime(
@@ -98,7 +122,9 @@ class Daemon:
             clock=self.clock,
         )
         self.boards = BoardIndex(settings.trello.boards, self.store)
-        self.sync_lock = FairLock()
+        self.sync_lock = BoardLocks(
+            session=SessionLocks(url, application_name=app_name or "syncd") if replicated else None
+        )
         self.applier = TrelloApplier(
             store=self.store,
             trello=self.runtime.trello,
@@ -116,21 +142,41 @@ class Daemon:
         self.writeback = (
             WritebackWorker(self.runtime.writeback) if self.runtime.writeback is not None else None
         )
-        self.leases: Leases = leases or LocalLeases()
+        self.digest = DigestDuty(
+            self.store, settings, parse_destinations(secret_text(settings.secrets.digest_urls))
+        )
         self.duties = duties_of(settings)
+        self.pg_leases: PgLeases | None = None
+        if replicated:
+            self.pg_leases = PgLeases(
+                url,
+                self.duties,
+                ttl_seconds=lease_seconds(settings.schedule.poll_seconds),
+                replica=self.replica,
+                on_change=lambda: self.scheduler.wake(),
+            )
+        self.leases: Leases = leases or self.pg_leases or LocalLeases()
+        self.duty_requests = (
+            Notifications(url, DUTY_CHANNEL, application_name=app_name or "syncd")
+            if replicated
+            else None
+        )
+        self._listener: threading.Thread | None = None
         self.health = SyncHealth(
             settings,
             self.store,
             clock=self.clock,
             checked=self.runtime.mirror.last_checked,
             duties=self.leases.held,
+            problem=self.pg_leases.problem if self.pg_leases else None,
+            replica=self.replica,
         )
         self._stop = threading.Event()
         self.hooks = PassHooks(
-            trello_lock=lambda: self.sync_lock,
+            trello_lock=lambda boards: self.sync_lock.hold([board.id for board in boards]),
             stopping=self._stop.is_set,
             step_done=self.metrics.synced,
-            boards_done=self.health.note_boards,
+            boards_done=self._boards_done,
             after_flags=self._writeback_after_flags,
         )
         full_seconds = max(MIN_FULL_SYNC_SECONDS, int(settings.schedule.full_sync_hours * 3600))
@@ -144,7 +190,7 @@ class Daemon:
                     self._writeback_due,
                     on_gain=True,
                 ),
-                # slot: the weekly digest adds its Task here (and its duty to `duties_of`)
+                Task("digest", every(DIGEST_CHECK_SECONDS), self._digest, on_gain=True),
             ],
             duties=self.duties,
             leases=self.leases,
@@ -183,18 +229,31 @@ class Daemon:
             self.store.set_writeback_enabled(False, utc_iso(self.clock()))
 
     def start_scheduler(self) -> None:
+        if self.pg_leases is not None:
+            self.pg_leases.start()
+        if self.duty_requests is not None and self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen_for_duty_requests, name="syncd-notifications", daemon=True
+            )
+            self._listener.start()
         self.scheduler.start()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop taking work, finish what is in flight (bounded by `timeout`)."""
         deadline = time.monotonic() + timeout
         self._stop.set()
+        self.scheduler.wake()
         if self.writeback is not None:
             self.writeback.stop(max(0.5, deadline - time.monotonic()))
         self.worker.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
-        self.leases.release()
+        self.leases.release()  # replicas: the others take over at once
+        self.sync_lock.close()
+        if self._listener is not None:
+            self._listener.join(max(0.1, deadline - time.monotonic()))
+        if self.duty_requests is not None:
+            self.duty_requests.close()
         self.store.close()
 
     # -- duties -------------------------------------------------------------------------
@@ -204,6 +263,11 @@ class Daemon:
 
     def _reconcile(self, held: Collection[str]) -> None:
         self.sync_pass(full=True, held=held)
+
+    def _digest(self, held: Collection[str]) -> None:
+        """The weekly digest, when due and this process holds it (`syncd.digest.service`)."""
+        if DIGEST in held and not self._stop.is_set():
+            self.digest.run(self.clock())
 
     def sync_pass(
         self, *, full: bool = False, held: Collection[str] | None = None
@@ -222,15 +286,57 @@ class Daemon:
             log.error("sync pass failed", full=full, error=" ".join(str(exc).split())[:300])
             return None
 
+    def _boards_done(self, reports: list[BoardReport]) -> None:
+        """A pass's board reports: readiness bookkeeping; among replicas, the idle change checks
+        recorded in the store too (the other replicas' `/readyz` reads them there)."""
+        self.health.note_boards(reports)
+        idle = [report.board for report in reports if report.mode == "idle" and not report.error]
+        if self.replica is None or not idle:
+            return
+        try:
+            self.store.record_checked(idle, utc_iso(self.clock()))
+        except Exception as exc:  # readiness only: the sync itself went fine
+            log.warning("cannot record the change check", error=" ".join(str(exc).split())[:300])
+
     def _flags_after_webhooks(self) -> None:
-        """The writer's idle hook: webhook changes may change flags (when this holds them)."""
+        """The writer's idle hook: webhook changes may change flags. This replica recomputes
+        them when it holds the flags; otherwise it asks the holder (replicas, `pg_notify`)."""
         if FLAGS in self.leases.held():
             self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
+        elif self.pg_leases is not None:
+            self.pg_leases.notify(DUTY_CHANNEL, FLAGS)
+
+    def _listen_for_duty_requests(self) -> None:
+        """Replicas: another replica asks this duty's holder to act now: the flags after
+        webhook changes it applied (as after our own: the writer's idle hook), write-back after
+        flags it computed."""
+        assert self.duty_requests is not None
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                asked = self.duty_requests.wait(1.0)
+            except Exception as exc:  # each duty's own schedule catches up anyway
+                log.warning("duty requests unavailable", error=" ".join(str(exc).split())[:300])
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            held = self.leases.held()
+            if self._stop.is_set():
+                return
+            if FLAGS in asked and FLAGS in held:
+                self.writer.mark_dirty()
+            if WRITEBACK in asked and WRITEBACK in held and self.writeback is not None:
+                self.writeback.wake(None)
 
     def _writeback_after_flags(self, _runtime: Runtime, flags: Recomputed) -> RoundReport | None:
         """After a flag computation: wake write-back's thread (it posts there, never here)."""
-        if self.writeback is not None and WRITEBACK in self.leases.held():
+        if self.writeback is None:
+            return None
+        if WRITEBACK in self.leases.held():
             self.writeback.wake(flags)
+        elif self.pg_leases is not None and (flags.opened or flags.resolved):
+            self.pg_leases.notify(DUTY_CHANNEL, WRITEBACK)  # its holder posts now
         return None
 
     def _writeback_due(self, held: Collection[str]) -> None:
@@ -263,6 +369,8 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
             daemon = Daemon(settings)
             if secret_text(settings.secrets.trello_api_secret) is None:
                 log.warning("TRELLO_API_SECRET is not set: every Trello delivery will be refused")
+            if not daemon.digest.destinations:
+                log.info("SYNCD_DIGEST_URLS is not set: no weekly digest will be sent")
             daemon.start_workers()
             host, port = settings.server.host, settings.server.port
             config = uvicorn.Config(
@@ -292,6 +400,7 @@ def run_daemon(settings: Settings, *, register_webhooks: bool = False) -> int:
                 url=f"http://{host}:{port}",
                 boards=len(settings.trello.boards),
                 store=daemon.store.safe_url,
+                replica=daemon.replica,
             )
             if register_webhooks and not stop.is_set():
                 _register(daemon)

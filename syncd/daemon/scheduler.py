@@ -2,17 +2,18 @@
 
 **Duties** are named work exactly one process may do at a time: ``board:<ref>`` (that board's
 polls and full reconcile), ``figma:<key>`` (that file's sync), ``flags`` (the flag
-computation), ``writeback`` (write-back's comments, with ``writeback.enabled``); ``digest`` is
-the slot of the weekly digest (its task adds it to `duties_of`). Who holds what is the
-`Leases`' answer (`syncd.daemon.leases`): locally, every duty.
+computation), ``writeback`` (write-back's comments, with ``writeback.enabled``), ``digest``
+(the weekly digest, when ``SYNCD_DIGEST_URLS`` is set). Who holds what is the `Leases`' answer
+(`syncd.daemon.leases`): locally, every duty.
 
 **Tasks** are what runs on time: the poll pass every ``poll_seconds``, the full reconcile every
-``full_sync_hours`` (more tasks, e.g. the digest at its weekday and time, are added the same way).
+``full_sync_hours``, the digest check every minute (more tasks are added the same way).
 A task's `next_after` gives its next time from the end of its last run (`every(seconds)` for a
 fixed interval); its `run` gets the duties held at that moment and does only those
 (`pass_scope` turns them into the sync pass's scope).
 
-Each tick (`Scheduler.tick`, at most a second apart in the scheduler's thread):
+Each tick (`Scheduler.tick`, at most a second apart in the scheduler's thread, or at once when
+`wake` is called: the leases changed):
 
 1. ``leases.acquire(every duty)`` gives the duties held now;
 2. duties newly held are done at once: each task marked `on_gain` runs for them alone (at start
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from syncd.config import Settings
+from syncd.config import Settings, secret_text
 from syncd.daemon.leases import Leases
 from syncd.sync_pass import PassScope
 
@@ -56,12 +57,15 @@ def figma_duty(key: str) -> str:
 
 
 def duties_of(settings: Settings) -> list[str]:
-    """Every duty of this deployment: each board, each Figma file, the flags, write-back."""
+    """Every duty of this deployment: each board, each Figma file, the flags, write-back (when
+    enabled) and the weekly digest (when it has somewhere to go, ``SYNCD_DIGEST_URLS``)."""
     duties = [board_duty(board.id) for board in settings.trello.boards]
     duties += [figma_duty(key) for key in settings.figma.files]
     duties.append(FLAGS)
     if settings.writeback.enabled:
         duties.append(WRITEBACK)
+    if secret_text(settings.secrets.digest_urls):
+        duties.append(DIGEST)
     return duties
 
 
@@ -113,6 +117,7 @@ class Scheduler:
         self._held: frozenset[str] = frozenset()
         self._due: dict[str, datetime] = {}
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -126,10 +131,15 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def wake(self) -> None:
+        """Tick now (the duties held changed, or the daemon is stopping)."""
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self.stop_event.is_set():
             wait = self.tick()
-            self.stop_event.wait(min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, wait)))
+            self._wake.wait(min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, wait)))
+            self._wake.clear()
 
     # -- one tick -----------------------------------------------------------------------
 

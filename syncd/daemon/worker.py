@@ -1,10 +1,12 @@
 """The webhook worker: one thread applying accepted deliveries in arrival order.
 
 Owns `WebhookWorker` (the web layer's `DeliveryIntake`: intake from the HTTP threads, in-process
-replay memory, the apply loop) and `FairLock`, the first-come first-served lock a sync and a
-delivery share so a snapshot read before a webhook change is never written over it. The Trello
-deliveries waiting in the queue are handed to the applier together (`MAX_RUN` at most), which
-refetches their cards in shared requests and writes them at once (`TrelloApplier.deliver_many`).
+replay memory, the apply loop). Each delivery is applied holding its board's lock
+(`syncd.daemon.locks.BoardLocks`, shared with the sync and, on PostgreSQL, with the other
+replicas), so a snapshot read before a webhook change is never written over it. The Trello
+deliveries waiting in the queue are handed to the applier together (`MAX_RUN` at most, their
+boards' locks held), which refetches their cards in shared requests and writes them at once
+(`TrelloApplier.deliver_many`).
 """
 
 from __future__ import annotations
@@ -20,37 +22,13 @@ from typing import Any
 import structlog
 
 from syncd.config import BoardConfig
+from syncd.daemon.locks import BoardLocks
 from syncd.trello.apply import TrelloApplier
 from syncd.web.context import IntakeClosed
 
 log = structlog.get_logger("syncd.webhooks")
 
-MAX_RUN = 500  # Trello deliveries applied together, at most (one sync_lock hold)
-
-
-# -- the worker ---------------------------------------------------------------------------
-
-
-class FairLock:
-    """A first-come first-served lock: a waiting sync is never starved by a webhook stream."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-
-    def __enter__(self) -> FairLock:
-        with self._cond:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            while ticket != self._serving:
-                self._cond.wait()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._serving += 1
-            self._cond.notify_all()
+MAX_RUN = 500  # Trello deliveries applied together, at most (one hold of their boards' locks)
 
 
 @dataclass
@@ -73,8 +51,10 @@ class WebhookWorker:
 
     `offer_trello` answers at once: a delivery whose action id is already queued or applied in
     this process is a replay; the store's ``webhook_delivery`` row decides for the others.
-    `sync_lock` is held around each Trello delivery, and by the scheduler around each sync, so
-    a snapshot fetched before a webhook change can never be written over it.
+    `sync_lock` (the board's lock) is held around each Trello delivery, and by the scheduler
+    around each sync, so a snapshot fetched before a webhook change can never be written over
+    it. The replay memory is per process; across replicas the store's ``webhook_delivery`` row
+    (recorded with ``ON CONFLICT DO NOTHING``) decides which replica applies an action.
     """
 
     def __init__(
@@ -83,14 +63,14 @@ class WebhookWorker:
         *,
         metrics: Any = None,
         figma: Any = None,
-        sync_lock: FairLock | None = None,
+        sync_lock: BoardLocks | None = None,
         on_change: Callable[[], None] | None = None,
         remember: int = 100_000,
     ) -> None:
         self.applier = applier
         self.metrics = metrics
         self.figma = figma
-        self.sync_lock = sync_lock or FairLock()
+        self.sync_lock = sync_lock or BoardLocks()
         self.on_change = on_change or (lambda: None)
         self._remember = remember
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -200,7 +180,7 @@ class WebhookWorker:
         return taken
 
     def _trello(self, run: list[_TrelloJob]) -> None:
-        with self.sync_lock:
+        with self.sync_lock.hold(sorted({job.board.id for job in run})):
             outcomes = self.applier.deliver_many(
                 [(job.action, job.board, job.board_id) for job in run]
             )

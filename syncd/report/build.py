@@ -3,7 +3,9 @@
 `build_report` evaluates the governance rules over the mirror (pure, fast), takes the flags and
 their history from the store, and, with ``since``, lists what changed: flags opened and
 resolved, priority actions added/completed/removed, referents changed (governance events), and
-cards created, moved, renamed, archived or deleted on either board (the card history).
+cards created, moved, renamed, archived or deleted on either board (the card history). It reads
+the store through `syncd.history.moment.StoreAt`: now, or, with ``at``, as the store was then;
+``trends`` come from `syncd.history.trends`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from state.store import MirrorRows, Store
-from state.timestamps import utc_iso
+from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
+from syncd.history.moment import StoreAt, store_at
+from syncd.history.trends import build_trends
 from syncd.report.figma import build_figma_section
 from syncd.report.model import ChangeEntry, DepartmentEntry, FlagEntry, Report
 from syncd.report.strings import flag_label, localised_flag_message, strings_for
@@ -31,15 +35,23 @@ def build_report(
     now: datetime,
     since: datetime | None = None,
     lang: str = "fr",
+    at: datetime | None = None,
 ) -> Report:
-    """The drift report as the contract's JSON (plus a few added keys), in `lang`."""
+    """The drift report as the contract's JSON (plus a few added keys), in `lang`.
+
+    With `at` (before `now`), the report as the store knew it then (`syncd.history.moment`);
+    raises `BeforeHistory` for a moment before the store's history.
+    """
     strings_for(lang)  # ValueError for a language syncd does not speak
-    rows = store.read_mirror()
+    source = store_at(store, at, now)
+    moment = parse_iso(source.at) if source.at else now
+    assert moment is not None
+    rows = source.mirror()
     facts = facts_from_rows(rows)
     rules = settings.governance
-    evaluation = evaluate(facts.cards, facts.lists, rules, now)
+    evaluation = evaluate(facts.cards, facts.lists, rules, moment)
     since_iso = utc_iso(since) if since else None
-    flags = store.flags(resolved_since=since_iso)
+    flags = source.flags(resolved_since=since_iso)
     open_codes: dict[str, list[str]] = {}
     for flag in flags:
         if flag["resolved_at"] is None:
@@ -54,7 +66,9 @@ def build_report(
             "name": board["name"],
             "role": board["role"],
             "url": board["url"],
-            "last_synced_at": (states.get(board["id"]) or {}).get("last_success_at"),
+            "last_synced_at": (  # syncs are not history: unknown in a past report
+                None if source.at else (states.get(board["id"]) or {}).get("last_success_at")
+            ),
             "cards": live_cards.get(board["id"], 0),
         }
         for board in sorted(rows.boards, key=lambda row: (row["role"] != "consortium", row["name"]))
@@ -97,6 +111,7 @@ def build_report(
     }
     report: Report = {
         "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": source.at,
         "lang": lang,
         "since": since_iso,
         "max_priority_actions": rules.max_priority_actions,
@@ -108,8 +123,9 @@ def build_report(
                 flags, key=lambda row: (row["department"], row["code"], row["since"])
             )
         ],
-        "changes": _changes(store, rows, flags, since_iso, lang) if since_iso else [],
-        "figma": build_figma_section(
+        "changes": _changes(source, rows, flags, since_iso, lang) if since_iso else [],
+        "trends": build_trends(store, departments, end=moment, zone=settings.digest.zone),
+        "figma": build_figma_section(  # Figma files as they are now, the cards as at `moment`
             store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
         ),
     }
@@ -142,7 +158,7 @@ def _bare_department(code: str, flags: list[str]) -> DepartmentEntry:
 
 
 def _changes(
-    store: Store, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
+    store: StoreAt, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
 ) -> list[ChangeEntry]:
     """What changed since `since`, told in `lang`. `flags` are the open ones and those resolved
     since then, which holds every flag opened since then too (opened before it was resolved)."""
@@ -223,12 +239,22 @@ def _changes(
                 "card_id": None,
                 "department": event["department"],
                 "kind": event["kind"],
+                "detail": event["summary"],  # the title, or "old → new" referents
                 "summary": text[event["kind"]].format(
                     department=event["department"], summary=event["summary"]
                 ),
             }
         )
-    changes.sort(key=lambda change: (change["at"], change["kind"]))
+    changes.sort(  # a total order: the same changes read in any order list the same way
+        key=lambda change: (
+            change["at"],
+            change["kind"],
+            change.get("department") or "",
+            change.get("code") or "",
+            change["card_id"] or "",
+            change["summary"],
+        )
+    )
     return changes
 
 

@@ -99,6 +99,7 @@ class ChangeEntry(TypedDict):
     summary: str  # in the report's language
     department: NotRequired[str]  # added: flag and governance changes
     code: NotRequired[str]  # added: flag changes
+    detail: NotRequired[str]  # added: governance changes' own text (a title, "old → new")
 
 
 @with_config(_STRICT)
@@ -155,8 +156,10 @@ class FigmaSection(TypedDict):
 
 @with_config(_STRICT)
 class DepartmentTrend(TypedDict):
-    priority_actions: list[int]
-    flags: list[int]
+    # one value per week of `Trends.weeks`; None for a week that ended before the store's
+    # history began (nothing is known of it)
+    priority_actions: list[int | None]
+    flags: list[int | None]
 
 
 @with_config(_STRICT)
@@ -176,10 +179,8 @@ class Report(TypedDict):
     flags: list[FlagEntry]
     changes: list[ChangeEntry]
     figma: FigmaSection
-    # The contract's history keys, built by the history work (`--at`, trends): declared here so
-    # that the one model stays the contract; absent until that builder fills them.
-    at: NotRequired[str | None]
-    trends: NotRequired[Trends]
+    at: str | None  # the moment described (`--at`, ``?at=``); None: now
+    trends: Trends
 
 
 REPORT_ADAPTER: TypeAdapter[Report] = TypeAdapter(Report)

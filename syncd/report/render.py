@@ -24,6 +24,7 @@ import jinja2
 
 from state.timestamps import parse_iso
 from syncd.report.model import Report
+from syncd.report.sparklines import flag_bars, scale_top, sparkline, weekly_totals
 from syncd.report.strings import DEFAULT_LANG, localised_flag_message, strings_for
 from syncd.rules.governance import FlagCode
 
@@ -176,7 +177,7 @@ def _board_names(report: Mapping[str, Any]) -> dict[str, str]:
     return names
 
 
-def build_view(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
+def build_view(report: Mapping[str, Any], lang: str, *, dashboard: bool = False) -> dict[str, Any]:
     """Everything the templates and the table need, computed once from the report."""
     strings = strings_for(lang)
     max_prio = _max_priority(report)
@@ -244,9 +245,14 @@ def build_view(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
         files.append(file)
 
     since = report.get("since")
+    trends = _trends(report, departments, max_prio, strings)
     return {
         "t": strings,
         "lang": lang,
+        "dashboard": dashboard,
+        "at": report.get("at"),
+        "at_value": _datetime_local(report.get("at")),
+        "trends": trends,
         "generated_at": report.get("generated_at"),
         "since": since,
         "max_priority": max_prio,
@@ -266,6 +272,49 @@ def build_view(report: Mapping[str, Any], lang: str) -> dict[str, Any]:
         "figma_files": files,
         "chart": _chart(departments, max_prio),
     }
+
+
+def _trends(
+    report: Mapping[str, Any],
+    departments: list[dict[str, Any]],
+    max_prio: int,
+    strings: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Sparkline geometry on each département (``dept["trend"]``) and the flags-per-week bars."""
+    trends = report.get("trends")
+    if not isinstance(trends, Mapping) or not trends.get("weeks"):
+        return None
+    weeks = [str(week) for week in trends["weeks"]]
+    series = {
+        str(code): values
+        for code, values in (trends.get("departments") or {}).items()
+        if isinstance(values, Mapping)
+    }
+    top = scale_top(series, max_prio)
+
+    def shown(values: list[Any]) -> str:
+        return ", ".join(strings["unknown"] if v is None else str(v) for v in values)
+
+    for dept in departments:
+        values = series.get(str(dept.get("code")))
+        if values is None:
+            continue
+        priorities = list(values.get("priority_actions") or [])
+        flags = list(values.get("flags") or [])
+        dept["trend"] = sparkline(priorities, flags, top=top, max_priority=max_prio)
+        dept["trend"]["title"] = strings["trend_title"].format(
+            code=clean_text(dept.get("code")),
+            name=clean_text(dept.get("name")),
+            priorities=shown(priorities),
+            flags=shown(flags),
+        )
+    return {"weeks": weeks, "bars": flag_bars(weeks, weekly_totals(series, len(weeks)))}
+
+
+def _datetime_local(value: Any) -> str:
+    """An ISO moment as an ``<input type="datetime-local">`` value (UTC, minutes)."""
+    parsed = parse_iso(value)
+    return parsed.strftime("%Y-%m-%dT%H:%M") if parsed else ""
 
 
 def _chart(departments: list[dict[str, Any]], max_prio: int) -> dict[str, Any]:
@@ -350,11 +399,13 @@ def render(
     color: bool = False,
     width: int | None = None,
     viewer: Viewer | None = None,
+    dashboard_csp: str | None = None,
 ) -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`); French unless ``lang="en"``.
 
     ``lang`` defaults to the report's own ``lang`` key, then French; ``viewer`` (HTML only) is
-    the logged-in reader of the served dashboard.
+    the logged-in reader of the served dashboard; ``dashboard_csp`` (HTML only) marks the page
+    served by `syncd run` (its policy lets the date picker for ``?at=`` submit to syncd).
     """
     if fmt == "table":
         return render_table(report, lang=lang, color=color, width=width)
@@ -363,7 +414,7 @@ def render(
     if fmt == "markdown":
         return render_markdown(report, lang=lang)
     if fmt == "html":
-        return render_html(report, lang=lang, viewer=viewer)
+        return render_html(report, lang=lang, viewer=viewer, dashboard_csp=dashboard_csp)
     raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
@@ -391,10 +442,18 @@ class Viewer:
     logout_path: str = "/logout"
 
 
-def render_html(report: Report, lang: str | None = None, *, viewer: Viewer | None = None) -> str:
+def render_html(
+    report: Report,
+    lang: str | None = None,
+    *,
+    viewer: Viewer | None = None,
+    dashboard_csp: str | None = None,
+) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no script)."""
-    view = build_view(report, resolve_lang(report, lang))
+    dashboard = viewer is not None or dashboard_csp is not None
+    view = build_view(report, resolve_lang(report, lang), dashboard=dashboard)
     view["viewer"] = viewer
+    view["page_csp"] = viewer.csp if viewer else dashboard_csp
     return _render_template("report.html.j2", "html", view).strip() + "\n"
 
 
@@ -516,6 +575,8 @@ def render_table(
         return format_date(value, lang)
 
     line(f"{t['title']} — {when(view['generated_at'])}", "bold")
+    if view["at"]:
+        line(t["at_banner"].format(at=when(view["at"])), "yellow")
     parts = [
         f"{t['departments']}{t['colon']}{len(view['departments'])}",
         f"{t['flagged_departments']}{t['colon']}{view['flagged_count']}",

@@ -27,30 +27,38 @@ class MirrorFacts:
 
 def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     """Build the facts of every card (deleted ones included, marked) and list."""
-    roles = {board["id"]: board["role"] for board in rows.boards}
+    roles = {board["id"]: board["role"] for board in sorted(rows.boards, key=lambda b: b["id"])}
     labels = {label["id"]: label["name"] for label in rows.labels}
     members = {member["id"]: member["full_name"] or member["username"] for member in rows.members}
     fields = {field["id"]: field["name"] for field in rows.custom_fields}
+    # Every order below is total (ties broken by id): the same rows give the same facts whatever
+    # order the database returns them in, so a report rebuilt from history equals the original.
     card_labels: dict[str, list[str]] = defaultdict(list)
-    for row in rows.card_labels:
+    for row in sorted(
+        rows.card_labels, key=lambda row: (labels.get(row["label_id"], ""), row["label_id"])
+    ):
         if row["label_id"] in labels:
             card_labels[row["card_id"]].append(labels[row["label_id"]])
     card_members: dict[str, list[str]] = defaultdict(list)
-    for row in rows.card_members:
+    for row in sorted(
+        rows.card_members, key=lambda row: (members.get(row["member_id"], ""), row["member_id"])
+    ):
         if row["member_id"] in members:
             card_members[row["card_id"]].append(members[row["member_id"]])
     items: dict[str, list[dict]] = defaultdict(list)
     for item in rows.check_items:
         items[item["checklist_id"]].append(item)
     checklists: dict[str, list[ChecklistFacts]] = defaultdict(list)
-    for checklist in sorted(rows.checklists, key=lambda row: row["pos"]):
+    for checklist in sorted(rows.checklists, key=lambda row: (row["pos"], row["id"])):
         checklists[checklist["card_id"]].append(
             ChecklistFacts(
                 id=checklist["id"],
                 name=checklist["name"],
                 items=tuple(
                     CheckItemFacts(item["id"], item["name"], item["state"] == "complete")
-                    for item in sorted(items[checklist["id"]], key=lambda row: row["pos"])
+                    for item in sorted(
+                        items[checklist["id"]], key=lambda row: (row["pos"], row["id"])
+                    )
                 ),
             )
         )
@@ -61,7 +69,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     for action in rows.own_comment_card_actions:
         actions_by_card[action["card_id"]].append(action)
     values: dict[str, dict[str, str]] = defaultdict(dict)
-    for row in rows.custom_field_items:
+    for row in sorted(rows.custom_field_items, key=lambda row: row["custom_field_id"]):
         if row["custom_field_id"] in fields:
             values[row["card_id"]][fields[row["custom_field_id"]]] = row["value"]
     cards = [
@@ -89,6 +97,6 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     ]
     lists = [
         ListFacts(row["id"], row["board_id"], row["name"], bool(row["closed"]), row["pos"])
-        for row in rows.lists
+        for row in sorted(rows.lists, key=lambda row: row["id"])
     ]
     return MirrorFacts(cards, lists)

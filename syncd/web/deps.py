@@ -8,8 +8,8 @@ full-stack-fastapi-template's ``api/deps.py``: a function, and an ``Annotated`` 
   metrics): the app's `syncd.web.auth.WebAuth` applies the contract's rules
   (`syncd.web.access`: a login session, ``Authorization: Bearer SYNCD_ADMIN_TOKEN``, or an open
   loopback host) and gives the `Reader`, or answers 302 to ``/login``, 401 or 403;
-- `report_query` / `ReportQueryDep`: ``?since=`` and ``?lang=`` of the report routes, checked
-  once (400 naming the parameter).
+- `report_query` / `ReportQueryDep`: ``?since=``, ``?lang=`` and ``?at=`` of the report routes,
+  checked once (400 naming the parameter).
 """
 
 from __future__ import annotations
@@ -59,26 +59,37 @@ ReaderDep = Annotated[Reader, READER]  # for a route that shows who reads (the d
 
 @dataclass(frozen=True)
 class ReportQuery:
-    """The report routes' query: changes since when (None: none), and the language."""
+    """The report routes' query: changes since when (None: none), the language, and the moment
+    the report describes (None: now)."""
 
     since: datetime | None
     lang: str
+    at: datetime | None = None
+
+
+def _user_date(name: str, value: str | None) -> datetime | None:
+    """A date query parameter (`state.timestamps.parse_user_date`, clamped to what the store
+    holds); 400 naming the parameter when unreadable."""
+    if not value:
+        return None
+    try:
+        return parse_user_date(value)
+    except BadDate as exc:
+        raise HTTPException(400, f"{name}: {exc}") from None
 
 
 def report_query(
     since: Annotated[str | None, Query(description="ISO date: also list changes")] = None,
     lang: Annotated[str, Query(description="fr or en")] = "fr",
+    at: Annotated[str | None, Query(description="ISO date: the report as it stood")] = None,
 ) -> ReportQuery:
-    """``?since=`` and ``?lang=`` checked (400 with one line naming the bad one)."""
+    """``?since=``, ``?lang=`` and ``?at=`` checked (400 with one line naming the bad one)."""
     if lang not in LANGS:
         raise HTTPException(400, "lang must be fr or en")
-    since_at = None
-    if since:
-        try:
-            since_at = parse_user_date(since)  # clamped to what the store holds
-        except BadDate as exc:
-            raise HTTPException(400, f"since: {exc}") from None
-    return ReportQuery(since=since_at, lang=lang)
+    since_at, at_moment = _user_date("since", since), _user_date("at", at)
+    if since_at and at_moment and since_at > at_moment:
+        raise HTTPException(400, "since must not be after at")
+    return ReportQuery(since=since_at, lang=lang, at=at_moment)
 
 
 ReportQueryDep = Annotated[ReportQuery, Depends(report_query)]

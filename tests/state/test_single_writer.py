@@ -63,6 +63,10 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "record_error": lambda s: s.record_error("oSmy09cz", "boom", AT),
     "record_evaluation": lambda s: s.record_evaluation([("77", "NO_REFERENT", "m")], {}, [], AT),
     "record_delivery": lambda s: s.record_delivery("a" * 24, "b" * 24, AT),
+    "record_checked": lambda s: s.record_checked(["oSmy09cz"], AT),
+    "record_deliveries": lambda s: s.record_deliveries(
+        [{"action_id": "c" * 24, "board_id": "b" * 24, "received_at": AT}]
+    ),
     "mark_delivery": lambda s: s.mark_delivery("a" * 24, "applied", AT),
     "write_figma_file": lambda s: s.write_figma_file(
         {"key": FILE_KEY, "name": "Maquettes"},
@@ -110,6 +114,16 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "writeback_comment_ids": lambda s: s.writeback_comment_ids(),
     "writeback_counts": lambda s: s.writeback_counts(),
     "own_comment_activity": lambda s: s.own_comment_activity([CARD]),
+    # history (issue 12)
+    "history_starts_at": lambda s: s.history_starts_at(),
+    "mirror_at": lambda s: s.mirror_at(AT),
+    "flags_at": lambda s: s.flags_at(AT, resolved_since=AT),
+    "flag_spans": lambda s: s.flag_spans(AT, AT),
+    "priority_counts": lambda s: s.priority_counts(AT, AT),
+    "claim_digest": lambda s: s.claim_digest("2026-W44", "test", AT, AT),
+    "digest_delivered": lambda s: s.digest_delivered("2026-W44", "f" * 16),
+    "finish_digest": lambda s: s.finish_digest("2026-W44", AT, error=None),
+    "digest_run": lambda s: s.digest_run("2026-W44"),
 }
 NOT_CALLED = {"route_writes", "serialised", "close", "safe_url"}
 
