@@ -9,6 +9,7 @@ Writing (`Store.write_board`) follows one algorithm, in one transaction per boar
 3. upsert the cards, replace their children (labels, members, checklists, check items,
    custom-field items, attachments, Figma links);
 4. mark cards gone from a full snapshot (or reported deleted) with ``deleted_at``, never erase;
+   only a stored, live card goes (once): a card never stored has no history;
 5. diff old and new views and write one ``card_version`` row per changed field;
 6. insert the raw actions (a known action id is skipped: applying twice changes nothing);
 7. move the board's ``sync_state`` (cursor, last success) forward.
