@@ -9,6 +9,7 @@ Writing (`Store.write_board`) follows one algorithm, in one transaction per boar
 3. upsert the cards, replace their children (labels, members, checklists, check items,
    custom-field items, attachments, Figma links);
 4. mark cards gone from a full snapshot (or reported deleted) with ``deleted_at``, never erase;
+   only a stored, live card goes (once): a card never stored has no history;
 5. diff old and new views and write one ``card_version`` row per changed field;
 6. insert the raw actions (a known action id is skipped: applying twice changes nothing);
 7. move the board's ``sync_state`` (cursor, last success) forward.
@@ -392,8 +393,10 @@ class Store:
         if batch.full:
             gone |= {card_id for card_id, view in old_views.items() if card_id not in present}
         gone = {card_id for card_id in gone if card_id not in present}
-        already_deleted = self._deleted_ids(connection, gone)
-        newly_gone = sorted(gone - already_deleted)
+        # Only a stored, live card can go: a card never stored (created and deleted before a
+        # sync saw it) has no history, and a deletion is recorded once.
+        gone_names = self._live_names(connection, gone)
+        newly_gone = sorted(gone_names)
         card_table = _table(m.Card)
         for start in range(0, len(newly_gone), _CHUNK):
             connection.execute(
@@ -448,8 +451,7 @@ class Store:
                 if before != after:
                     version(card_id, "custom_field", {field_id: before}, {field_id: after})
         for card_id in newly_gone:
-            name = old_views.get(card_id, {}).get("name")
-            version(card_id, "deleted", name, None)
+            version(card_id, "deleted", gone_names[card_id], None)
         if versions:
             connection.execute(_table(m.CardVersion).insert(), versions)
         history.record_write(connection, batch, scope=scope, newly_gone=newly_gone)
@@ -480,17 +482,19 @@ class Store:
             values["last_full_at"] = batch.observed_at
         self._upsert(connection, m.SyncState, [values], ["board_ref"])
 
-    def _deleted_ids(self, connection: Connection, ids: Iterable[str]) -> set[str]:
+    def _live_names(self, connection: Connection, ids: Iterable[str]) -> dict[str, str]:
+        """The name of each of these cards that is stored and not marked deleted."""
         ids = list(ids)
         card = _table(m.Card)
-        found: set[str] = set()
+        found: dict[str, str] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            found |= set(
-                connection.execute(
-                    select(card.c.id).where(card.c.id.in_(chunk), card.c.deleted_at.is_not(None))
-                ).scalars()
-            )
+            for row in connection.execute(
+                select(card.c.id, card.c.name).where(
+                    card.c.id.in_(chunk), card.c.deleted_at.is_(None)
+                )
+            ):
+                found[row[0]] = row[1]
         return found
 
     def _card_views(
@@ -983,6 +987,22 @@ class Store:
                         ).mappings()
                     )
         return batch
+
+    def checklist_cards(self, checklist_ids: Iterable[str]) -> dict[str, str]:
+        """The card of each stored checklist among these ids (for actions naming no card)."""
+        ids = sorted(set(checklist_ids))
+        table = _table(m.Checklist)
+        found: dict[str, str] = {}
+        if not ids:
+            return found
+        with self._read() as connection:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                for row in connection.execute(
+                    select(table.c.id, table.c.card_id).where(table.c.id.in_(chunk))
+                ):
+                    found[row[0]] = row[1]
+        return found
 
     @writes
     def insert_actions(self, rows: Sequence[Row]) -> int:

@@ -20,6 +20,7 @@ from .sample import (
 )
 from .server import FigmaHandler, RecordedRequest, Sandbox
 from .trello_world import (
+    EXCLUDED_ACTION_TYPES,
     Delivery,
     TrelloWorld,
     id_timestamp,
@@ -31,6 +32,7 @@ from .trello_world import (
 
 __all__ = [
     "CONSORTIUM_SHORT_LINK",
+    "EXCLUDED_ACTION_TYPES",
     "FIGMA_BROKEN_URL",
     "FIGMA_FILE_KEY",
     "FIGMA_URLS",

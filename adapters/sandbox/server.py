@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .trello_world import (
+    EXCLUDED_ACTION_TYPES,
     TrelloWorld,
     head_status,
     id_timestamp,
@@ -523,7 +524,11 @@ class _TrelloRoutes:
         assert spec is not None
         match = _action_filter(spec)
         limit = p.number(limit_name, 50, 0, 1000)
-        actions = [a for a in self.world.board_actions(bid) if match(a)]
+        actions = [
+            a
+            for a in self.world.board_actions(bid)
+            if match(a) and a["type"] not in EXCLUDED_ACTION_TYPES
+        ]
         since = p.cursor(since_name)
         # The nested ``actions_before`` is ignored, as on Trello (TRELLO-229).
         before = p.cursor("before") if paged else None
@@ -568,7 +573,9 @@ class _TrelloRoutes:
                 acts = [
                     a
                     for a in w.board_actions(c["idBoard"])
-                    if match(a) and a["data"].get("card", {}).get("id") == c["id"]
+                    if match(a)
+                    and a["type"] not in EXCLUDED_ACTION_TYPES
+                    and a["data"].get("card", {}).get("id") == c["id"]
                 ]
                 since, before = p.cursor("since"), p.cursor("before")
                 if since:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "EXCLUDED_ACTION_TYPES",
     "Delivery",
     "TrelloWorld",
     "id_timestamp",
@@ -44,6 +45,9 @@ _HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 Json = dict[str, Any]
+
+# Trello's "excluded" action types: delivered to webhooks, never listed by the /actions routes.
+EXCLUDED_ACTION_TYPES = frozenset({"updateCheckItem"})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -843,23 +847,60 @@ class TrelloWorld:
         data = {"card": self._card_ref(c, **changed), "old": old, **extra}
         return self._record(self.boards[c["idBoard"]], "updateCard", data, card=c, by=by)
 
-    def move_card(self, card_id: str, list_id: str, *, by: str | None = None) -> Json:
-        """Move a card to another list of its board (``updateCard`` with listBefore/listAfter)."""
+    def move_card(
+        self,
+        card_id: str,
+        list_id: str,
+        *,
+        pos: float | None = None,
+        by: str | None = None,
+    ) -> Json:
+        """Move a card to another list of its board (``updateCard`` with listBefore/listAfter).
+
+        Without `pos` the card keeps its position number, as a ``PUT /1/cards/{id}`` of
+        ``idList`` alone does, and the action names only ``old.idList`` (the recorded shape);
+        with `pos` both change and ``old`` names both.
+        """
         with self.lock:
             c = self._card(card_id)
             if self.lists.get(list_id, {}).get("idBoard") != c["idBoard"]:
                 raise KeyError(f"list {list_id!r} is not on the card's board")
             before = c["idList"]
             c["idList"] = list_id
-            c["pos"] = (
-                max((x["pos"] for x in self.cards.values() if x["idList"] == list_id), default=0)
-                + 16384
-            )
+            changed: Json = {"idList": list_id}
+            old: Json = {"idList": before}
+            if pos is not None and pos != c["pos"]:
+                old["pos"] = c["pos"]
+                c["pos"] = changed["pos"] = pos
             return self._update_card(
                 c,
-                {"idList": list_id},
-                {"idList": before},
+                changed,
+                old,
                 {"listBefore": self._list_ref(before), "listAfter": self._list_ref(list_id)},
+                by,
+            )
+
+    def set_pos(self, card_id: str, pos: float, *, by: str | None = None) -> Json:
+        """Move a card within its list (``updateCard`` with ``old.pos``)."""
+        with self.lock:
+            c = self._card(card_id)
+            old = c["pos"]
+            c["pos"] = pos
+            return self._update_card(
+                c, {"pos": pos}, {"pos": old}, {"list": self._list_ref(c["idList"])}, by
+            )
+
+    def set_due_complete(self, card_id: str, complete: bool, *, by: str | None = None) -> Json:
+        """Mark a card's due date done or not (``updateCard`` with ``old.dueComplete``)."""
+        with self.lock:
+            c = self._card(card_id)
+            old = c["dueComplete"]
+            c["dueComplete"] = complete
+            return self._update_card(
+                c,
+                {"dueComplete": complete},
+                {"dueComplete": old},
+                {"list": self._list_ref(c["idList"])},
                 by,
             )
 
@@ -1063,6 +1104,81 @@ class TrelloWorld:
                             by=by,
                         )
             raise KeyError(f"no check item {item_id!r} on card {card_id!r}")
+
+    def _check_item_of(self, card_id: str, item_id: str) -> tuple[Json, Json, Json]:
+        """(card, checklist, item) for a check item of a card; KeyError when unknown."""
+        c = self._card(card_id)
+        for cl_id in c["idChecklists"]:
+            cl = self.checklists[cl_id]
+            for item in cl["checkItems"]:
+                if item["id"] == item_id:
+                    return c, cl, item
+        raise KeyError(f"no check item {item_id!r} on card {card_id!r}")
+
+    @staticmethod
+    def _check_item_ref(item: Json) -> Json:
+        return {
+            "id": item["id"],
+            "name": item["name"],
+            "state": item["state"],
+            "textData": {"emoji": {}},
+        }
+
+    def rename_check_item(
+        self, card_id: str, item_id: str, name: str, *, by: str | None = None
+    ) -> Json:
+        """Rename a check item (``updateCheckItem`` with ``old.name``).
+
+        ``updateCheckItem`` is one of Trello's *excluded* action types: it is delivered to
+        webhooks but never listed by the ``/actions`` routes (see `EXCLUDED_ACTION_TYPES`).
+        """
+        with self.lock:
+            c, cl, item = self._check_item_of(card_id, item_id)
+            old = item["name"]
+            item["name"] = name
+            data = {
+                "card": self._card_ref(c),
+                "checklist": {"id": cl["id"], "name": cl["name"]},
+                "checkItem": self._check_item_ref(item),
+                "old": {"name": old},
+            }
+            return self._record(self.boards[c["idBoard"]], "updateCheckItem", data, card=c, by=by)
+
+    def delete_check_item(self, card_id: str, item_id: str, *, by: str | None = None) -> Json:
+        """Delete a check item (``deleteCheckItem``)."""
+        with self.lock:
+            c, cl, item = self._check_item_of(card_id, item_id)
+            cl["checkItems"].remove(item)
+            data = {
+                "checkItem": self._check_item_ref(item),
+                "card": self._card_ref(c),
+                "checklist": {"id": cl["id"], "name": cl["name"]},
+            }
+            return self._record(self.boards[c["idBoard"]], "deleteCheckItem", data, card=c, by=by)
+
+    def rename_checklist(self, checklist_id: str, name: str, *, by: str | None = None) -> Json:
+        """Rename a checklist (``updateChecklist``: the action names the checklist, no card)."""
+        with self.lock:
+            cl = self.checklists[checklist_id]
+            c = self.cards[cl["idCard"]]
+            old = cl["name"]
+            cl["name"] = name
+            data = {"checklist": {"id": checklist_id, "name": name}, "old": {"name": old}}
+            return self._record(self.boards[c["idBoard"]], "updateChecklist", data, card=c, by=by)
+
+    def delete_checklist(self, checklist_id: str, *, by: str | None = None) -> Json:
+        """Delete a checklist and its items (``removeChecklistFromCard``)."""
+        with self.lock:
+            cl = self.checklists.pop(checklist_id)
+            c = self.cards[cl["idCard"]]
+            c["idChecklists"].remove(checklist_id)
+            data = {
+                "checklist": {"id": checklist_id, "name": cl["name"]},
+                "card": self._card_ref(c),
+            }
+            return self._record(
+                self.boards[c["idBoard"]], "removeChecklistFromCard", data, card=c, by=by
+            )
 
     def set_custom_field(
         self, card_id: str, field_id: str, text: str | None, *, by: str | None = None

@@ -3,7 +3,10 @@
 Owns `WebhookWorker` (the web layer's `DeliveryIntake`: intake from the HTTP threads, in-process
 replay memory, the apply loop). Each delivery is applied holding its board's lock
 (`syncd.daemon.locks.BoardLocks`, shared with the sync and, on PostgreSQL, with the other
-replicas), so a snapshot read before a webhook change is never written over it.
+replicas), so a snapshot read before a webhook change is never written over it. The Trello
+deliveries waiting in the queue are handed to the applier together (`MAX_RUN` at most, their
+boards' locks held), which refetches their cards in shared requests and writes them at once
+(`TrelloApplier.deliver_many`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from syncd.trello.schema import TrelloAction
 from syncd.web.context import IntakeClosed
 
 log = structlog.get_logger("syncd.webhooks")
+
+MAX_RUN = 500  # Trello deliveries applied together, at most (one hold of their boards' locks)
 
 
 @dataclass
@@ -159,27 +164,42 @@ class WebhookWorker:
                 if job is not None:
                     self._queue.put(job)  # counted as dropped by stop()
                 return
+            jobs: list[_TrelloJob | _FigmaJob] = [job]
             try:
                 if isinstance(job, _TrelloJob):
-                    self._trello(job)
+                    run = [job, *self._queued_trello(MAX_RUN - 1)]
+                    jobs = list(run)
+                    self._trello(run)
                 else:
                     self._figma(job)
             except Exception as exc:  # keep the worker alive whatever happens
                 log.error("webhook worker error", error=str(exc)[:300])
             finally:
                 with self._idle:
-                    self._pending -= 1
+                    self._pending -= len(jobs)
                     self._idle.notify_all()
                 self._gauge()
 
-    def _trello(self, job: _TrelloJob) -> None:
-        with self.sync_lock.hold([job.board.id]):
-            outcome = self.applier.deliver(job.action, job.board, job.board_id)
+    def _queued_trello(self, limit: int) -> list[_TrelloJob]:
+        """The Trello deliveries waiting at the head of the queue (up to `limit`), taken off."""
+        taken: list[_TrelloJob] = []
+        with self._queue.mutex:
+            waiting = self._queue.queue
+            while waiting and len(taken) < limit and isinstance(waiting[0], _TrelloJob):
+                taken.append(waiting.popleft())
+        return taken
+
+    def _trello(self, run: list[_TrelloJob]) -> None:
+        with self.sync_lock.hold(sorted({job.board.id for job in run})):
+            outcomes = self.applier.deliver_many(
+                [(job.action, job.board, job.board_id) for job in run]
+            )
         if self.metrics is not None:
-            self.metrics.delivery(outcome)
-            if outcome == "applied":
-                self.metrics.synced("webhook", time.perf_counter() - job.received)
-        if outcome == "applied":
+            for job, outcome in zip(run, outcomes, strict=True):
+                self.metrics.delivery(outcome)
+                if outcome == "applied":
+                    self.metrics.synced("webhook", time.perf_counter() - job.received)
+        if "applied" in outcomes:
             self.on_change()
 
     def _figma(self, job: _FigmaJob) -> None:

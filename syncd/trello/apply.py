@@ -1,233 +1,87 @@
-"""Applying one accepted Trello action to the store (direct, refetch or board sync).
+"""Applying accepted Trello actions to the store: directly, by a refetch, or by a board sync.
 
-Owns the pure parts of the receiver (the ``X-Trello-Webhook`` signature, the body cap, payload
-parsing, matching an action's board against the configured boards, classifying an action), the
-direct application of a full-change action onto the stored rows of its card
-(`apply_to_batch`), `TrelloApplier` (one delivery: record it, apply it, mark it) and
-`WebhookWorker`, the one thread that applies accepted deliveries in arrival order.
+Owns `TrelloApplier`: deliveries recorded (a replay is recognised by its action id), applied,
+and marked ``applied`` or ``failed``. A delivery is a checked `syncd.trello.schema.TrelloAction`:
+only its checked values are applied (`TrelloAction.as_trello`: a value the model did not keep
+is absent, so an action needing it is refetched), and an action type the model does not know
+(`TrelloAction.understood` False) is never applied directly. What an action means is
+`syncd.trello.actions` (`plan`, `apply_action`), and every row is built by the one conversion,
+`syncd.trello.rows`. A run of deliveries (what the webhook worker has queued; one delivery is a
+run of one) is applied per board:
 
-How an action is applied (`plan`):
+- **direct**: the action carries the whole change: it is applied to its card's stored rows
+  (`Store.card_batch`, `apply_action`), in arrival order; no Trello request;
+- **refetch**: anything else about a card, or a direct action `apply_action` refuses (the card
+  is not stored yet, the stored card is not older than the action, a value is missing): the
+  run's cards to refetch are fetched together, 10 per ``/1/batch`` request, and converted like
+  a poll's;
+- **board**: an action that changes the board itself: the board is synced first
+  (`Mirror.sync_board`);
+- **store** / **included**: nothing mirrored is named (or syncd's own comment), or a fetch
+  already returned the card after this action: only the raw action is kept.
 
-- **direct**: the action carries the whole change (``updateCard`` of list/name/closed/desc/due/
-  pos, label and member add/remove, check-item state, custom-field value, ``deleteCard``): the
-  card's stored rows are loaded (`Store.card_batch`), changed, and written back through the
-  one writer path with the raw action, so the card history gets a ``webhook`` row;
-- **refetch**: anything else about a card (``createCard``, comments, checklists, attachments, a
-  card not in the store yet, an action older than the stored card): the card is fetched again;
-- **board**: an action that changes the board itself: the board is synced (`Mirror.sync_board`).
+Then the changed, refetched and deleted cards are written with every raw action of the run in
+one batch through the one writer path, so the card history gets ``webhook`` rows (one per
+changed field and card for the run). The batch never moves the poll cursor: a lost or failed
+delivery is caught by the next poll, which reads every action since the cursor and refetches
+the cards of the actions it does not hold. A failed run stores no action row.
 
-A webhook batch never moves the poll cursor: a lost or failed delivery is caught by the next
-poll, which reads every action since the cursor. A failed delivery stores no action row, so the
-poll does not mistake it for applied.
+Why this design: measured by ``bench/bench_webhook_designs.py`` (SQLite, the sample boards'
+usual mix of changes, Trello's budget enforced, 2026-12-01). Trello requests spent:
+
+    changes                        arrival  refetch each card,  one by one,  direct +
+                                            coalesced           direct       coalesced
+    626 on 19 busy cards           backlog        3                38            6
+                                   trickle      627                78           78
+    638 on 71 cards                backlog        8                80            9
+                                   trickle      639                94           94
+    2,094 on 885 cards (1,000)     backlog       97               353           32
+                                   trickle    2,095               296          296
+
+Refetching every delivery's card, even coalesced, costs one request per delivery when they
+trickle in, so syncd's 90 requests / 10 s caps it at 9 deliveries/s; applying what an action
+carries costs no request, and the refetches left (new cards, renames, checklists added,
+actions arriving out of order) are shared when deliveries queue up. Direct + coalesced spent
+the fewest requests but on a backlog over a few busy cards (6 against 3), and applied the
+backlogs at 699, 1,014 and 88 deliveries/s (coalesced: 785, 375, 23; one by one: 209, 125,
+47).
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
 
-from state.store import BoardBatch, Row, Store
+from state.store import BoardBatch, Store
 from state.timestamps import utc_iso
 from syncd.config import BoardConfig
-from syncd.figma.links import find_figma_links
-from syncd.trello.rows import (
-    BOARD_LEVEL_ACTIONS,
-    action_rows,
-    custom_field_value,
-    member_row,
-    refetched_batch,
-)
+from syncd.trello.actions import action_card_id, action_checklist_id, apply_action, plan
+from syncd.trello.rows import action_rows, refetched_batch
 from syncd.trello.schema import TrelloAction
 from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.webhooks")
 
-
 T = TypeVar("T")
+Action = Mapping[str, Any]  # a checked action in Trello's JSON shape (`TrelloAction.as_trello`)
+Delivery = tuple[TrelloAction, BoardConfig, str]  # the action, its configured board, its id
 
-# updateCard changes whose new value is in the action itself.
-DIRECT_UPDATE_FIELDS = frozenset({"idList", "name", "closed", "desc", "due", "pos", "dueComplete"})
-DIRECT_TYPES = frozenset(
-    {
-        "updateCard",
-        "addLabelToCard",
-        "removeLabelFromCard",
-        "addMemberToCard",
-        "removeMemberFromCard",
-        "updateCheckItemStateOnCard",
-        "updateCustomFieldItem",
-        "deleteCard",
-    }
+# The batch lists holding one card's rows (the card itself, then its children).
+CARD_ROWS = (
+    "cards",
+    "card_labels",
+    "card_members",
+    "checklists",
+    "check_items",
+    "custom_field_items",
+    "attachments",
+    "figma_links",
 )
-_HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
-
-
-# -- what to do with an action ------------------------------------------------------------
-
-
-def plan(action: Mapping[str, Any]) -> str:
-    """``direct``, ``refetch``, ``board`` or ``store`` (keep the raw action only)."""
-    type_ = action.get("type") or ""
-    if type_ in BOARD_LEVEL_ACTIONS:
-        return "board"
-    data = action.get("data") or {}
-    card = data.get("card") or {}
-    if not isinstance(card, dict) or not card.get("id"):
-        return "store"
-    if type_ == "updateCard":
-        old = data.get("old")
-        if isinstance(old, dict) and old and set(old) <= DIRECT_UPDATE_FIELDS:
-            return "direct"
-        return "refetch"
-    if type_ in DIRECT_TYPES:
-        return "direct"
-    return "refetch"
-
-
-def apply_to_batch(
-    batch: BoardBatch,
-    action: Mapping[str, Any],
-    *,
-    board_id: str,
-    options: Mapping[str, Mapping[str, str]] | None = None,
-) -> bool:
-    """Change the stored rows of the action's card in `batch` as the action did.
-
-    Returns False (nothing reliable changed) when the action lacks what it needs, the card is
-    not in the batch, or the stored card is newer than the action: the caller refetches.
-    ``deleteCard`` is handled by the caller (no rows are needed).
-    """
-    data = action.get("data") or {}
-    card_data = data.get("card") or {}
-    card_id = card_data.get("id")
-    card = next((row for row in batch.cards if row["id"] == card_id), None)
-    if card is None or card.get("board_id") != board_id:
-        return False
-    date = action.get("date") or ""
-    stored_activity = card.get("date_last_activity") or ""
-    if date and stored_activity > date:
-        return False  # the stored card already holds something later: refetch
-    type_ = action.get("type")
-    if type_ == "updateCard":
-        if not _apply_update(batch, card, data):
-            return False
-    elif type_ in ("addLabelToCard", "removeLabelFromCard"):
-        label = data.get("label") or {}
-        label_id = label.get("id") or data.get("idLabel")
-        if not label_id:
-            return False
-        added = type_ == "addLabelToCard"
-        batch.card_labels = _set_link(batch.card_labels, card_id, "label_id", label_id, added)
-        if added and "name" in label:
-            batch.labels.append(
-                {
-                    "id": label_id,
-                    "board_id": board_id,
-                    "name": label.get("name") or "",
-                    "color": label.get("color"),
-                }
-            )
-    elif type_ in ("addMemberToCard", "removeMemberFromCard"):
-        member = action.get("member") or {}
-        member_id = data.get("idMember") or (data.get("member") or {}).get("id") or member.get("id")
-        if not member_id:
-            return False
-        added = type_ == "addMemberToCard"
-        batch.card_members = _set_link(batch.card_members, card_id, "member_id", member_id, added)
-        if added and member.get("id") == member_id and member.get("fullName"):
-            batch.members.append(member_row(member))
-    elif type_ == "updateCheckItemStateOnCard":
-        item = data.get("checkItem") or {}
-        row = next(
-            (r for r in batch.check_items if r["id"] == item.get("id") and r["card_id"] == card_id),
-            None,
-        )
-        if row is None or "state" not in item:
-            return False
-        row["state"] = "complete" if item["state"] == "complete" else "incomplete"
-    elif type_ == "updateCustomFieldItem":
-        item = dict(data.get("customFieldItem") or {})
-        field_id = item.get("idCustomField") or (data.get("customField") or {}).get("id")
-        if not field_id or options is None or field_id not in options:
-            return False
-        item["idCustomField"] = field_id
-        value = custom_field_value(item, options)
-        batch.custom_field_items = [
-            row
-            for row in batch.custom_field_items
-            if not (row["card_id"] == card_id and row["custom_field_id"] == field_id)
-        ]
-        if value:
-            batch.custom_field_items.append(
-                {"card_id": card_id, "custom_field_id": field_id, "value": value}
-            )
-    else:
-        return False
-    if date and date > stored_activity:
-        card["date_last_activity"] = date
-    return True
-
-
-def _set_link(rows: list[Row], card_id: str, key: str, value: str, present: bool) -> list[Row]:
-    """A card↔label or card↔member link list with (card_id, value) present or absent."""
-    kept = [row for row in rows if not (row["card_id"] == card_id and row[key] == value)]
-    return [*kept, {"card_id": card_id, key: value}] if present else kept
-
-
-def _apply_update(batch: BoardBatch, card: Row, data: Mapping[str, Any]) -> bool:
-    card_data = data.get("card") or {}
-    for key in data.get("old") or {}:
-        if key == "idList":
-            new_list = card_data.get("idList") or (data.get("listAfter") or {}).get("id")
-            if not new_list:
-                return False
-            card["list_id"] = new_list
-            continue
-        if key not in card_data:
-            return False
-        value = card_data[key]
-        if key == "name":
-            card["name"] = value if isinstance(value, str) else ""
-        elif key == "closed":
-            card["closed"] = bool(value)
-        elif key == "desc":
-            card["desc"] = value if isinstance(value, str) else ""
-            _relink(batch, card)
-        elif key == "due":
-            card["due"] = value or None
-        elif key == "dueComplete":
-            card["due_complete"] = bool(value)
-        elif key == "pos":
-            try:
-                card["pos"] = float(value)
-            except (TypeError, ValueError):
-                return False
-    return True
-
-
-def _relink(batch: BoardBatch, card: Row) -> None:
-    """Recompute a card's Figma links after its description changed."""
-    card_id = card["id"]
-    links = {
-        (link.file_key, link.node_id): (link.url, "desc") for link in find_figma_links(card["desc"])
-    }
-    for attachment in batch.attachments:
-        if attachment["card_id"] == card_id:
-            for link in find_figma_links(attachment.get("url") or ""):
-                links.setdefault((link.file_key, link.node_id), (link.url, "attachment"))
-    batch.figma_links = [row for row in batch.figma_links if row["card_id"] != card_id]
-    batch.figma_links.extend(
-        {"card_id": card_id, "file_key": key, "node_id": node, "url": url, "source": source}
-        for (key, node), (url, source) in links.items()
-    )
-
-
-# -- applying -----------------------------------------------------------------------------
 
 
 class ApplyError(Exception):
@@ -239,7 +93,7 @@ def _inline(step: Callable[[], T]) -> T:
 
 
 class TrelloApplier:
-    """Applies one Trello action to the store (see the module docstring).
+    """Applies accepted Trello actions to the store (see the module docstring).
 
     `run_write` runs a read-modify-write step where every store write happens (the daemon's
     writer thread); by default inline. Remote calls (refetch, board sync) run in the caller.
@@ -282,33 +136,50 @@ class TrelloApplier:
         with self._fetched_lock:
             return date < self._fetched.get(card_id, "")
 
-    def deliver(self, action: TrelloAction, board: BoardConfig, board_id: str) -> str:
-        """Record, apply and mark one checked delivery: ``applied``, ``replay`` or ``failed``.
+    # -- deliveries -----------------------------------------------------------------------
 
-        Only the checked values are applied (`TrelloAction.as_trello`); an action type
-        `syncd.trello.schema` does not model is never applied directly.
-        """
-        action_id = action.id
-        at = utc_iso(self.clock())
-        if not self.run_write(lambda: self.store.record_delivery(action_id, board_id, at)):
-            return "replay"
-        try:
-            how = self.apply(action.as_trello(), board, board_id, direct=action.understood)
-        except Exception as exc:  # a failed apply must never stop the worker
-            log.warning(
-                "webhook apply failed",
-                action=action_id,
-                type=action.type,
-                board=board.id,
-                error=" ".join(str(exc).split())[:300] or type(exc).__name__,
-            )
-            self._mark(action_id, "failed")
-            return "failed"
-        self._mark(action_id, "applied")
-        if self.metrics is not None:
-            self.metrics.applied(how)
-        log.debug("webhook applied", action=action_id, type=action.type, how=how)
-        return "applied"
+    def deliver(self, action: TrelloAction, board: BoardConfig, board_id: str) -> str:
+        """Record, apply and mark one delivery: ``applied``, ``replay`` or ``failed``."""
+        return self.deliver_many([(action, board, board_id)])[0]
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[str]:
+        """Record, apply and mark a run of checked deliveries (in arrival order), board by
+        board: ``applied``, ``replay`` or ``failed`` for each."""
+        outcomes: list[str] = []
+        runs: dict[str, tuple[BoardConfig, str, list[tuple[int, TrelloAction]]]] = {}
+        for index, (action, board, board_id) in enumerate(deliveries):
+            record = partial(self.store.record_delivery, action.id, board_id)
+            fresh = self.run_write(partial(record, utc_iso(self.clock())))
+            outcomes.append("applied" if fresh else "replay")
+            if fresh:
+                runs.setdefault(board.id, (board, board_id, []))[2].append((index, action))
+        for board, board_id, run in runs.values():
+            actions = [action.as_trello() for _, action in run]  # the checked values only
+            understood = [action.understood for _, action in run]
+            try:
+                hows = self.apply_many(actions, board, board_id, understood=understood)
+            except Exception as exc:  # a failed apply must never stop the worker
+                log.warning(
+                    "webhook apply failed",
+                    actions=[action["id"] for action in actions[:20]],
+                    types=sorted({str(action.get("type")) for action in actions}),
+                    board=board.id,
+                    error=" ".join(str(exc).split())[:300] or type(exc).__name__,
+                )
+                hows = ["failed"] * len(actions)
+            for (index, action), how in zip(run, hows, strict=True):
+                outcomes[index] = "failed" if how == "failed" else "applied"
+                self._mark(action.id, outcomes[index])
+                if self.metrics is not None and how != "failed":
+                    self.metrics.applied(how)
+                log.debug(
+                    "webhook delivery",
+                    action=action.id,
+                    type=action.type,
+                    outcome=outcomes[index],
+                    how=how,
+                )
+        return outcomes
 
     def _mark(self, action_id: str, outcome: str) -> None:
         at = utc_iso(self.clock())
@@ -317,81 +188,142 @@ class TrelloApplier:
         except Exception as exc:
             log.warning("cannot mark webhook delivery", action=action_id, error=str(exc)[:300])
 
-    def apply(
-        self, action: Mapping[str, Any], board: BoardConfig, board_id: str, *, direct: bool = True
-    ) -> str:
-        """Apply one checked action (Trello's JSON shape); returns how (``direct``,
-        ``refetch``, ``board``, ``store``, ``included``). `direct` False: never directly."""
-        how = plan(action)
-        if how == "direct" and not direct:
-            how = "refetch"
-        if own_comment_ids([action], self.store.writeback_intents):
-            how = "store"  # syncd's own comment (write-back): kept, its card is unchanged
-        card_id = ((action.get("data") or {}).get("card") or {}).get("id")
-        if how in ("direct", "refetch") and self._included(card_id, action.get("date")):
-            how = "included"  # the stored card was fetched after this action: keep the row only
-        if how == "direct":
-            if self.run_write(lambda: self._direct(action, board, board_id)):
-                return "direct"
-            how = "refetch"
-        if how == "refetch":
-            self._refetch(action, board, board_id)
-            return "refetch"
-        if how == "board":
+    # -- applying -------------------------------------------------------------------------
+
+    def apply(self, action: Action, board: BoardConfig, board_id: str) -> str:
+        """Apply one action; returns how (see `apply_many`)."""
+        return self.apply_many([action], board, board_id)[0]
+
+    def apply_many(
+        self,
+        actions: Sequence[Action],
+        board: BoardConfig,
+        board_id: str,
+        *,
+        understood: Sequence[bool] | None = None,
+    ) -> list[str]:
+        """Apply a run of one board's actions (in arrival order); returns how, for each:
+        ``direct``, ``refetch``, ``board``, ``store`` or ``included``. An action whose
+        `understood` is False is never ``direct`` (refetched instead)."""
+        own = own_comment_ids(actions, self.store.writeback_intents)  # syncd's: card unchanged
+        hows = ["store" if action["id"] in own else plan(action) for action in actions]
+        for index, known in enumerate(understood or ()):
+            if not known and hows[index] == "direct":
+                hows[index] = "refetch"
+        if "board" in hows:
             report = self.mirror.sync_board(board)
             if report.error:
                 raise ApplyError(f"board {board.id}: {report.error}")
-        rows = action_rows([action], board_id, "webhook")
-        self.run_write(lambda: self.store.insert_actions(rows))
-        return how
-
-    def _direct(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> bool:
-        """On the writer: load the card's rows, change them, write them back. False: refetch."""
-        card_id = ((action.get("data") or {}).get("card") or {}).get("id")
+        cards = self._cards_of(actions, hows)
+        for index, card_id in enumerate(cards):
+            if hows[index] not in ("direct", "refetch"):
+                continue
+            if card_id is None:
+                hows[index] = "store"  # a checklist not stored yet: it comes with its card
+            elif self._included(card_id, actions[index].get("date")):
+                hows[index] = "included"  # a fetch after this action holds it: row only
         observed = utc_iso(self.clock())
-        batch = self.store.card_batch(board.id, board.role, [card_id], observed_at=observed)
-        if action.get("type") == "deleteCard":
-            if not batch.cards:
-                self.store.insert_actions(action_rows([action], board_id, "webhook"))
-                return True
-            batch = BoardBatch(
-                board_ref=board.id,
-                role=board.role,
-                observed_at=observed,
-                source="webhook",
-                gone_card_ids=[card_id],
+        changed, refetch, gone = self.run_write(
+            lambda: self._apply_direct(actions, hows, cards, board, board_id, observed)
+        )
+        fetched = self.trello.cards(sorted(refetch)) if refetch else {}  # remote, off the writer
+        self.run_write(
+            lambda: self._write(changed, fetched, gone, actions, board, board_id, observed)
+        )
+        return hows
+
+    def _cards_of(self, actions: Sequence[Action], hows: list[str]) -> list[str | None]:
+        """Each action's card: named in it, or (``updateChecklist``) the stored checklist's."""
+        wanted = {
+            checklist_id
+            for action, how in zip(actions, hows, strict=True)
+            if how in ("direct", "refetch") and (checklist_id := action_checklist_id(action))
+        }
+        checklists = self.store.checklist_cards(wanted) if wanted else {}
+        return [
+            action_card_id(action) or checklists.get(action_checklist_id(action) or "")
+            for action in actions
+        ]
+
+    def _apply_direct(
+        self,
+        actions: Sequence[Action],
+        hows: list[str],
+        cards: Sequence[str | None],
+        board: BoardConfig,
+        board_id: str,
+        observed: str,
+    ) -> tuple[BoardBatch, set[str], set[str]]:
+        """On the writer: the direct actions applied in order onto their cards' stored rows.
+
+        Returns (the changed rows, the cards to refetch, the cards deleted); a direct action
+        `apply_action` refuses becomes ``refetch`` in `hows`.
+        """
+        refetch = {card for card, how in zip(cards, hows, strict=True) if how == "refetch"}
+        direct = [(i, card) for i, card in enumerate(cards) if hows[i] == "direct" and card]
+        batch = (
+            self.store.card_batch(
+                board.id, board.role, {card for _, card in direct}, observed_at=observed
             )
-        else:
-            options = None
-            if action.get("type") == "updateCustomFieldItem":
-                options = self.store.custom_field_options(board_id)
-            if not apply_to_batch(batch, action, board_id=board_id, options=options):
-                return False
-        self._write(batch, action, board_id)
-        return True
+            if direct
+            else BoardBatch(board_ref=board.id, role=board.role, observed_at=observed)
+        )
+        options = None
+        if any(actions[i].get("type") == "updateCustomFieldItem" for i, _ in direct):
+            options = self.store.custom_field_options(board_id)
+        gone: set[str] = set()
+        for i, card_id in direct:
+            if actions[i].get("type") == "deleteCard":
+                gone.add(card_id)
+            elif card_id in refetch:
+                hows[i] = "refetch"  # the card's fetched state will hold this action too
+            elif card_id not in gone and not apply_action(
+                batch, actions[i], card_id=card_id, board_id=board_id, options=options
+            ):
+                hows[i] = "refetch"
+                refetch.add(card_id)
+        return batch, {card for card in refetch if card} - gone, gone
 
-    def _refetch(self, action: Mapping[str, Any], board: BoardConfig, board_id: str) -> None:
-        card_id = ((action.get("data") or {}).get("card") or {}).get("id")
-        fetched = self.trello.cards([card_id])  # remote call, off the writer
-
-        def write() -> None:
-            batch = refetched_batch(
-                fetched,
-                board_ref=board.id,
-                role=board.role,
-                board_id=board_id,
-                observed_at=utc_iso(self.clock()),
-                options=self.store.custom_field_options(board_id),
-                source="webhook",
+    def _write(
+        self,
+        changed: BoardBatch,
+        fetched: Mapping[str, Mapping[str, Any] | None],
+        gone: set[str],
+        actions: Sequence[Action],
+        board: BoardConfig,
+        board_id: str,
+        observed: str,
+    ) -> None:
+        """On the writer: the directly changed, refetched and deleted cards written with every
+        raw action of the run, in one batch (the cursor never moves)."""
+        batch = refetched_batch(
+            fetched,
+            board_ref=board.id,
+            role=board.role,
+            board_id=board_id,
+            observed_at=observed,
+            options=self.store.custom_field_options(board_id) if fetched else {},
+            deleted=gone,
+            source="webhook",
+        )
+        replaced = set(fetched) | gone
+        for name in CARD_ROWS:
+            key = "id" if name == "cards" else "card_id"
+            getattr(batch, name).extend(
+                row for row in getattr(changed, name) if row[key] not in replaced
             )
-            self._write(batch, action, board_id)
-            self.note_fetched(batch)
-
-        self.run_write(write)
-
-    def _write(self, batch: BoardBatch, action: Mapping[str, Any], board_id: str) -> None:
-        batch.source = "webhook"
-        batch.action_id = action["id"]
+        batch.actions = action_rows(actions, board_id, "webhook")
+        batch.action_id = actions[0]["id"] if len(actions) == 1 else None
         batch.cursor = None  # never: the poll resumes from its own cursor
-        batch.actions = action_rows([action], board_id, "webhook")
-        self.store.write_board(batch)
+        if batch.cards or batch.gone_card_ids:
+            self.store.write_board(batch)
+            self.note_fetched(_fetched_part(batch, fetched))
+        else:  # nothing mirrored changes: the raw actions alone (no sync state needed)
+            self.store.insert_actions(batch.actions)
+
+
+def _fetched_part(batch: BoardBatch, fetched: Mapping[str, Any]) -> BoardBatch:
+    """The cards of a written batch that Trello returned (what `note_fetched` may remember)."""
+    part = BoardBatch(board_ref=batch.board_ref, role=batch.role, observed_at=batch.observed_at)
+    part.cards = [card for card in batch.cards if card["id"] in fetched]
+    return part

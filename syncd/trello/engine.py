@@ -8,13 +8,14 @@ Algorithm, per pass (`Mirror.sync`):
    inside the batch fails alone; the check request is counted once, in the report of the
    first board it served (so the reports add up to the requests made).
 2. **Incremental.** Otherwise the actions since the cursor are read (1000 per page). The cards
-   they touch are refetched through ``/1/batch`` (10 per request) and written with the actions
-   and the new cursor, in one transaction. Actions already applied from a webhook are not
-   refetched (webhooks never move the cursor, so a lost delivery is always caught here), nor
-   are syncd's own comments (write-back): they are stored, their card is unchanged.
-   A ``deleteCard`` marks its card deleted without a fetch. When an action changes the board
-   itself (a list, a label, a custom field, a member) or too many cards changed, a full
-   snapshot is cheaper and is taken instead.
+   they touch (for an action naming only a checklist, the stored checklist's card: see
+   `syncd.trello.actions`) are refetched through ``/1/batch`` (10 per request) and written
+   with the actions and the new cursor, in one transaction. Actions already applied from a
+   webhook are not refetched (webhooks never move the cursor, so a lost delivery is always
+   caught here), nor are syncd's own comments (write-back): they are stored, their card is
+   unchanged. A ``deleteCard`` marks its card deleted without a fetch. When an action changes
+   the board itself (a list, a label, a custom field, a member) or too many cards changed, a
+   full snapshot is cheaper and is taken instead.
 3. **Full snapshot** (first sync, ``--full``, the daily reconcile): one nested
    ``GET /1/boards/{id}`` with every parameter explicit (paged ``/cards`` when Trello refuses a
    board that large), plus the action pages since the cursor (the whole history the first
@@ -28,7 +29,7 @@ that fails is recorded with its error and the others carry on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,12 +41,8 @@ from adapters.trello import BoardCheck, TooManyCards, TrelloAPI
 from state.store import BoardBatch, Store, StoreError, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import BoardConfig
-from syncd.trello.rows import (
-    BOARD_LEVEL_ACTIONS,
-    action_rows,
-    refetched_batch,
-    snapshot_batch,
-)
+from syncd.trello.actions import BOARD_LEVEL_ACTIONS, action_checklist_id, changed_cards
+from syncd.trello.rows import action_rows, refetched_batch, snapshot_batch
 from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.mirror")
@@ -223,7 +220,9 @@ class Mirror:
         known = self.store.known_actions(action["id"] for action in actions)
         fresh = [action for action in actions if action["id"] not in known]
         own = own_comment_ids(fresh, self.store.writeback_intents)  # nothing to refetch
-        deleted, touched = changed_cards(a for a in fresh if a["id"] not in own)
+        fresh = [action for action in fresh if action["id"] not in own]
+        checklists = {cid for a in fresh if (cid := action_checklist_id(a)) is not None}
+        deleted, touched = changed_cards(fresh, self.store.checklist_cards(checklists))
         if len(touched) > self.max_incremental_cards:
             return self._full(board, state)
         board_id = state["board_id"]
@@ -259,22 +258,6 @@ class Mirror:
 
     def _now(self) -> str:
         return utc_iso(self.clock())
-
-
-def changed_cards(actions: Iterable[dict[str, Any]]) -> tuple[set[str], set[str]]:
-    """(deleted card ids, other touched card ids) named by these actions."""
-    deleted: set[str] = set()
-    touched: set[str] = set()
-    for action in actions:
-        card = (action.get("data") or {}).get("card") or {}
-        card_id = card.get("id")
-        if not card_id:
-            continue
-        if action.get("type") == "deleteCard":
-            deleted.add(card_id)
-        else:
-            touched.add(card_id)
-    return deleted, touched - deleted
 
 
 def _newest(actions: Sequence[dict[str, Any]], cursor: str | None) -> str | None:

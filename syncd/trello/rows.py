@@ -1,13 +1,28 @@
-"""Trello JSON → the store's row records (`state.store.BoardBatch`). Pure functions.
+"""Trello JSON → the store's row records (`state.store.BoardBatch`): the one conversion.
 
-Accepts the nested board snapshot (``GET /1/boards/{id}`` with cards, checklists, custom fields
-…), single cards (``GET /1/cards/{id}`` with checklists and custom-field items) and actions.
-Tolerates what real exports contain: missing keys, ``null`` lists, ids that are not 24-hex.
+The full snapshot, the refetch of cards by id and the webhook path all turn Trello JSON into
+rows through this module, so each rule is written once:
+
+- `CARD_FIELDS`, the card field table: every column of the card row with the Trello field it
+  is read from and its converter. `card_row` reads a card through it, and the webhook path
+  (`syncd.trello.actions`) applies an ``updateCard`` through the very same entries, for the
+  fields the table marks `CardField.in_update` and no other (`UPDATE_FIELDS`);
+- the rows of a card's children, each built by one function both paths call: label and member
+  links (`label_links`, `member_links`), checklists and check items (`checklist_row`,
+  `check_item_row`, `check_item_state`), custom-field values (`custom_field_item_row`, which
+  resolves a dropdown to its option text), attachments, and the card's Figma links from its
+  description and attachments (`figma_link_rows`);
+- the batches: `snapshot_batch` (the nested board fetch), `refetched_batch` (cards fetched by
+  id), `action_rows` (raw actions).
+
+Pure functions. Tolerates what real exports contain: missing keys, ``null`` lists, ids that
+are not 24-hex.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,31 +30,6 @@ from state.store import BoardBatch, Row
 from state.timestamps import utc_iso
 from syncd.figma.links import find_figma_links
 from syncd.trello.schema import stored_action_data
-
-# Action types that change the board itself (lists, labels, fields, members): a snapshot is due.
-BOARD_LEVEL_ACTIONS = frozenset(
-    {
-        "createList",
-        "updateList",
-        "moveListToBoard",
-        "moveListFromBoard",
-        "createLabel",
-        "updateLabel",
-        "deleteLabel",
-        "createCustomField",
-        "updateCustomField",
-        "deleteCustomField",
-        "addMemberToBoard",
-        "removeMemberFromBoard",
-        "makeNormalMemberOfBoard",
-        "makeAdminOfBoard",
-        "updateBoard",
-        "moveCardFromBoard",
-        "moveCardToBoard",
-        "copyBoard",
-        "convertToCardFromCheckItem",
-    }
-)
 
 
 def object_id_time(object_id: str) -> str | None:
@@ -53,8 +43,26 @@ def object_id_time(object_id: str) -> str | None:
     return utc_iso(datetime.fromtimestamp(seconds, UTC))
 
 
+# -- converters ---------------------------------------------------------------------------
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _flag(value: Any) -> bool:
+    return value is True
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _pos(value: Any) -> float:
@@ -62,6 +70,117 @@ def _pos(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
+
+
+# -- the card field table -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardField:
+    """One column of the card row, read from one field of Trello's card JSON.
+
+    `in_update`: an ``updateCard`` action naming this field in ``data.old`` carries the new
+    value in ``data.card`` and changes nothing else of the card row, so the webhook path may
+    apply it without fetching the card. Fields without it are refetched when they change.
+    """
+
+    trello: str
+    column: str
+    convert: Callable[[Any], Any]
+    in_update: bool = False
+
+
+CARD_FIELDS: tuple[CardField, ...] = (
+    # A card changes board through moveCardToBoard/moveCardFromBoard: a board-level action.
+    CardField("idBoard", "board_id", _text),
+    CardField("idList", "list_id", _text, in_update=True),
+    # Not in_update: Trello's card `url` ends with a slug of the name, and the rename action
+    # does not carry the new url.
+    CardField("name", "name", _text),
+    CardField("desc", "desc", _text, in_update=True),  # the Figma links follow (figma_link_rows)
+    CardField("closed", "closed", _flag, in_update=True),
+    CardField("due", "due", _text_or_none, in_update=True),
+    CardField("dueComplete", "due_complete", _flag, in_update=True),
+    CardField("url", "url", _text),
+    CardField("shortLink", "short_link", _text),
+    CardField("idShort", "id_short", _int),
+    CardField("pos", "pos", _pos, in_update=True),
+    # Moved by every card action: the webhook path sets it to the action's date.
+    CardField("dateLastActivity", "date_last_activity", _text_or_none),
+)
+
+# Trello field -> entry, for the fields an updateCard action carries whole.
+UPDATE_FIELDS: dict[str, CardField] = {
+    field.trello: field for field in CARD_FIELDS if field.in_update
+}
+
+
+def card_row(card: Mapping[str, Any], board_id: str) -> Row:
+    """The card's own row (its children are built by the functions below)."""
+    row: Row = {"id": card["id"]}
+    for field in CARD_FIELDS:
+        row[field.column] = field.convert(card.get(field.trello))
+    row["board_id"] = row["board_id"] or board_id
+    row["url"] = row["url"] or _text(card.get("shortUrl"))
+    row["created_at"] = object_id_time(card["id"])
+    return row
+
+
+# -- a card's children --------------------------------------------------------------------
+
+
+def label_row(label: Mapping[str, Any], board_id: str) -> Row:
+    return {
+        "id": label["id"],
+        "board_id": _text(label.get("idBoard")) or board_id,
+        "name": _text(label.get("name")),
+        "color": _text_or_none(label.get("color")),
+    }
+
+
+def label_links(card_id: str, label_ids: Iterable[str]) -> list[Row]:
+    """The card↔label rows of a card with these labels (each once, in order)."""
+    return [{"card_id": card_id, "label_id": lid} for lid in dict.fromkeys(label_ids) if lid]
+
+
+def member_links(card_id: str, member_ids: Iterable[str]) -> list[Row]:
+    """The card↔member rows of a card with these members (each once, in order)."""
+    return [{"card_id": card_id, "member_id": mid} for mid in dict.fromkeys(member_ids) if mid]
+
+
+def member_row(member: Mapping[str, Any]) -> Row:
+    return {
+        "id": member["id"],
+        "full_name": _text(member.get("fullName")),
+        "username": _text(member.get("username")),
+        "initials": _text(member.get("initials")),
+    }
+
+
+def checklist_row(checklist: Mapping[str, Any], card_id: str, board_id: str) -> Row:
+    return {
+        "id": checklist["id"],
+        "card_id": card_id,
+        "board_id": _text(checklist.get("idBoard")) or board_id,
+        "name": _text(checklist.get("name")),
+        "pos": _pos(checklist.get("pos")),
+    }
+
+
+def check_item_state(state: Any) -> str:
+    """``complete`` or ``incomplete`` (anything else Trello might send reads as incomplete)."""
+    return "complete" if state == "complete" else "incomplete"
+
+
+def check_item_row(item: Mapping[str, Any], checklist_id: str, card_id: str) -> Row:
+    return {
+        "id": item["id"],
+        "checklist_id": checklist_id,
+        "card_id": card_id,
+        "name": _text(item.get("name")),
+        "state": check_item_state(item.get("state")),
+        "pos": _pos(item.get("pos")),
+    }
 
 
 def custom_field_row(field: Mapping[str, Any], board_id: str) -> Row:
@@ -72,7 +191,7 @@ def custom_field_row(field: Mapping[str, Any], board_id: str) -> Row:
     }
     return {
         "id": field["id"],
-        "board_id": field.get("idModel") or board_id,
+        "board_id": _text(field.get("idModel")) or board_id,
         "name": _text(field.get("name")),
         "type": _text(field.get("type")) or "text",
         "options": options,
@@ -85,125 +204,99 @@ def custom_field_value(item: Mapping[str, Any], options: Mapping[str, Mapping[st
         field_options = options.get(item.get("idCustomField", ""), {})
         return field_options.get(item["idValue"], item["idValue"])
     value = item.get("value") or {}
+    if not isinstance(value, Mapping):
+        return ""
     for kind in ("text", "number", "date", "checked"):
         if kind in value and value[kind] is not None:
             return str(value[kind])
     return ""
 
 
-class _Rows:
-    """Accumulates the rows of cards into a batch."""
+def custom_field_item_row(
+    card_id: str, item: Mapping[str, Any], options: Mapping[str, Mapping[str, str]]
+) -> Row | None:
+    """The card's value of one custom field, or None when the field is unset (no value).
 
-    def __init__(self, batch: BoardBatch, board_id: str, options: Mapping[str, Mapping[str, str]]):
-        self.batch = batch
-        self.board_id = board_id
-        self.options = options
-
-    def card(self, card: Mapping[str, Any], checklists: Iterable[Mapping[str, Any]]) -> None:
-        card_id = card["id"]
-        batch = self.batch
-        batch.cards.append(
-            {
-                "id": card_id,
-                "board_id": card.get("idBoard") or self.board_id,
-                "list_id": _text(card.get("idList")),
-                "name": _text(card.get("name")),
-                "desc": _text(card.get("desc")),
-                "closed": bool(card.get("closed")),
-                "due": card.get("due") or None,
-                "due_complete": bool(card.get("dueComplete")),
-                "url": _text(card.get("url")) or _text(card.get("shortUrl")),
-                "short_link": _text(card.get("shortLink")),
-                "id_short": int(card.get("idShort") or 0),
-                "pos": _pos(card.get("pos")),
-                "date_last_activity": card.get("dateLastActivity") or None,
-                "created_at": object_id_time(card_id),
-            }
-        )
-        label_ids = list(dict.fromkeys(card.get("idLabels") or []))
-        for label in card.get("labels") or []:
-            if isinstance(label, Mapping) and label.get("id"):
-                batch.labels.append(
-                    {
-                        "id": label["id"],
-                        "board_id": label.get("idBoard") or self.board_id,
-                        "name": _text(label.get("name")),
-                        "color": label.get("color"),
-                    }
-                )
-                if label["id"] not in label_ids:
-                    label_ids.append(label["id"])
-        batch.card_labels.extend({"card_id": card_id, "label_id": lid} for lid in label_ids)
-        for member_id in dict.fromkeys(card.get("idMembers") or []):
-            batch.card_members.append({"card_id": card_id, "member_id": member_id})
-        for member in card.get("members") or []:
-            if isinstance(member, Mapping) and member.get("id"):
-                batch.members.append(member_row(member))
-        for checklist in checklists:
-            batch.checklists.append(
-                {
-                    "id": checklist["id"],
-                    "card_id": card_id,
-                    "board_id": checklist.get("idBoard") or self.board_id,
-                    "name": _text(checklist.get("name")),
-                    "pos": _pos(checklist.get("pos")),
-                }
-            )
-            for item in checklist.get("checkItems") or []:
-                batch.check_items.append(
-                    {
-                        "id": item["id"],
-                        "checklist_id": checklist["id"],
-                        "card_id": card_id,
-                        "name": _text(item.get("name")),
-                        "state": "complete" if item.get("state") == "complete" else "incomplete",
-                        "pos": _pos(item.get("pos")),
-                    }
-                )
-        seen_fields: set[str] = set()
-        for item in card.get("customFieldItems") or []:
-            field_id = item.get("idCustomField")
-            if not field_id or field_id in seen_fields:
-                continue
-            seen_fields.add(field_id)
-            batch.custom_field_items.append(
-                {
-                    "card_id": card_id,
-                    "custom_field_id": field_id,
-                    "value": custom_field_value(item, self.options),
-                }
-            )
-        links = {
-            (link.file_key, link.node_id): (link.url, "desc")
-            for link in find_figma_links(_text(card.get("desc")))
-        }
-        for attachment in card.get("attachments") or []:
-            if not isinstance(attachment, Mapping) or not attachment.get("id"):
-                continue
-            batch.attachments.append(
-                {
-                    "id": attachment["id"],
-                    "card_id": card_id,
-                    "name": _text(attachment.get("name")),
-                    "url": _text(attachment.get("url")),
-                    "date": attachment.get("date"),
-                }
-            )
-            for link in find_figma_links(_text(attachment.get("url"))):
-                links.setdefault((link.file_key, link.node_id), (link.url, "attachment"))
-        batch.figma_links.extend(
-            {"card_id": card_id, "file_key": key, "node_id": node, "url": url, "source": source}
-            for (key, node), (url, source) in links.items()
-        )
+    Trello keeps no item for an unset field; an item with an empty value means the same.
+    """
+    field_id = item.get("idCustomField")
+    if not field_id:
+        return None
+    value = custom_field_value(item, options)
+    if not value:
+        return None
+    return {"card_id": card_id, "custom_field_id": field_id, "value": value}
 
 
-def member_row(member: Mapping[str, Any]) -> Row:
+def attachment_row(attachment: Mapping[str, Any], card_id: str) -> Row:
     return {
-        "id": member["id"],
-        "full_name": _text(member.get("fullName")),
-        "username": _text(member.get("username")),
-        "initials": _text(member.get("initials")),
+        "id": attachment["id"],
+        "card_id": card_id,
+        "name": _text(attachment.get("name")),
+        "url": _text(attachment.get("url")),
+        "date": _text_or_none(attachment.get("date")),
     }
+
+
+def figma_link_rows(card_id: str, desc: str, attachment_urls: Iterable[str]) -> list[Row]:
+    """The card's Figma links: its description's first, then its attachments' (each once)."""
+    links = {(link.file_key, link.node_id): (link.url, "desc") for link in find_figma_links(desc)}
+    for url in attachment_urls:
+        for link in find_figma_links(url):
+            links.setdefault((link.file_key, link.node_id), (link.url, "attachment"))
+    return [
+        {"card_id": card_id, "file_key": key, "node_id": node, "url": url, "source": source}
+        for (key, node), (url, source) in links.items()
+    ]
+
+
+def add_card(
+    batch: BoardBatch,
+    card: Mapping[str, Any],
+    checklists: Iterable[Mapping[str, Any]],
+    *,
+    board_id: str,
+    options: Mapping[str, Mapping[str, str]],
+) -> None:
+    """Append one fetched card and all its children to `batch`."""
+    card_id = card["id"]
+    batch.cards.append(card_row(card, board_id))
+    label_ids = list(card.get("idLabels") or [])
+    for label in card.get("labels") or []:
+        if isinstance(label, Mapping) and label.get("id"):
+            batch.labels.append(label_row(label, board_id))
+            label_ids.append(label["id"])
+    batch.card_labels.extend(label_links(card_id, label_ids))
+    batch.card_members.extend(member_links(card_id, card.get("idMembers") or []))
+    for member in card.get("members") or []:
+        if isinstance(member, Mapping) and member.get("id"):
+            batch.members.append(member_row(member))
+    for checklist in checklists:
+        batch.checklists.append(checklist_row(checklist, card_id, board_id))
+        batch.check_items.extend(
+            check_item_row(item, checklist["id"], card_id)
+            for item in checklist.get("checkItems") or []
+        )
+    seen_fields: set[str] = set()
+    for item in card.get("customFieldItems") or []:
+        row = custom_field_item_row(card_id, item, options)
+        if row is not None and row["custom_field_id"] not in seen_fields:
+            seen_fields.add(row["custom_field_id"])
+            batch.custom_field_items.append(row)
+    attachments = [
+        attachment
+        for attachment in card.get("attachments") or []
+        if isinstance(attachment, Mapping) and attachment.get("id")
+    ]
+    batch.attachments.extend(attachment_row(attachment, card_id) for attachment in attachments)
+    batch.figma_links.extend(
+        figma_link_rows(
+            card_id, _text(card.get("desc")), (_text(a.get("url")) for a in attachments)
+        )
+    )
+
+
+# -- batches ------------------------------------------------------------------------------
 
 
 def board_row(board: Mapping[str, Any], role: str) -> Row:
@@ -213,9 +306,19 @@ def board_row(board: Mapping[str, Any], role: str) -> Row:
         "name": _text(board.get("name")),
         "desc": _text(board.get("desc")),
         "url": _text(board.get("url")) or _text(board.get("shortUrl")),
-        "closed": bool(board.get("closed")),
+        "closed": _flag(board.get("closed")),
         "role": role,
-        "date_last_activity": board.get("dateLastActivity") or None,
+        "date_last_activity": _text_or_none(board.get("dateLastActivity")),
+    }
+
+
+def list_row(item: Mapping[str, Any], board_id: str) -> Row:
+    return {
+        "id": item["id"],
+        "board_id": _text(item.get("idBoard")) or board_id,
+        "name": _text(item.get("name")),
+        "closed": _flag(item.get("closed")),
+        "pos": _pos(item.get("pos")),
     }
 
 
@@ -238,25 +341,8 @@ def snapshot_batch(
         board=board_row(snapshot, role),
         board_activity=snapshot.get("dateLastActivity"),
     )
-    batch.lists = [
-        {
-            "id": item["id"],
-            "board_id": item.get("idBoard") or board_id,
-            "name": _text(item.get("name")),
-            "closed": bool(item.get("closed")),
-            "pos": _pos(item.get("pos")),
-        }
-        for item in snapshot.get("lists") or []
-    ]
-    batch.labels = [
-        {
-            "id": label["id"],
-            "board_id": label.get("idBoard") or board_id,
-            "name": _text(label.get("name")),
-            "color": label.get("color"),
-        }
-        for label in snapshot.get("labels") or []
-    ]
+    batch.lists = [list_row(item, board_id) for item in snapshot.get("lists") or []]
+    batch.labels = [label_row(label, board_id) for label in snapshot.get("labels") or []]
     batch.members = [member_row(member) for member in snapshot.get("members") or []]
     batch.custom_fields = [
         custom_field_row(field, board_id) for field in snapshot.get("customFields") or []
@@ -265,10 +351,15 @@ def snapshot_batch(
     checklists_by_card: dict[str, list[Mapping[str, Any]]] = {}
     for checklist in snapshot.get("checklists") or []:
         checklists_by_card.setdefault(checklist.get("idCard", ""), []).append(checklist)
-    rows = _Rows(batch, board_id, options)
     for card in cards if cards is not None else snapshot.get("cards") or []:
         own = card.get("checklists")
-        rows.card(card, own if own else checklists_by_card.get(card["id"], []))
+        add_card(
+            batch,
+            card,
+            own if own else checklists_by_card.get(card["id"], []),
+            board_id=board_id,
+            options=options,
+        )
     _dedupe(batch)
     return batch
 
@@ -291,12 +382,11 @@ def refetched_batch(
     """
     gone = set(deleted)
     batch = BoardBatch(board_ref=board_ref, role=role, observed_at=observed_at, source=source)
-    rows = _Rows(batch, board_id, options)
     for card_id, card in fetched.items():
         if card is None or card.get("idBoard", board_id) != board_id:
             gone.add(card_id)
         else:
-            rows.card(card, card.get("checklists") or [])
+            add_card(batch, card, card.get("checklists") or [], board_id=board_id, options=options)
     batch.gone_card_ids = sorted(gone)
     _dedupe(batch)
     return batch

@@ -562,6 +562,59 @@ def test_mutation_actions_and_deleted_cards(fresh: Any) -> None:
     }
 
 
+def test_card_field_and_checklist_mutations_have_trellos_action_shapes(fresh: Any) -> None:
+    sb, s = fresh
+    world = sb.world
+    world.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    seine = world.find_card("77 – Seine-et-Marne")
+    cid = seine["id"]
+    fait = world.find_list(CONSORTIUM, "Fait")
+    moved = world.move_card(cid, fait)
+    assert moved["data"]["old"] == {"idList": seine["idList"]}  # the recorded shape
+    assert world.card(cid)["pos"] == seine["pos"]  # idList alone keeps the position
+    back = world.move_card(cid, seine["idList"], pos=7.5)
+    assert back["data"]["old"] == {"idList": fait, "pos": seine["pos"]}
+    assert (back["data"]["card"]["idList"], back["data"]["card"]["pos"]) == (seine["idList"], 7.5)
+    pos = world.set_pos(cid, 12.25)
+    assert (pos["data"]["old"], pos["data"]["card"]["pos"]) == ({"pos": 7.5}, 12.25)
+    done = world.set_due_complete(cid, True)
+    assert (done["data"]["old"], done["data"]["card"]["dueComplete"]) == (
+        {"dueComplete": False},
+        True,
+    )
+    item = world.find_check_item(cid, "CCAS")
+    checklist = world.find_checklist(cid, "Actions prioritaires")
+    renamed = world.rename_check_item(cid, item, "CCAS de Meaux")
+    assert renamed["type"] == "updateCheckItem"
+    assert renamed["data"]["old"] == {"name": "Relancer les CCAS partenaires"}
+    assert renamed["data"]["checkItem"]["name"] == "CCAS de Meaux"
+    gone = world.delete_check_item(cid, item)
+    assert gone["type"] == "deleteCheckItem" and gone["data"]["checklist"]["id"] == checklist
+    retitled = world.rename_checklist(checklist, "Priorités 2027")
+    assert retitled["type"] == "updateChecklist"
+    assert set(retitled["data"]) == {"checklist", "old", "board"}  # no card
+    removed = world.delete_checklist(checklist)
+    assert removed["type"] == "removeChecklistFromCard" and removed["data"]["card"]["id"] == cid
+    card = s.get(f"{sb.trello_api_base}/cards/{cid}", params={"checklists": "all"}).json()
+    assert checklist not in {cl["id"] for cl in card["checklists"]}
+    assert card["dueComplete"] is True and card["pos"] == 12.25
+    assert card["dateLastActivity"] == "2026-12-01T09:00:00.000Z"
+
+
+def test_excluded_action_types_are_delivered_but_never_listed(fresh: Any) -> None:
+    sb, s = fresh
+    world = sb.world
+    world.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    cid = world.find_card("77 – Seine-et-Marne")["id"]
+    renamed = world.rename_check_item(cid, world.find_check_item(cid, "CCAS"), "CCAS de Meaux")
+    listed = s.get(f"{sb.trello_api_base}/boards/{CONSORTIUM}/actions", params={"limit": 1000})
+    assert renamed["id"] not in {a["id"] for a in listed.json()}
+    on_card = s.get(f"{sb.trello_api_base}/cards/{cid}/actions", params={"filter": "all"})
+    assert renamed["id"] not in {a["id"] for a in on_card.json()}
+    single = s.get(f"{sb.trello_api_base}/actions/{renamed['id']}")
+    assert single.status_code == 200 and single.json()["type"] == "updateCheckItem"
+
+
 def test_sample_world_content() -> None:
     world = build_sample_world(NOW)
     again = build_sample_world(NOW)

@@ -92,6 +92,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "custom_field_options": lambda s: s.custom_field_options("b" * 24),
     "count": lambda s: s.count(m.Card),
     "card_batch": lambda s: s.card_batch("oSmy09cz", "consortium", [CARD], observed_at=AT),
+    "checklist_cards": lambda s: s.checklist_cards(["k" * 24]),
     "board_rows": lambda s: s.board_rows(),
     "live_card_counts": lambda s: s.live_card_counts(),
     "open_flag_counts": lambda s: s.open_flag_counts(),

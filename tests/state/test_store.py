@@ -239,3 +239,38 @@ def test_figma_comments_gone_from_a_read_are_marked_deleted(store_url: str) -> N
     rows = {c["id"]: c for c in store.figma_rows()["comments"]}
     assert rows["c1"]["deleted_at"] is None
     assert rows["c2"]["deleted_at"] == "2026-11-03T00:00:00.000Z"
+
+
+def test_a_card_never_stored_has_no_history_and_a_deletion_is_recorded_once(
+    store_url: str,
+) -> None:
+    """Phantom deletions: a card created and deleted before any sync saw it, reported gone by
+    every later delivery about it, writes nothing; a stored card's deletion is written once,
+    with its name."""
+    store = Store(store_url)
+    kept, doomed = "c" * 23 + "1", "c" * 23 + "2"
+    store.write_board(
+        batch_of(snapshot([card(kept, "Somme"), card(doomed, "Meuse")]), "2026-11-01T00:00:00.000Z")
+    )
+    never = "f" * 24
+    for at in ("2026-11-02T00:00:00.000Z", "2026-11-03T00:00:00.000Z"):
+        gone = BoardBatch(
+            board_ref="oSmy09cz",
+            role="consortium",
+            observed_at=at,
+            source="webhook",
+            gone_card_ids=[never, doomed],
+        )
+        result = store.write_board(gone)
+        assert result.deleted == (1 if at.startswith("2026-11-02") else 0)
+    versions = store.card_versions_since("2026-11-01T00:00:00.000Z")
+    assert [(v["card_id"], v["field"], json.loads(v["old"])) for v in versions] == [
+        (doomed, "deleted", "Meuse")
+    ]
+    assert store.count(m.Card, m.Card.id == never) == 0  # type: ignore[arg-type]
+    # A full snapshot without the deleted card does not record it again either.
+    result = store.write_board(
+        batch_of(snapshot([card(kept, "Somme")]), "2026-11-04T00:00:00.000Z")
+    )
+    assert (result.deleted, result.versions) == (0, 0)
+    store.close()

@@ -196,6 +196,25 @@ def test_changed_cards_alone_are_refetched(sandbox: Sandbox, store_url: str) -> 
     }
 
 
+def test_a_checklist_renamed_names_no_card_yet_its_card_is_refetched(
+    sandbox: Sandbox, store_url: str
+) -> None:
+    """``updateChecklist`` carries the checklist alone: the poll finds its card in the store."""
+    runtime = runtime_for(sandbox, store_url)
+    runtime.mirror.sync()
+    world = sandbox.world
+    card = world.find_card("77 – Seine-et-Marne")
+    checklist = world.find_checklist(card["id"], "Actions prioritaires")
+    world.rename_checklist(checklist, "Priorités 2027")
+    sandbox.reset_counts()
+    reports = {r.board: r for r in runtime.mirror.sync()}
+    assert reports[CONSORTIUM_SHORT_LINK].mode == "incremental"
+    assert reports[CONSORTIUM_SHORT_LINK].cards == 1
+    assert len(sandbox.requests) == 3  # the change check, the new action, one batch
+    names = {row["id"]: row["name"] for row in runtime.store.read_mirror().checklists}
+    assert names[checklist] == "Priorités 2027"
+
+
 def test_deleted_card_is_marked_not_erased(sandbox: Sandbox, store_url: str) -> None:
     runtime = runtime_for(sandbox, store_url)
     runtime.mirror.sync()

@@ -1,10 +1,15 @@
-"""Trello JSON → rows, on the real anonymised export and on hand-built cards."""
+"""Trello JSON → rows: the real anonymised export, hand-built cards, and one fixture per
+resource (board, list, label, member, custom field, card, checklist and check item,
+custom-field item, attachment, action) in ``tests/fixtures/trello/``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from state import models as m
+from state.store import BoardBatch
 from syncd.trello.rows import action_rows, object_id_time, refetched_batch, snapshot_batch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -78,3 +83,244 @@ def test_card_children_custom_fields_and_figma_links() -> None:
     assert values == {"f1": "Camille Martin", "f2": "En cours", "f3": "true"}
     links = {(row["node_id"], row["source"]) for row in batch.figma_links}
     assert links == {("5:95", "desc"), ("148:129", "attachment")}
+
+
+# -- one fixture per resource (tests/fixtures/trello/) --------------------------------------
+
+TRELLO = FIXTURES / "trello"
+BOARD_ID = "6560a1f0c3d2b1a0f0e0d0b0"
+CARD_ID = "6560a1f0c3d2b1a0f0e0d0c1"
+
+
+def _fixture(name: str) -> Any:
+    return json.loads((TRELLO / name).read_text(encoding="utf-8"))
+
+
+def _board() -> BoardBatch:
+    return snapshot_batch(
+        _fixture("board.json"), board_ref="oSmy09cz", role="consortium", observed_at=OBSERVED
+    )
+
+
+def _card() -> BoardBatch:
+    options = {row["id"]: row["options"] for row in _board().custom_fields}
+    return refetched_batch(
+        {CARD_ID: _fixture("card.json")},
+        board_ref="oSmy09cz",
+        role="consortium",
+        board_id=BOARD_ID,
+        observed_at=OBSERVED,
+        options=options,
+    )
+
+
+OBSERVED = "2026-11-30T08:00:00.000Z"
+
+
+def test_board_resource() -> None:
+    assert _board().board == {
+        "id": BOARD_ID,
+        "short_link": "oSmy09cz",
+        "name": "lapins-consortium-départements",
+        "desc": "Suivi du déploiement par département",
+        "url": "https://trello.com/b/oSmy09cz/lapins-consortium-departements",
+        "closed": False,
+        "role": "consortium",
+        "date_last_activity": "2026-11-28T16:20:11.402Z",
+    }
+    assert _board().board_activity == "2026-11-28T16:20:11.402Z"
+
+
+def test_list_resource() -> None:
+    assert _board().lists == [
+        {
+            "id": "6560a1f0c3d2b1a0f0e0d0f1",
+            "board_id": BOARD_ID,
+            "name": "Départements",
+            "closed": False,
+            "pos": 16384.0,
+        },
+        {
+            "id": "6560a1f0c3d2b1a0f0e0d0f2",
+            "board_id": BOARD_ID,
+            "name": "Archives 2024",
+            "closed": True,
+            "pos": 149503.0625,
+        },
+    ]
+
+
+def test_label_and_member_resources() -> None:
+    batch = _board()
+    assert batch.labels == [
+        {
+            "id": "6560a1f0c3d2b1a0f0e0d0a1",
+            "board_id": BOARD_ID,
+            "name": "Prioritaire",
+            "color": "red",
+        },
+        {"id": "6560a1f0c3d2b1a0f0e0d0a2", "board_id": BOARD_ID, "name": "", "color": None},
+    ]
+    assert batch.members == [
+        {
+            "id": "6560a1f0c3d2b1a0f0e0d091",
+            "full_name": "Camille Martin",
+            "username": "camillemartin",
+            "initials": "CM",
+        },
+        {
+            "id": "6560a1f0c3d2b1a0f0e0d092",
+            "full_name": "Léa Dubois",
+            "username": "leadubois",
+            "initials": "LD",
+        },
+    ]
+
+
+def test_custom_field_resource_every_type() -> None:
+    fields = {row["name"]: row for row in _board().custom_fields}
+    assert {name: row["type"] for name, row in fields.items()} == {
+        "Référent territorial": "text",
+        "Statut": "list",
+        "Convention signée": "checkbox",
+        "Agents formés": "number",
+        "Mise en service": "date",
+    }
+    assert fields["Statut"]["options"] == {
+        "6560a1f0c3d2b1a0f0e0d061": "Nouveau",
+        "6560a1f0c3d2b1a0f0e0d062": "En cours",
+    }
+    assert all(row["board_id"] == BOARD_ID for row in fields.values())
+
+
+def test_card_resource_every_column() -> None:
+    (card,) = _card().cards
+    assert card == {
+        "id": CARD_ID,
+        "board_id": BOARD_ID,
+        "list_id": "6560a1f0c3d2b1a0f0e0d0f1",
+        "name": "Drôme (26) – tableau de bord",
+        "desc": _fixture("card.json")["desc"],
+        "closed": False,
+        "due": "2027-01-15T12:00:00.000Z",
+        "due_complete": False,
+        "url": "https://trello.com/c/mw7EodHa/26-drome-26-tableau-de-bord",
+        "short_link": "mw7EodHa",
+        "id_short": 26,
+        "pos": 229375.5,
+        "date_last_activity": "2026-11-28T16:20:11.402Z",
+        "created_at": "2023-11-24T13:15:28.000Z",  # 0x6560a1f0 seconds
+    }
+    bookkeeping = {"first_seen_at", "updated_at", "deleted_at"}
+    assert set(card) == set(m.Card.__table__.columns.keys()) - bookkeeping  # type: ignore[attr-defined]
+
+
+def test_card_labels_and_members_once_each() -> None:
+    batch = _card()
+    assert [row["label_id"] for row in batch.card_labels] == [
+        "6560a1f0c3d2b1a0f0e0d0a1",
+        "6560a1f0c3d2b1a0f0e0d0a2",
+    ]
+    assert [row["member_id"] for row in batch.card_members] == [
+        "6560a1f0c3d2b1a0f0e0d091",
+        "6560a1f0c3d2b1a0f0e0d092",
+    ]
+    assert [row["full_name"] for row in batch.members] == ["Camille Martin", "Léa Dubois"]
+
+
+def test_checklist_and_check_item_resources() -> None:
+    batch = _card()
+    assert [(row["name"], row["pos"], row["card_id"]) for row in batch.checklists] == [
+        ("Actions prioritaires", 16384.0, CARD_ID),
+        ("Suivi", 32768.0, CARD_ID),
+    ]
+    assert [(row["name"], row["state"], row["pos"]) for row in batch.check_items] == [
+        ("Activer la prise de RDV en ligne", "complete", 16384.0),
+        ("Former les secrétariats des MDS", "incomplete", 32768.25),
+        ("Bilan trimestriel", "incomplete", 16384.0),
+    ]
+
+
+def test_custom_field_item_resource_every_type() -> None:
+    values = {row["custom_field_id"][-2:]: row["value"] for row in _card().custom_field_items}
+    assert values == {
+        "71": "Camille Martin",
+        "72": "En cours",  # the dropdown's option text, not its id
+        "73": "true",
+        "74": "1233",
+        "75": "2018-03-12T12:00:00.000Z",
+    }
+
+
+def test_attachment_resource_and_figma_links() -> None:
+    batch = _card()
+    assert [(row["name"], row["date"]) for row in batch.attachments] == [
+        ("Parcours usager", "2026-11-20T10:00:00.000Z"),
+        ("Compte rendu COPIL.pdf", "2026-11-21T10:00:00.000Z"),
+    ]
+    assert [(row["node_id"], row["source"]) for row in batch.figma_links] == [
+        ("5:95", "desc"),
+        ("148:129", "attachment"),
+    ]
+
+
+def test_board_checklists_join_their_cards() -> None:
+    batch = _board()
+    (card,) = batch.cards
+    assert card["closed"] is True and card["url"] == "https://trello.com/c/sYY1WR7M/55-meuse-55"
+    assert [row["card_id"] for row in batch.checklists] == [card["id"]]
+    assert [row["name"] for row in batch.check_items] == ["Convention"]
+
+
+def test_action_resource() -> None:
+    rows = action_rows(_fixture("actions.json"), BOARD_ID, "poll")
+    assert [(row["type"], row["card_id"], row["board_id"]) for row in rows] == [
+        ("updateCard", CARD_ID, BOARD_ID),
+        ("updateChecklist", None, BOARD_ID),
+        ("createList", None, BOARD_ID),  # no board in the data: the board being read
+    ]
+    assert rows[0]["member_creator_id"] == "6560a1f0c3d2b1a0f0e0d091"
+    assert rows[1]["data"]["old"] == {"name": "Suivi"}
+
+
+def test_snapshot_and_refetch_convert_a_card_alike() -> None:
+    """The same card read nested in a board snapshot or by id gives the same rows."""
+    card = _fixture("card.json")
+    board = _fixture("board.json")
+    nested = {k: v for k, v in card.items() if k not in ("checklists", "members")}
+    board["cards"] = [nested]
+    board["checklists"] = card["checklists"]
+    snapshot = snapshot_batch(board, board_ref="oSmy09cz", role="consortium", observed_at=OBSERVED)
+    refetched = _card()
+    for name in ("cards", "card_labels", "card_members", "checklists", "check_items"):
+        assert getattr(snapshot, name) == getattr(refetched, name), name
+    for name in ("custom_field_items", "attachments", "figma_links"):
+        assert getattr(snapshot, name) == getattr(refetched, name), name
+
+
+def test_malformed_values_read_as_empty() -> None:
+    card = {
+        "id": "x",
+        "name": None,
+        "desc": 3,
+        "closed": "true",
+        "due": "",
+        "idShort": "abc",
+        "pos": "top",
+        "idLabels": None,
+        "labels": [None, {"name": "no id"}],
+        "customFieldItems": [{"value": {"text": "no field"}}, {"idCustomField": "f", "value": "?"}],
+        "attachments": [None, {"name": "no id"}],
+    }
+    batch = refetched_batch(
+        {"x": card},
+        board_ref="b",
+        role="product",
+        board_id="B",
+        observed_at=OBSERVED,
+        options={},
+    )
+    (row,) = batch.cards
+    assert (row["name"], row["desc"], row["closed"], row["due"]) == ("", "", False, None)
+    assert (row["id_short"], row["pos"], row["board_id"], row["url"]) == (0, 0.0, "B", "")
+    assert batch.card_labels == batch.custom_field_items == batch.attachments == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,24 @@ import pytest
 from sqlalchemy import select
 
 from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox, webhook_signature
+from adapters.transport import ApiError
 from state import models as m
-from state.store import BoardBatch
+from syncd.config import BoardConfig
 from syncd.demo import demo_settings
 from syncd.payloads import BadDelivery
+from syncd.report.build import build_report
 from syncd.runtime import Runtime, build_runtime
+from syncd.trello.actions import DIRECT_ACTIONS, plan
 from syncd.trello.admin import delete_webhooks, list_webhooks, register_webhooks
-from syncd.trello.apply import DIRECT_UPDATE_FIELDS, TrelloApplier, apply_to_batch, plan
-from syncd.trello.schema import CardData, TrelloDelivery, parse_delivery
+from syncd.trello.apply import CARD_ROWS, TrelloApplier
+from syncd.trello.rows import UPDATE_FIELDS
+from syncd.trello.schema import (
+    KNOWN_ACTION_TYPES,
+    CardData,
+    TrelloAction,
+    TrelloDelivery,
+    parse_delivery,
+)
 from syncd.trello.webhooks import (
     TRELLO_PATH,
     BoardIndex,
@@ -97,26 +108,6 @@ def test_delivery_board_prefers_action_data_then_model() -> None:
     assert board({"action": {}, "model": {"id": c, "idBoard": b3}}) == (b3, None)
 
 
-@pytest.mark.parametrize(
-    "action, expected",
-    [
-        ({"type": "updateCard", "data": {"card": {"id": "c"}, "old": {"idList": "l"}}}, "direct"),
-        ({"type": "updateCard", "data": {"card": {"id": "c"}, "old": {"name": "x"}}}, "direct"),
-        ({"type": "updateCard", "data": {"card": {"id": "c"}, "old": {"start": None}}}, "refetch"),
-        ({"type": "addLabelToCard", "data": {"card": {"id": "c"}}}, "direct"),
-        ({"type": "deleteCard", "data": {"card": {"id": "c"}}}, "direct"),
-        ({"type": "createCard", "data": {"card": {"id": "c"}}}, "refetch"),
-        ({"type": "commentCard", "data": {"card": {"id": "c"}}}, "refetch"),
-        ({"type": "addChecklistToCard", "data": {"card": {"id": "c"}}}, "refetch"),
-        ({"type": "createList", "data": {"list": {"id": "l"}}}, "board"),
-        ({"type": "moveCardToBoard", "data": {"card": {"id": "c"}}}, "board"),
-        ({"type": "updateChecklist", "data": {"checklist": {"id": "x"}}}, "store"),
-    ],
-)
-def test_plan(action: dict[str, Any], expected: str) -> None:
-    assert plan(action) == expected
-
-
 # -- application onto a real store --------------------------------------------------------
 
 
@@ -133,11 +124,17 @@ class World:
         )
         self.index = BoardIndex(runtime.settings.trello.boards, runtime.store)
 
-    def deliver(self, action: dict[str, Any]) -> str:
-        delivery = TrelloDelivery.model_validate({"action": action})
-        match = self.index.resolve(*delivery.board())
+    def resolve(self, action: dict[str, Any]) -> tuple[BoardConfig, str]:
+        match = self.index.resolve(*TrelloDelivery.model_validate({"action": action}).board())
         assert match is not None
-        return self.applier.deliver(delivery.action, *match)
+        return match
+
+    def checked(self, action: dict[str, Any]) -> TrelloAction:
+        """The action as the intake hands it over."""
+        return TrelloDelivery.model_validate({"action": action}).action
+
+    def deliver(self, action: dict[str, Any]) -> str:
+        return self.applier.deliver(self.checked(action), *self.resolve(action))
 
     def card(self, card_id: str) -> dict[str, Any]:
         batch = self.store.card_batch(
@@ -150,14 +147,22 @@ class World:
             **batch.cards[0],
             "labels": sorted(r["label_id"] for r in batch.card_labels),
             "members": sorted(r["member_id"] for r in batch.card_members),
-            "items": {r["id"]: r["state"] for r in batch.check_items},
+            "items": {r["id"]: (r["state"], r["name"]) for r in batch.check_items},
+            "checklists": {r["id"]: r["name"] for r in batch.checklists},
             "fields": {r["custom_field_id"]: r["value"] for r in batch.custom_field_items},
+            "figma": {r["node_id"] for r in batch.figma_links},
         }
 
     def versions(self, action_id: str) -> list[dict[str, Any]]:
         table = m.CardVersion.__table__
         with self.store.reader.begin() as connection:
             rows = connection.execute(select(table).where(table.c.action_id == action_id))
+            return [dict(row) for row in rows.mappings()]
+
+    def versions_of(self, card_id: str) -> list[dict[str, Any]]:
+        table = m.CardVersion.__table__
+        with self.store.reader.begin() as connection:
+            rows = connection.execute(select(table).where(table.c.card_id == card_id))
             return [dict(row) for row in rows.mappings()]
 
     def requests(self) -> int:
@@ -167,6 +172,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     with Sandbox(deliver_webhooks=False) as sandbox:
+        sandbox.world.now = datetime.now(UTC).replace(microsecond=0)  # tests move it on
         settings = demo_settings(sandbox, tmp_path / "store.db")
         runtime = build_runtime(settings)
         reports = runtime.mirror.sync(full=True)
@@ -187,67 +193,141 @@ def test_each_full_change_action_applies_without_any_request(world: World) -> No
     label = w.find_label(CONSORTIUM_SHORT_LINK, "Prioritaire")
     member = w.find_member("Léa Dubois")
     item = w.find_check_item(cid, "Activer la prise de RDV")
+    checklist = w.find_checklist(cid, "Actions prioritaires")
     text_field = w.find_custom_field(CONSORTIUM_SHORT_LINK, "Référent territorial")
     list_field = w.find_custom_field(CONSORTIUM_SHORT_LINK, "Statut")
+    items = [i["id"] for i in w.checklists[checklist]["checkItems"] if i["id"] != item]
+    assert items, "the checklist keeps an item after the deleted one"
+    figma = "https://www.figma.com/design/JhZCwwrmaw2NYrITCj8QAK/RDV?node-id=7-1"
     before = world.requests()
 
-    steps: list[tuple[dict[str, Any], str, Any]] = [
-        (w.move_card(cid, other_list), "list", lambda c: c["list_id"] == other_list),
+    steps: list[tuple[Callable[[], dict[str, Any]], list[str], Callable[[Any], bool]]] = [
+        (lambda: w.move_card(cid, other_list), ["list"], lambda c: c["list_id"] == other_list),
         (
-            w.rename_card(cid, "Drôme <b>&</b> (26)"),
-            "name",
-            lambda c: c["name"] == "Drôme <b>&</b> (26)",
+            lambda: w.move_card(cid, w.find_list(CONSORTIUM_SHORT_LINK, "Fait"), pos=3.5),
+            ["list"],
+            lambda c: c["pos"] == 3.5,
         ),
-        (w.set_desc(cid, "Référent : Nina"), "desc", lambda c: c["desc"] == "Référent : Nina"),
+        (lambda: w.set_pos(cid, 12.25), [], lambda c: c["pos"] == 12.25),
         (
-            w.set_due(cid, "2027-01-15T12:00:00.000Z"),
-            "due",
+            lambda: w.set_desc(cid, f"Référent : Nina\nMaquette {figma}"),
+            ["desc"],
+            lambda c: c["figma"] == {"7:1"} and c["desc"].startswith("Référent : Nina"),
+        ),
+        (
+            lambda: w.set_due(cid, "2027-01-15T12:00:00.000Z"),
+            ["due"],
             lambda c: c["due"] == "2027-01-15T12:00:00.000Z",
         ),
-        (w.add_label(cid, label), "labels", lambda c: label in c["labels"]),
-        (w.add_member(cid, member), "members", lambda c: member in c["members"]),
-        (w.set_check_item(cid, item, True), "checklist", lambda c: c["items"][item] == "complete"),
+        (lambda: w.set_due_complete(cid, True), [], lambda c: c["due_complete"] is True),
+        (lambda: w.set_due_complete(cid, False), [], lambda c: c["due_complete"] is False),
+        (lambda: w.add_label(cid, label), ["labels"], lambda c: label in c["labels"]),
+        (lambda: w.add_member(cid, member), ["members"], lambda c: member in c["members"]),
         (
-            w.set_custom_field(cid, text_field, "Nina Petit"),
-            "custom_field",
+            lambda: w.set_check_item(cid, item, True),
+            ["checklist"],
+            lambda c: c["items"][item] == ("complete", c["items"][item][1]),
+        ),
+        (
+            lambda: w.rename_check_item(cid, item, "Prise de RDV activée"),
+            [],
+            lambda c: c["items"][item] == ("complete", "Prise de RDV activée"),
+        ),
+        (
+            lambda: w.rename_checklist(checklist, "Priorités 2027"),
+            [],
+            lambda c: c["checklists"][checklist] == "Priorités 2027",
+        ),
+        (lambda: w.delete_check_item(cid, item), ["checklist"], lambda c: item not in c["items"]),
+        (
+            lambda: w.delete_checklist(checklist),
+            ["checklist"],
+            lambda c: checklist not in c["checklists"] and not set(items) & set(c["items"]),
+        ),
+        (
+            lambda: w.set_custom_field(cid, text_field, "Nina Petit"),
+            ["custom_field"],
             lambda c: c["fields"][text_field] == "Nina Petit",
         ),
         (
-            w.set_custom_field(cid, list_field, "En pause"),
-            "custom_field",
+            lambda: w.set_custom_field(cid, list_field, "En pause"),
+            ["custom_field"],
             lambda c: c["fields"][list_field] == "En pause",
         ),
         (
-            w.set_custom_field(cid, text_field, None),
-            "custom_field",
+            lambda: w.set_custom_field(cid, text_field, None),
+            ["custom_field"],
             lambda c: text_field not in c["fields"],
         ),
-        (w.remove_label(cid, label), "labels", lambda c: label not in c["labels"]),
-        (w.remove_member(cid, member), "members", lambda c: member not in c["members"]),
-        (w.archive_card(cid), "closed", lambda c: c["closed"]),
-        (w.archive_card(cid, closed=False), "closed", lambda c: not c["closed"]),
+        (lambda: w.comment(cid, "Point d'étape"), [], lambda c: True),
+        (lambda: w.remove_label(cid, label), ["labels"], lambda c: label not in c["labels"]),
+        (lambda: w.remove_member(cid, member), ["members"], lambda c: member not in c["members"]),
+        (lambda: w.archive_card(cid), ["closed"], lambda c: c["closed"]),
+        (lambda: w.archive_card(cid, closed=False), ["closed"], lambda c: not c["closed"]),
     ]
-    for action, field, check in steps:
+    actions = []
+    for change, fields, check in steps:
+        w.now += timedelta(seconds=1)
+        action = change()
+        actions.append(action)
         assert plan(action) == "direct", action["type"]
-        assert world.deliver(action) == "applied"
+        assert world.applier.apply(action, *world.resolve(action)) == "direct", action
         stored = world.card(cid)
-        assert check(stored), (action["type"], field, stored)
+        assert check(stored), (action["type"], stored)
         versions = world.versions(action["id"])
-        assert [v["field"] for v in versions] == [field], action["type"]
-        assert versions[0]["source"] == "webhook"
-        assert versions[0]["card_id"] == cid
+        assert [v["field"] for v in versions] == fields, action["type"]
+        assert all(v["source"] == "webhook" and v["card_id"] == cid for v in versions)
         assert stored["date_last_activity"] == action["date"]
     assert world.requests() == before, "a full-change action needs no request"
 
     # Raw actions are stored as webhook actions, the cursor has not moved.
-    actions = world.store.known_actions(a["id"] for a, _, _ in steps)
-    assert actions == {a["id"] for a, _, _ in steps}
+    assert world.store.known_actions(a["id"] for a in actions) == {a["id"] for a in actions}
     # The mirror now equals Trello: a full snapshot finds nothing to change.
     report = world.runtime.mirror.sync_board(
         next(b for b in world.runtime.settings.trello.boards if b.role == "consortium"), full=True
     )
     assert report.error is None
     assert report.changes == 0
+    assert world.card(cid)["pos"] == 12.25
+
+
+def test_rename_is_refetched_because_the_url_follows_the_name(world: World) -> None:
+    cid = _dashboard(world)["id"]
+    world.w.now += timedelta(seconds=1)
+    action = world.w.rename_card(cid, "Drôme (26) – tableau de bord")
+    assert plan(action) == "refetch"
+    before = world.sandbox.count("/1/batch")
+    assert world.deliver(action) == "applied"
+    assert world.sandbox.count("/1/batch") - before == 1
+    stored = world.card(cid)
+    assert stored["name"] == "Drôme (26) – tableau de bord"
+    assert stored["url"] == world.w.card(cid)["url"] and "tableau-de-bord" in stored["url"]
+    assert [v["field"] for v in world.versions(action["id"])] == ["name"]
+
+
+def test_an_action_on_the_same_millisecond_as_the_stored_card_is_refetched(world: World) -> None:
+    cid = _dashboard(world)["id"]
+    world.w.now += timedelta(seconds=1)
+    first = world.w.add_label(cid, world.w.find_label(CONSORTIUM_SHORT_LINK, "Prioritaire"))
+    second = world.w.set_due_complete(cid, True)  # same clock reading
+    assert first["date"] == second["date"]
+    assert world.applier.apply(first, *world.resolve(first)) == "direct"
+    assert world.applier.apply(second, *world.resolve(second)) == "refetch"
+    assert world.card(cid)["due_complete"] is True
+
+
+def test_checklist_rename_of_a_checklist_not_stored_keeps_the_action_only(world: World) -> None:
+    cid = _dashboard(world)["id"]
+    world.w.now += timedelta(seconds=1)
+    added = world.w.add_checklist(cid, "Nouvelle liste", ["Une étape"])
+    checklist = added["data"]["checklist"]["id"]
+    world.w.now += timedelta(seconds=1)
+    renamed = world.w.rename_checklist(checklist, "Renommée")
+    before = world.requests()
+    assert world.applier.apply(renamed, *world.resolve(renamed)) == "store"
+    assert world.requests() == before
+    assert world.applier.apply(added, *world.resolve(added)) == "refetch"
+    assert world.card(cid)["checklists"][checklist] == "Renommée"
 
 
 def test_webhook_never_moves_the_cursor_and_the_poll_skips_known_actions(world: World) -> None:
@@ -289,6 +369,50 @@ def test_delete_card_marks_it_gone(world: World) -> None:
     assert deleted_at is not None
 
 
+def test_a_card_created_and_deleted_before_syncd_saw_it_has_no_history(world: World) -> None:
+    """Issue 10, phantom deletions: late and retried deliveries about a card created and
+    deleted between two syncs write no history and nothing reaches the report."""
+    w = world.w
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    product_id = w.board(PRODUCT_SHORT_LINK)["id"]
+    list_id = next(x["id"] for x in w.lists.values() if x["idBoard"] == product_id)
+    create = w.create_card(PRODUCT_SHORT_LINK, list_id, "Carte éphémère [77]")
+    cid = create["data"]["card"]["id"]
+    w.now += timedelta(seconds=1)
+    label = w.add_label(cid, w.find_label(PRODUCT_SHORT_LINK, "Bug"))
+    w.now += timedelta(seconds=1)
+    comment = w.comment(cid, "Doublon, à supprimer")
+    w.now += timedelta(seconds=1)
+    delete = w.delete_card(cid)
+    for action in (create, delete, label, comment):  # the creation first, late
+        assert world.deliver(action) == "applied"
+    assert world.deliver(create) == "replay"  # Trello retries the creation
+    assert world.deliver(delete) == "replay"
+    assert world.versions_of(cid) == []
+    assert not any(card["id"] == cid for card in world.store.read_mirror().cards)
+    world.runtime.mirror.sync()  # the poll reads the four actions: all known
+    assert world.versions_of(cid) == []
+    report = build_report(world.store, world.runtime.settings, now=datetime.now(UTC), since=since)
+    assert not [c for c in report["changes"] if c.get("card_id") == cid]
+    assert "supprimée" not in json.dumps(report["changes"], ensure_ascii=False)
+
+
+def test_a_deletion_is_recorded_once_whatever_arrives_after_it(world: World) -> None:
+    w = world.w
+    meuse = w.find_card("Meuse", board=CONSORTIUM_SHORT_LINK)
+    cid = meuse["id"]
+    w.now += timedelta(seconds=1)
+    label = w.add_label(cid, w.find_label(CONSORTIUM_SHORT_LINK, "Transverse"))
+    w.now += timedelta(seconds=1)
+    delete = w.delete_card(cid)
+    for action in (delete, label):  # the label's delivery arrives after the deletion
+        assert world.deliver(action) == "applied"
+    world.runtime.mirror.sync()
+    world.runtime.mirror.sync(full=True)
+    versions = world.versions_of(cid)
+    assert [(v["field"], json.loads(v["old"])) for v in versions] == [("deleted", meuse["name"])]
+
+
 def test_create_card_is_refetched(world: World) -> None:
     w = world.w
     product_id = w.board(PRODUCT_SHORT_LINK)["id"]
@@ -305,13 +429,16 @@ def test_create_card_is_refetched(world: World) -> None:
     assert [(v["field"], v["source"]) for v in versions] == [("created", "webhook")]
 
 
-def test_comment_and_checklist_are_refetched(world: World) -> None:
+def test_checklist_added_is_refetched_and_a_comment_is_not(world: World) -> None:
     cid = _dashboard(world, "Meuse")["id"]
     before = world.sandbox.count("/1/batch")
+    world.w.now += timedelta(seconds=1)
     assert world.deliver(world.w.comment(cid, "Point d'étape")) == "applied"
+    assert world.sandbox.count("/1/batch") == before
+    world.w.now += timedelta(seconds=1)
     action = world.w.add_checklist(cid, "Actions prioritaires", [])
     assert world.deliver(action) == "applied"
-    assert world.sandbox.count("/1/batch") - before == 2
+    assert world.sandbox.count("/1/batch") - before == 1
 
 
 def test_action_older_than_the_stored_card_is_refetched(world: World) -> None:
@@ -325,22 +452,89 @@ def test_action_older_than_the_stored_card_is_refetched(world: World) -> None:
     assert world.card(cid)["list_id"] == fait
 
 
-def test_apply_to_batch_refuses_incomplete_actions() -> None:
-    batch = BoardBatch(board_ref="b", role="product", observed_at="now")
-    batch.cards.append({"id": "c1", "board_id": "B", "date_last_activity": None})
-    card = {"id": "c1"}
-    incomplete = [
-        {"type": "updateCard", "data": {"card": card, "old": {"name": "x"}}},  # new name absent
-        {"type": "addLabelToCard", "data": {"card": card}},
-        {"type": "updateCheckItemStateOnCard", "data": {"card": card, "checkItem": {"id": "i"}}},
-        {"type": "updateCustomFieldItem", "data": {"card": card, "customFieldItem": {}}},
-    ]
-    for action in incomplete:
-        assert not apply_to_batch(batch, action, board_id="B", options={}), action["type"]
-    other_board = {"type": "addLabelToCard", "data": {"card": card, "label": {"id": "L"}}}
-    assert not apply_to_batch(batch, other_board, board_id="OTHER")
-    assert apply_to_batch(batch, other_board, board_id="B")
-    assert batch.card_labels == [{"card_id": "c1", "label_id": "L"}]
+def test_a_queued_run_refetches_its_cards_together_and_writes_once(world: World) -> None:
+    w = world.w
+    product_id = w.board(PRODUCT_SHORT_LINK)["id"]
+    list_id = next(x["id"] for x in w.lists.values() if x["idBoard"] == product_id)
+    drome, meuse = (_dashboard(world, name)["id"] for name in ("Drôme", "Meuse"))
+    fait = w.find_list(CONSORTIUM_SHORT_LINK, "Fait")
+    actions = []
+    for change in (
+        lambda: w.create_card(PRODUCT_SHORT_LINK, list_id, "Nouvelle carte 1 [77]"),
+        lambda: w.move_card(drome, fait),
+        lambda: w.create_card(PRODUCT_SHORT_LINK, list_id, "Nouvelle carte 2 [26]"),
+        lambda: w.set_due_complete(meuse, True),
+        lambda: w.comment(meuse, "Point d'étape"),
+        lambda: w.archive_card(drome),
+        lambda: w.create_card(PRODUCT_SHORT_LINK, list_id, "Nouvelle carte 3 [62]"),
+    ):
+        w.now += timedelta(seconds=1)
+        actions.append(change())
+    created = [a["data"]["card"]["id"] for a in actions if a["type"] == "createCard"]
+    before = world.sandbox.count("/1/")
+    run = [world.resolve(a) for a in actions]
+    outcomes = world.applier.deliver_many(
+        [
+            (world.checked(a), *match)
+            for a, match in zip([*actions, actions[1]], [*run, run[1]], strict=True)
+        ]
+    )
+    assert outcomes == ["applied"] * len(actions) + ["replay"]
+    assert world.sandbox.count("/1/") - before == 1  # the three new cards in one /1/batch
+    assert world.card(drome)["list_id"] == fait and world.card(drome)["closed"]
+    assert world.card(meuse)["due_complete"] is True
+    assert {world.card(card)["name"][:15] for card in created} == {"Nouvelle carte "}
+    cards = {a["data"]["card"]["id"] for a in actions}
+    fields = sorted(v["field"] for card in cards for v in world.versions_of(card))
+    assert fields == ["closed", "created", "created", "created", "list"]
+    assert world.store.known_actions(a["id"] for a in actions) == {a["id"] for a in actions}
+
+
+def test_a_card_deleted_within_a_run_is_gone_once(world: World) -> None:
+    w = world.w
+    meuse = w.find_card("Meuse", board=CONSORTIUM_SHORT_LINK)
+    actions = []
+    for change in (
+        lambda: w.set_due_complete(meuse["id"], True),
+        lambda: w.add_label(meuse["id"], w.find_label(CONSORTIUM_SHORT_LINK, "Prioritaire")),
+        lambda: w.delete_card(meuse["id"]),
+    ):
+        w.now += timedelta(seconds=1)
+        actions.append(change())
+    before = world.requests()
+    deliveries = [
+        (world.checked(a), *world.resolve(a)) for a in reversed(actions)
+    ]  # the deletion first
+    assert world.applier.deliver_many(deliveries) == ["applied"] * 3
+    assert world.requests() == before
+    versions = world.versions_of(meuse["id"])
+    assert [(v["field"], json.loads(v["old"])) for v in versions] == [("deleted", meuse["name"])]
+
+
+def test_a_failed_run_stores_no_action_and_the_poll_catches_up(world: World) -> None:
+    w = world.w
+    product_id = w.board(PRODUCT_SHORT_LINK)["id"]
+    list_id = next(x["id"] for x in w.lists.values() if x["idBoard"] == product_id)
+    w.now += timedelta(seconds=1)
+    created = w.create_card(PRODUCT_SHORT_LINK, list_id, "Carte [77]")
+    w.now += timedelta(seconds=1)
+    moved = w.move_card(_dashboard(world)["id"], w.find_list(CONSORTIUM_SHORT_LINK, "Fait"))
+
+    def unreachable(card_ids: Any) -> Any:
+        raise ApiError("Trello is down")
+
+    world.applier.trello = type("Down", (), {"cards": staticmethod(unreachable)})()
+    outcomes = world.applier.deliver_many(
+        [(world.checked(a), *world.resolve(a)) for a in (created, moved)]
+    )
+    assert outcomes == ["failed", "applied"]  # one run per board
+    assert world.store.known_actions([created["id"], moved["id"]]) == {moved["id"]}
+    delivery = m.WebhookDelivery.__table__
+    with world.store.reader.begin() as connection:
+        marks = dict(connection.execute(select(delivery.c.action_id, delivery.c.outcome)).all())
+    assert (marks[created["id"]], marks[moved["id"]]) == ("failed", "applied")
+    world.runtime.mirror.sync()
+    assert world.card(created["data"]["card"]["id"])["name"] == "Carte [77]"
 
 
 def test_board_level_action_syncs_the_board(world: World) -> None:
@@ -406,6 +600,12 @@ def test_register_list_delete_are_idempotent_and_only_touch_ours(tmp_path: Path)
         receiver.server_close()
 
 
+def test_the_applier_moves_every_card_row_the_store_replaces() -> None:
+    from state.store import _CARD_CHILDREN
+
+    assert set(CARD_ROWS) == {"cards", *(name for name, _ in _CARD_CHILDREN)}
+
+
 def test_an_action_not_understood_is_never_applied_directly(world: World) -> None:
     cid = _dashboard(world)["id"]
     action = world.w.move_card(cid, world.w.find_list(CONSORTIUM_SHORT_LINK, "Fait"))
@@ -413,7 +613,9 @@ def test_an_action_not_understood_is_never_applied_directly(world: World) -> Non
     board = next(b for b in world.runtime.settings.trello.boards if b.role == "consortium")
     before = world.sandbox.count("/1/batch")
     checked = TrelloDelivery.model_validate({"action": action}).action.as_trello()
-    how = world.applier.apply(checked, board, action["data"]["board"]["id"], direct=False)
+    (how,) = world.applier.apply_many(
+        [checked], board, action["data"]["board"]["id"], understood=[False]
+    )
     assert how == "refetch" and world.sandbox.count("/1/batch") - before == 1
     assert world.card(cid)["list_id"] == action["data"]["card"]["idList"]
 
@@ -421,7 +623,8 @@ def test_an_action_not_understood_is_never_applied_directly(world: World) -> Non
 def test_every_field_applied_directly_is_one_the_model_checks() -> None:
     """The applier reads only `as_trello()`: a card field the direct path applies and the model
     did not check would be absent (and the card refetched); none is."""
-    assert set(DIRECT_UPDATE_FIELDS) <= set(CardData.model_fields)
+    assert set(UPDATE_FIELDS) <= set(CardData.model_fields)
+    assert set(DIRECT_ACTIONS) <= KNOWN_ACTION_TYPES  # a type applied directly is modelled
 
 
 def test_an_update_of_a_field_not_modelled_is_refetched(world: World) -> None:
