@@ -66,7 +66,8 @@ from syncd.runtime import Runtime, build_runtime
 from syncd.trello.actions import action_checklist_id, changed_cards
 from syncd.trello.apply import TrelloApplier
 from syncd.trello.rows import action_rows, refetched_batch
-from syncd.trello.webhooks import BoardIndex, action_board, parse_trello, signature_ok
+from syncd.trello.schema import TrelloAction, parse_delivery
+from syncd.trello.webhooks import BoardIndex, signature_ok
 
 PG_BASE = os.environ.get("SYNCD_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 CALLBACK = "https://syncd.example.org/webhooks/trello"
@@ -196,15 +197,15 @@ def signed(world: TrelloWorld, secret: str, actions: list[dict]) -> list[Deliver
     return out
 
 
-def received(delivery: Delivery, secret: str, index: BoardIndex) -> tuple[dict, Any, str]:
-    """What the HTTP route does before it queues a delivery."""
+def received(delivery: Delivery, secret: str, index: BoardIndex) -> tuple[TrelloAction, Any, str]:
+    """What the HTTP route does before it queues a delivery: the checked action."""
     if not signature_ok(delivery.body, delivery.signature, secret, CALLBACK):
         raise SystemExit("bad signature")
-    payload = parse_trello(delivery.body)
-    match = index.resolve(*action_board(payload))
+    checked = parse_delivery(delivery.body)
+    match = index.resolve(*checked.board())
     if match is None:
         raise SystemExit("unknown board")
-    return payload["action"], *match
+    return checked.action, *match
 
 
 # -- the designs ---------------------------------------------------------------------------
@@ -223,14 +224,14 @@ class Receiver:
         self.hows: Counter[str] = Counter()
         apply_many = self.applier.apply_many
 
-        def counted(actions: Any, board: Any, board_id: str) -> list[str]:
-            hows = apply_many(actions, board, board_id)
+        def counted(actions: Any, board: Any, board_id: str, **options: Any) -> list[str]:
+            hows = apply_many(actions, board, board_id, **options)
             self.hows.update(hows)
             return hows
 
         self.applier.apply_many = counted  # type: ignore[method-assign]
 
-    def received(self, delivery: Delivery) -> tuple[dict, Any, str]:
+    def received(self, delivery: Delivery) -> tuple[TrelloAction, Any, str]:
         return received(delivery, self.secret, self.index)
 
 
@@ -257,8 +258,8 @@ def coalesced(receiver: Receiver, queued: list[Delivery]) -> None:
     per_board: dict[str, tuple[Any, str, list[dict]]] = {}
     for delivery in queued:
         action, board, board_id = receiver.received(delivery)
-        if store.record_delivery(action["id"], board_id, utc_iso()):
-            per_board.setdefault(board.id, (board, board_id, []))[2].append(action)
+        if store.record_delivery(action.id, board_id, utc_iso()):
+            per_board.setdefault(board.id, (board, board_id, []))[2].append(action.as_trello())
     for board, board_id, actions in per_board.values():
         checklists = {c for a in actions if (c := action_checklist_id(a)) is not None}
         deleted, touched = changed_cards(actions, store.checklist_cards(checklists))

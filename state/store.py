@@ -415,8 +415,8 @@ class Store:
                     "board_id": board_id,
                     "observed_at": batch.observed_at,
                     "field": name,
-                    "old": None if old is None else json.dumps(old, ensure_ascii=False),
-                    "new": None if new is None else json.dumps(new, ensure_ascii=False),
+                    "old": None if old is None else _history_json(old),
+                    "new": None if new is None else _history_json(new),
                     "source": batch.source,
                     "action_id": batch.action_id,
                 }
@@ -1464,6 +1464,18 @@ class Store:
                 .order_by(table.c.at, table.c.id)
             ).mappings()
             return [dict(row) for row in rows]
+
+
+def _history_json(value: Any) -> str:
+    """A card history value as JSON; a stored value of a kind JSON cannot hold (a BLOB left in
+    a text column) is written as text rather than failing the write."""
+    return json.dumps(value, ensure_ascii=False, default=_as_text)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:

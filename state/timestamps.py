@@ -11,7 +11,8 @@ import it):
   unreadable (``None``, ``""``, garbage, a non-string) gives ``None``: a remote value never
   breaks a sync or a report.
 - `parse_user_date`: a strict reader for dates a person types (``--since``, ``?since=``,
-  ``--at``): unreadable text raises `BadDate` with a one-line message; a readable date outside
+  ``--at``): unreadable text raises `BadDate` with a one-line message (quoting at most 40
+  characters of it); a readable date outside
   what `utc_iso` can write (``0001-01-01T00:00:00+01:00`` is year 0 in UTC) is clamped to
   `EARLIEST` or `LATEST` instead of overflowing.
 """
@@ -60,7 +61,12 @@ def parse_user_date(value: str) -> datetime:
     try:
         return _clamped(_read(value))
     except ValueError:
-        raise BadDate(f"{value!r} is not an ISO date") from None
+        raise BadDate(f"{_quoted(value)} is not an ISO date") from None
+
+
+def _quoted(value: str, limit: int = 40) -> str:
+    """`value` quoted for a one-line message, at most `limit` characters of it."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + "…"
 
 
 def _read(text: str) -> datetime:

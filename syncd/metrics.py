@@ -1,12 +1,13 @@
 """Prometheus metrics of `syncd run`, on a registry of their own (never the global one).
 
 Owns `Metrics`: the counters the daemon bumps as things happen (remote API requests through the
-transport's observer, retries, 429s, sync durations, webhook deliveries by outcome, queue
-depths, the duties held) and the gauges refreshed from the store at scrape time (cards mirrored
-per board, open flags per code, last successful sync per board, Figma files rate limited
-until). `render()` gives the text exposition format served on ``/metrics``. No label ever
-carries a secret: endpoints are the transport's templated paths (``/1/boards/{id}``), boards
-their configured reference.
+transport's observer, retries, 429s, sync durations, webhook deliveries by outcome, delivery
+shapes syncd does not model, how actions were applied, queue depths, the duties held) and the
+gauges refreshed from the store at scrape time (cards mirrored per board, open flags per code,
+last successful sync per board, Figma files rate limited until). `render()` gives the text
+exposition format served on ``/metrics``. No label ever carries a secret or a delivery's text:
+endpoints are the transport's templated paths (``/1/boards/{id}``), boards their configured
+reference.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ WEBHOOK_OUTCOMES = (
     "replay",
     "bad_signature",
     "bad_json",
+    "bad_request",
     "too_large",
+    "disconnected",
     "unknown_board",
     "applied",
     "failed",
@@ -91,6 +94,20 @@ class Metrics:
             ["source", "outcome"],
             registry=registry,
         )
+        self.unknown_shapes = Counter(
+            "syncd_webhook_unknown_shapes_total",
+            "Verified deliveries of a shape syncd does not model (a Trello action type, a Figma "
+            "event type): answered, never applied directly.",
+            ["source"],
+            registry=registry,
+        )
+        self.webhook_applied = Counter(
+            "syncd_webhook_actions_applied_total",
+            "Trello actions applied, by how: direct (from the action), refetch (the card read "
+            "again), board (the board synced), store (the action row only), included.",
+            ["how"],
+            registry=registry,
+        )
         self.flags = Gauge(
             "syncd_flags_open",
             "Open governance flags, by code.",
@@ -134,6 +151,8 @@ class Metrics:
         )
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels("trello", outcome)
+        for source in ("trello", "figma"):
+            self.unknown_shapes.labels(source)
         self._lock = threading.Lock()
         # Every flag code is exposed from the start (0 until seen), so alerts see no gap.
         self._seen_flag_codes: set[str] = {code.value for code in FlagCode}
@@ -154,6 +173,12 @@ class Metrics:
 
     def delivery(self, outcome: str, source: str = "trello") -> None:
         self.webhooks.labels(source, outcome).inc()
+
+    def unknown_shape(self, source: str) -> None:
+        self.unknown_shapes.labels(source).inc()
+
+    def applied(self, how: str) -> None:
+        self.webhook_applied.labels(how).inc()
 
     def delivery_count(self, outcome: str, source: str = "trello") -> float:
         """The current value of one delivery counter (tests, benches)."""

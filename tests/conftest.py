@@ -10,6 +10,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# `pytest --hypothesis-profile=fuzz`: the fuzz suite with thousands of examples per test
+# (tests/web/test_fuzz.py, tests/daemon/test_fuzz_daemon.py); CI runs hundreds.
+settings.register_profile(
+    "fuzz",
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 PG_BASE = os.environ.get("SYNCD_TEST_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 

@@ -47,7 +47,7 @@ from state.coordination import Notifications, SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
-from syncd.daemon.health import SyncHealth
+from syncd.daemon.health import REPORT_EVERY, SyncHealth
 from syncd.daemon.leases import (
     Leases,
     LocalLeases,
@@ -131,6 +131,7 @@ class Daemon:
             mirror=self.runtime.mirror,
             clock=self.clock,
             run_write=self.store.serialised,
+            metrics=self.metrics,
         )
         self.worker = WebhookWorker(
             self.applier,
@@ -170,6 +171,8 @@ class Daemon:
             duties=self.leases.held,
             problem=self.pg_leases.problem if self.pg_leases else None,
             replica=self.replica,
+            # built after each pass (below): /readyz itself rarely has to
+            report_every=max(REPORT_EVERY, 2 * settings.schedule.poll_seconds),
         )
         self._stop = threading.Event()
         self.hooks = PassHooks(
@@ -281,10 +284,15 @@ class Daemon:
         if scope.empty:
             return None
         try:
-            return sync_pass(self.runtime, full=full, scope=scope, hooks=self.hooks)
+            result = sync_pass(self.runtime, full=full, scope=scope, hooks=self.hooks)
         except Exception as exc:  # the scheduler must survive anything
-            log.error("sync pass failed", full=full, error=" ".join(str(exc).split())[:300])
+            error = " ".join(str(exc).split())[:300] or type(exc).__name__
+            log.error("sync pass failed", full=full, error=error)
+            self.health.note_pass(error=f"sync pass failed: {error}")
             return None
+        self.health.note_pass(result.figma)
+        self.health.report_check(fresh=True)
+        return result
 
     def _boards_done(self, reports: list[BoardReport]) -> None:
         """A pass's board reports: readiness bookkeeping; among replicas, the idle change checks

@@ -24,6 +24,7 @@ import structlog
 from syncd.config import BoardConfig
 from syncd.daemon.locks import BoardLocks
 from syncd.trello.apply import TrelloApplier
+from syncd.trello.schema import TrelloAction
 from syncd.web.context import IntakeClosed
 
 log = structlog.get_logger("syncd.webhooks")
@@ -33,7 +34,7 @@ MAX_RUN = 500  # Trello deliveries applied together, at most (one hold of their 
 
 @dataclass
 class _TrelloJob:
-    action: dict[str, Any]
+    action: TrelloAction
     board: BoardConfig
     board_id: str
     received: float
@@ -51,6 +52,8 @@ class WebhookWorker:
 
     `offer_trello` answers at once: a delivery whose action id is already queued or applied in
     this process is a replay; the store's ``webhook_delivery`` row decides for the others.
+    `offer_figma` queues a file's refresh unless the same one is already waiting (Figma's
+    refreshes wait for its rate limit: a burst must not hold the Trello deliveries back).
     `sync_lock` (the board's lock) is held around each Trello delivery, and by the scheduler
     around each sync, so a snapshot fetched before a webhook change can never be written over
     it. The replay memory is per process; across replicas the store's ``webhook_delivery`` row
@@ -75,6 +78,7 @@ class WebhookWorker:
         self._remember = remember
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_lock = threading.Lock()
+        self._figma_waiting: set[tuple[str, str]] = set()  # (file key, event) refreshes queued
         self._queue: queue.Queue[_TrelloJob | _FigmaJob | None] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition()
@@ -83,11 +87,11 @@ class WebhookWorker:
 
     # -- intake (HTTP threads) ----------------------------------------------------------
 
-    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
-        """Queue a verified delivery; False when it is a replay of one seen in this process."""
+    def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
+        """Queue a checked action; False when it is a replay of one seen in this process."""
         if self._stopping.is_set():
             raise IntakeClosed("the daemon is stopping")
-        action_id = action["id"]
+        action_id = action.id
         with self._seen_lock:
             if action_id in self._seen:
                 return False
@@ -98,8 +102,14 @@ class WebhookWorker:
         return True
 
     def offer_figma(self, key: str, event: str) -> None:
+        """Queue a file's refresh; one already waiting for the same file and event covers it
+        (a burst of Figma events, or a flood of them, never delays the Trello deliveries)."""
         if self._stopping.is_set():
             raise IntakeClosed("the daemon is stopping")
+        with self._seen_lock:
+            if (key, event) in self._figma_waiting:
+                return
+            self._figma_waiting.add((key, event))
         self._put(_FigmaJob(key, event, time.perf_counter()))
 
     def _put(self, job: _TrelloJob | _FigmaJob) -> None:
@@ -193,6 +203,8 @@ class WebhookWorker:
             self.on_change()
 
     def _figma(self, job: _FigmaJob) -> None:
+        with self._seen_lock:  # an event arriving from now on needs a refresh of its own
+            self._figma_waiting.discard((job.key, job.event))
         if self.figma is None:
             return
         report = self.figma.refresh(job.key, job.event)

@@ -6,12 +6,17 @@ resolved, priority actions added/completed/removed, referents changed (governanc
 cards created, moved, renamed, archived or deleted on either board (the card history). It reads
 the store through `syncd.history.moment.StoreAt`: now, or, with ``at``, as the store was then;
 ``trends`` come from `syncd.history.trends`.
+
+A stored value it cannot read degrades only its card (`syncd.rules.facts`): the report is still
+built, lists the card under ``degraded`` (an added key) and the logs name it; an unreadable
+history row is left out of ``changes`` the same way.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +26,10 @@ from syncd.config import Settings
 from syncd.history.moment import StoreAt, store_at
 from syncd.history.trends import build_trends
 from syncd.report.figma import build_figma_section
-from syncd.report.model import ChangeEntry, DepartmentEntry, FlagEntry, Report
+from syncd.report.model import ChangeEntry, DegradedEntry, DepartmentEntry, FlagEntry, Report
 from syncd.report.strings import flag_label, localised_flag_message, strings_for
 from syncd.rules.departments import by_code
-from syncd.rules.facts import facts_from_rows
+from syncd.rules.facts import Degraded, facts_from_rows, log_degraded
 from syncd.rules.governance import evaluate
 
 
@@ -48,6 +53,7 @@ def build_report(
     assert moment is not None
     rows = source.mirror()
     facts = facts_from_rows(rows)
+    degraded = list(facts.degraded)
     rules = settings.governance
     evaluation = evaluate(facts.cards, facts.lists, rules, moment)
     since_iso = utc_iso(since) if since else None
@@ -71,7 +77,9 @@ def build_report(
             ),
             "cards": live_cards.get(board["id"], 0),
         }
-        for board in sorted(rows.boards, key=lambda row: (row["role"] != "consortium", row["name"]))
+        for board in sorted(
+            rows.boards, key=lambda row: (row["role"] != "consortium", str(row["name"] or ""))
+        )
     ]
     departments: list[DepartmentEntry] = [
         {
@@ -123,13 +131,25 @@ def build_report(
                 flags, key=lambda row: (row["department"], row["code"], row["since"])
             )
         ],
-        "changes": _changes(source, rows, flags, since_iso, lang) if since_iso else [],
+        "changes": _changes(source, rows, flags, since_iso, lang, degraded) if since_iso else [],
         "trends": build_trends(store, departments, end=moment, zone=settings.digest.zone),
         "figma": build_figma_section(  # Figma files as they are now, the cards as at `moment`
             store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
         ),
+        "degraded": [_degraded_entry(entry) for entry in degraded],
     }
+    log_degraded(degraded)
     return report
+
+
+def _degraded_entry(entry: Degraded) -> DegradedEntry:
+    return {
+        "card_id": entry.card_id,
+        "board_id": entry.board_id,
+        "row": entry.row,
+        "row_id": entry.row_id,
+        "reason": entry.reason,
+    }
 
 
 def _flag_entry(flag: dict[str, Any]) -> FlagEntry:
@@ -158,68 +178,37 @@ def _bare_department(code: str, flags: list[str]) -> DepartmentEntry:
 
 
 def _changes(
-    store: StoreAt, rows: MirrorRows, flags: list[dict[str, Any]], since: str, lang: str
+    store: StoreAt,
+    rows: MirrorRows,
+    flags: list[dict[str, Any]],
+    since: str,
+    lang: str,
+    degraded: list[Degraded],
 ) -> list[ChangeEntry]:
     """What changed since `since`, told in `lang`. `flags` are the open ones and those resolved
-    since then, which holds every flag opened since then too (opened before it was resolved)."""
+    since then, which holds every flag opened since then too (opened before it was resolved).
+    A card history row that cannot be read is left out and added to `degraded`."""
     text = strings_for(lang)["changes_text"]
-    cards = {card["id"]: card for card in rows.cards}
-    lists = {item["id"]: item["name"] for item in rows.lists}
-    labels = {label["id"]: label["name"] for label in rows.labels}
-    members = {member["id"]: member["full_name"] or member["username"] for member in rows.members}
-    fields = {field["id"]: field["name"] for field in rows.custom_fields}
     boards = {board["id"]: board for board in rows.boards}
     consortium = next((b["id"] for b in rows.boards if b["role"] == "consortium"), None)
     changes: list[ChangeEntry] = []
 
+    names = _Names(
+        cards={card["id"]: card for card in rows.cards},
+        lists={item["id"]: item["name"] for item in rows.lists},
+        labels={label["id"]: label["name"] for label in rows.labels},
+        members={m["id"]: m["full_name"] or m["username"] for m in rows.members},
+        fields={field["id"]: field["name"] for field in rows.custom_fields},
+        boards=boards,
+    )
     for version in store.card_versions_since(since):
-        card = cards.get(version["card_id"], {})
-        old = json.loads(version["old"]) if version["old"] else None
-        new = json.loads(version["new"]) if version["new"] else None
-        kind = version["field"]
-        values: dict[str, Any] = {
-            "card": card.get("name", version["card_id"]),
-            "old": old,
-            "new": new,
-        }
-        if kind == "name":
-            kind = "renamed"
-        elif kind == "list":
-            kind = "moved"
-            values.update(old=lists.get(old, old or "—"), new=lists.get(new, new or "—"))
-        elif kind == "closed":
-            kind = "archived" if new else "unarchived"
-        elif kind == "created":
-            values["list"] = lists.get((new or {}).get("list"), "—")
-        elif kind in ("labels", "members"):
-            names = labels if kind == "labels" else members
-            values.update(
-                old=", ".join(names.get(i, i) for i in old or []) or "—",
-                new=", ".join(names.get(i, i) for i in new or []) or "—",
-            )
-        elif kind == "checklist":
-            values["count"] = len(new or {})
-        elif kind == "custom_field":
-            field_id = next(iter((new or old or {}).keys()), "")
-            values.update(
-                field=fields.get(field_id, field_id),
-                old=(old or {}).get(field_id) or "—",
-                new=(new or {}).get(field_id) or "—",
-            )
-        elif kind == "due":
-            values.update(old=old or "—", new=new or "—")
-        if kind not in text:
+        try:
+            entry = _card_change(version, names, text)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+            degraded.append(_unreadable_version(version))
             continue
-        changes.append(
-            {
-                "at": version["observed_at"],
-                "board": (boards.get(version["board_id"]) or {}).get("name", version["board_id"]),
-                "board_id": version["board_id"],
-                "card_id": version["card_id"],
-                "kind": kind,
-                "summary": text[kind].format(**values),
-            }
-        )
+        if entry is not None:
+            changes.append(entry)
 
     for flag in flags:
         if flag["since"] >= since:
@@ -256,6 +245,76 @@ def _changes(
         )
     )
     return changes
+
+
+@dataclass(frozen=True)
+class _Names:
+    """What a card history row's ids are called in the mirror."""
+
+    cards: dict[str, Any]
+    lists: dict[str, str]
+    labels: dict[str, str]
+    members: dict[str, str]
+    fields: dict[str, str]
+    boards: dict[str, Any]
+
+
+def _card_change(
+    version: dict[str, Any], names: _Names, text: dict[str, str]
+) -> ChangeEntry | None:
+    """One card history row told as a change (None: a kind the report does not tell)."""
+    card = names.cards.get(version["card_id"], {})
+    old = json.loads(version["old"]) if version["old"] else None
+    new = json.loads(version["new"]) if version["new"] else None
+    kind = version["field"]
+    values: dict[str, Any] = {"card": card.get("name", version["card_id"]), "old": old, "new": new}
+    lists = names.lists
+    if kind == "name":
+        kind = "renamed"
+    elif kind == "list":
+        kind = "moved"
+        values.update(old=lists.get(old, old or "—"), new=lists.get(new, new or "—"))
+    elif kind == "closed":
+        kind = "archived" if new else "unarchived"
+    elif kind == "created":
+        values["list"] = lists.get((new or {}).get("list"), "—")
+    elif kind in ("labels", "members"):
+        known = names.labels if kind == "labels" else names.members
+        values.update(
+            old=", ".join(known.get(i, i) for i in old or []) or "—",
+            new=", ".join(known.get(i, i) for i in new or []) or "—",
+        )
+    elif kind == "checklist":
+        values["count"] = len(new or {})
+    elif kind == "custom_field":
+        field_id = next(iter((new or old or {}).keys()), "")
+        values.update(
+            field=names.fields.get(field_id, field_id),
+            old=(old or {}).get(field_id) or "—",
+            new=(new or {}).get(field_id) or "—",
+        )
+    elif kind == "due":
+        values.update(old=old or "—", new=new or "—")
+    if kind not in text:
+        return None
+    return {
+        "at": version["observed_at"],
+        "board": (names.boards.get(version["board_id"]) or {}).get("name", version["board_id"]),
+        "board_id": version["board_id"],
+        "card_id": version["card_id"],
+        "kind": kind,
+        "summary": text[kind].format(**values),
+    }
+
+
+def _unreadable_version(version: dict[str, Any]) -> Degraded:
+    return Degraded(
+        card_id=version.get("card_id"),
+        board_id=version.get("board_id"),
+        row="card_version",
+        row_id=str(version.get("id")),
+        reason=f"{version.get('field')}: history row unreadable",
+    )
 
 
 def _flag_change(

@@ -20,6 +20,7 @@ __all__ = [
     "BrokenLink",
     "ChangeEntry",
     "DashboardCard",
+    "DegradedEntry",
     "DepartmentEntry",
     "DepartmentTrend",
     "FigmaFileEntry",
@@ -169,6 +170,18 @@ class Trends(TypedDict):
 
 
 @with_config(_STRICT)
+class DegradedEntry(TypedDict):
+    """Added: a stored row the report could not read, so its card is shown with neutral values
+    (empty text, no date) in its place (`syncd.rules.facts`)."""
+
+    card_id: str | None  # None: a board-level row (a list, a label)
+    board_id: str | None
+    row: str  # "card", "list", "checklist", "check_item", "card_version", …
+    row_id: str
+    reason: str  # "<column>: <why>"
+
+
+@with_config(_STRICT)
 class Report(TypedDict):
     generated_at: str
     lang: str  # added: the language of every sentence in it ("fr" or "en")
@@ -181,6 +194,7 @@ class Report(TypedDict):
     figma: FigmaSection
     at: str | None  # the moment described (`--at`, ``?at=``); None: now
     trends: Trends
+    degraded: list[DegradedEntry]  # added: rows read with neutral values, each naming its card
 
 
 REPORT_ADAPTER: TypeAdapter[Report] = TypeAdapter(Report)

@@ -271,6 +271,10 @@ def build_view(report: Mapping[str, Any], lang: str, *, dashboard: bool = False)
         "show_changes": bool(since) or bool(changes),
         "figma_files": files,
         "chart": _chart(departments, max_prio),
+        "degraded_cards": len(
+            {d.get("card_id") for d in report.get("degraded") or [] if isinstance(d, Mapping)}
+            - {None}
+        ),
     }
 
 

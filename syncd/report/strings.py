@@ -70,6 +70,10 @@ FR: dict[str, Any] = {
     "changes": "Changements",
     "changes_since": "Changements depuis le {since}",
     "no_changes": "Aucun changement",
+    "degraded": (
+        "Lecture partielle : {count} carte(s) ont une valeur enregistrée illisible ; elles sont "
+        "affichées avec des valeurs neutres jusqu'à la prochaine synchronisation complète."
+    ),
     "at": "Date",
     "board": "Tableau",
     "kind": "Type",
@@ -283,6 +287,10 @@ EN: dict[str, Any] = {
     "changes": "Changes",
     "changes_since": "Changes since {since}",
     "no_changes": "No changes",
+    "degraded": (
+        "Partial reading: {count} card(s) have a stored value that cannot be read; they are "
+        "shown with neutral values until the next full sync."
+    ),
     "at": "Date",
     "board": "Board",
     "kind": "Kind",

@@ -1,13 +1,24 @@
-"""Stored mirror rows → the governance rules' input (`CardFacts`, `ListFacts`).
+"""Stored mirror rows → the governance rules' input (`CardFacts`, `ListFacts`), read tolerantly.
 
-The one bridge between `state` (rows) and the pure rules of `syncd.rules.governance`. A card's
-activity leaves syncd's own comments out (`syncd.rules.activity`).
+The one bridge between `state` (rows) and the pure rules of `syncd.rules.governance`. A stored
+value of the wrong kind (a name that is not text, a position that is not a finite number, a
+date that is not a date, a check-item state that is neither state) never breaks the whole
+reading: that value reads as neutral (empty text, position 0, no date, incomplete) and its card
+is *degraded*, named in `MirrorFacts.degraded` with the reason, so the report, the flags and
+`/readyz` say so (`log_degraded` names it in the logs once per process). A card's activity
+leaves syncd's own comments out (`syncd.rules.activity`).
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
 
 from state.store import MirrorRows
 from state.timestamps import parse_iso
@@ -18,19 +29,93 @@ from syncd.rules.activity import (
 )
 from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts
 
+log = structlog.get_logger("syncd.rules")
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """A stored row read with a neutral value instead of an unreadable one."""
+
+    card_id: str | None  # the card it degrades (None: a board-level row, e.g. a list)
+    board_id: str | None
+    row: str  # which row: "card", "list", "checklist", "check_item", …
+    row_id: str
+    reason: str  # "<column>: <why>", one line
+
 
 @dataclass(frozen=True)
 class MirrorFacts:
     cards: list[CardFacts]
     lists: list[ListFacts]
+    degraded: tuple[Degraded, ...] = ()
+
+
+@dataclass
+class _Reader:
+    """Reads columns of stored rows, noting every unreadable value."""
+
+    degraded: list[Degraded] = field(default_factory=list)
+
+    def note(self, row: str, data: Mapping[str, Any], column: str, why: str, **where: Any) -> None:
+        self.degraded.append(
+            Degraded(
+                card_id=where.get("card_id"),
+                board_id=where.get("board_id"),
+                row=row,
+                row_id=_id(data.get("id")),
+                reason=f"{column}: {why}",
+            )
+        )
+
+    def text(self, row: str, data: Mapping[str, Any], column: str, **where: Any) -> str:
+        value = data.get(column)
+        if value is None or isinstance(value, str):
+            if isinstance(value, str) and "\x00" in value:
+                self.note(row, data, column, "holds a NUL character", **where)
+                return value.replace("\x00", "")
+            return value or ""
+        self.note(row, data, column, "not text", **where)
+        return ""
+
+    def number(self, row: str, data: Mapping[str, Any], column: str, **where: Any) -> float:
+        value = data.get(column)
+        if value is None:
+            return 0.0
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        self.note(row, data, column, "not a finite number", **where)
+        return 0.0
+
+    def moment(self, row: str, data: Mapping[str, Any], column: str, **where: Any) -> Any:
+        value = data.get(column)
+        if value is None or value == "":
+            return None
+        moment = parse_iso(value)
+        if moment is None:
+            self.note(row, data, column, "not a date", **where)
+        return moment
+
+
+def _id(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)[:40]
 
 
 def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     """Build the facts of every card (deleted ones included, marked) and list."""
+    read = _Reader()
     roles = {board["id"]: board["role"] for board in sorted(rows.boards, key=lambda b: b["id"])}
-    labels = {label["id"]: label["name"] for label in rows.labels}
-    members = {member["id"]: member["full_name"] or member["username"] for member in rows.members}
-    fields = {field["id"]: field["name"] for field in rows.custom_fields}
+    labels = {label["id"]: read.text("label", label, "name") for label in rows.labels}
+    members = {
+        member["id"]: read.text("member", member, "full_name")
+        or read.text("member", member, "username")
+        for member in rows.members
+    }
+    fields = {field["id"]: read.text("custom_field", field, "name") for field in rows.custom_fields}
+    card_boards = {card["id"]: card.get("board_id") for card in rows.cards}
+
+    def of_card(card_id: Any) -> dict[str, Any]:
+        return {"card_id": card_id, "board_id": card_boards.get(card_id)}
+
     # Every order below is total (ties broken by id): the same rows give the same facts whatever
     # order the database returns them in, so a report rebuilt from history equals the original.
     card_labels: dict[str, list[str]] = defaultdict(list)
@@ -45,20 +130,31 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     ):
         if row["member_id"] in members:
             card_members[row["card_id"]].append(members[row["member_id"]])
-    items: dict[str, list[dict]] = defaultdict(list)
+    items: dict[str, list[tuple[float, CheckItemFacts]]] = defaultdict(list)
     for item in rows.check_items:
-        items[item["checklist_id"]].append(item)
-    checklists: dict[str, list[ChecklistFacts]] = defaultdict(list)
-    for checklist in sorted(rows.checklists, key=lambda row: (row["pos"], row["id"])):
+        where = of_card(item.get("card_id"))
+        state = item.get("state")
+        if state not in ("complete", "incomplete"):
+            read.note("check_item", item, "state", "neither complete nor incomplete", **where)
+        items[item["checklist_id"]].append(
+            (
+                read.number("check_item", item, "pos", **where),
+                CheckItemFacts(
+                    item["id"], read.text("check_item", item, "name", **where), state == "complete"
+                ),
+            )
+        )
+    checklists: dict[str, list[tuple[float, ChecklistFacts]]] = defaultdict(list)
+    for checklist in rows.checklists:
+        where = of_card(checklist.get("card_id"))
+        ordered = sorted(items[checklist["id"]], key=lambda pair: (pair[0], pair[1].id))
         checklists[checklist["card_id"]].append(
-            ChecklistFacts(
-                id=checklist["id"],
-                name=checklist["name"],
-                items=tuple(
-                    CheckItemFacts(item["id"], item["name"], item["state"] == "complete")
-                    for item in sorted(
-                        items[checklist["id"]], key=lambda row: (row["pos"], row["id"])
-                    )
+            (
+                read.number("checklist", checklist, "pos", **where),
+                ChecklistFacts(
+                    id=checklist["id"],
+                    name=read.text("checklist", checklist, "name", **where),
+                    items=tuple(item for _, item in ordered),
                 ),
             )
         )
@@ -71,32 +167,75 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     values: dict[str, dict[str, str]] = defaultdict(dict)
     for row in sorted(rows.custom_field_items, key=lambda row: row["custom_field_id"]):
         if row["custom_field_id"] in fields:
-            values[row["card_id"]][fields[row["custom_field_id"]]] = row["value"]
-    cards = [
-        CardFacts(
+            value = read.text("custom_field_item", row, "value", **of_card(row.get("card_id")))
+            values[row["card_id"]][fields[row["custom_field_id"]]] = value
+    cards: list[tuple[tuple[str, float, str], CardFacts]] = []
+    for card in rows.cards:
+        where = of_card(card["id"])
+        pos = read.number("card", card, "pos", **where)
+        facts = CardFacts(
             id=card["id"],
             board_id=card["board_id"],
             board_role=roles.get(card["board_id"], ""),
-            name=card["name"],
-            desc=card["desc"],
-            url=card["url"],
-            list_id=card["list_id"],
+            name=read.text("card", card, "name", **where),
+            desc=read.text("card", card, "desc", **where),
+            url=read.text("card", card, "url", **where),
+            list_id=read.text("card", card, "list_id", **where),
             labels=tuple(card_labels[card["id"]]),
             members=tuple(card_members[card["id"]]),
-            checklists=tuple(checklists[card["id"]]),
+            checklists=tuple(
+                checklist
+                for _, checklist in sorted(
+                    checklists[card["id"]], key=lambda pair: (pair[0], pair[1].id)
+                )
+            ),
             custom_fields=values[card["id"]],
             closed=bool(card["closed"]),
             deleted=card["deleted_at"] is not None,
             date_last_activity=activity_without_own_comments(
-                parse_iso(card["date_last_activity"]),
+                read.moment("card", card, "date_last_activity", **where),
                 own_by_card.get(card["id"], ()),
                 actions_by_card.get(card["id"], ()),
             ),
         )
-        for card in sorted(rows.cards, key=lambda row: (row["board_id"], row["pos"], row["id"]))
-    ]
-    lists = [
-        ListFacts(row["id"], row["board_id"], row["name"], bool(row["closed"]), row["pos"])
-        for row in sorted(rows.lists, key=lambda row: row["id"])
-    ]
-    return MirrorFacts(cards, lists)
+        cards.append(((str(card["board_id"]), pos, str(card["id"])), facts))
+    cards.sort(key=lambda pair: pair[0])
+    lists = []
+    for row in sorted(rows.lists, key=lambda row: row["id"]):
+        where = {"card_id": None, "board_id": row.get("board_id")}
+        lists.append(
+            ListFacts(
+                row["id"],
+                row["board_id"],
+                read.text("list", row, "name", **where),
+                bool(row["closed"]),
+                read.number("list", row, "pos", **where),
+            )
+        )
+    return MirrorFacts([facts for _, facts in cards], lists, tuple(read.degraded))
+
+
+# -- telling it once ----------------------------------------------------------------------
+
+_TOLD_LIMIT = 10_000
+_told: set[Degraded] = set()
+_told_lock = threading.Lock()
+
+
+def log_degraded(degraded: Iterable[Degraded]) -> None:
+    """Name each degraded row in the logs (WARNING, one line), once per process."""
+    for entry in degraded:
+        with _told_lock:
+            if entry in _told:
+                continue
+            if len(_told) >= _TOLD_LIMIT:
+                _told.clear()
+            _told.add(entry)
+        log.warning(
+            "stored row unreadable: its card is degraded",
+            card=entry.card_id,
+            board=entry.board_id,
+            row=entry.row,
+            row_id=entry.row_id,
+            reason=entry.reason,
+        )

@@ -3,7 +3,8 @@
 `recompute` evaluates the pure rules over the whole mirror, then in one transaction opens new
 flags (with the time first seen), resolves the ones gone (with the time resolved), and records
 what changed per département since the last evaluation (priority actions added, completed or
-removed; referents changed) for the drift report's ``changes``.
+removed; referents changed) for the drift report's ``changes``. A stored row it cannot read
+degrades only its card (`syncd.rules.facts`), named in the logs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from state.store import Store
 from state.timestamps import utc_iso
-from syncd.rules.facts import MirrorFacts, facts_from_rows
+from syncd.rules.facts import MirrorFacts, facts_from_rows, log_degraded
 from syncd.rules.governance import Evaluation, Rules, evaluate
 
 
@@ -30,6 +31,7 @@ class Recomputed:
 def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
     """Evaluate the rules over the stored mirror and persist flags and governance changes."""
     facts = facts_from_rows(store.read_mirror())
+    log_degraded(facts.degraded)
     evaluation = evaluate(facts.cards, facts.lists, rules, now)
     at = utc_iso(now)
     previous = store.governance_snapshot()

@@ -1,10 +1,13 @@
 """Applying accepted Trello actions to the store: directly, by a refetch, or by a board sync.
 
 Owns `TrelloApplier`: deliveries recorded (a replay is recognised by its action id), applied,
-and marked ``applied`` or ``failed``. What an action means is `syncd.trello.actions` (`plan`,
-`apply_action`), and every row is built by the one conversion, `syncd.trello.rows`. A run of
-deliveries (what the webhook worker has queued; one delivery is a run of one) is applied per
-board:
+and marked ``applied`` or ``failed``. A delivery is a checked `syncd.trello.schema.TrelloAction`:
+only its checked values are applied (`TrelloAction.as_trello`: a value the model did not keep
+is absent, so an action needing it is refetched), and an action type the model does not know
+(`TrelloAction.understood` False) is never applied directly. What an action means is
+`syncd.trello.actions` (`plan`, `apply_action`), and every row is built by the one conversion,
+`syncd.trello.rows`. A run of deliveries (what the webhook worker has queued; one delivery is a
+run of one) is applied per board:
 
 - **direct**: the action carries the whole change: it is applied to its card's stored rows
   (`Store.card_batch`, `apply_action`), in arrival order; no Trello request;
@@ -59,13 +62,14 @@ from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.trello.actions import action_card_id, action_checklist_id, apply_action, plan
 from syncd.trello.rows import action_rows, refetched_batch
+from syncd.trello.schema import TrelloAction
 from syncd.writeback.marker import own_comment_ids
 
 log = structlog.get_logger("syncd.webhooks")
 
 T = TypeVar("T")
-Action = Mapping[str, Any]
-Delivery = tuple[Action, BoardConfig, str]  # the action, its configured board, the board's id
+Action = Mapping[str, Any]  # a checked action in Trello's JSON shape (`TrelloAction.as_trello`)
+Delivery = tuple[TrelloAction, BoardConfig, str]  # the action, its configured board, its id
 
 # The batch lists holding one card's rows (the card itself, then its children).
 CARD_ROWS = (
@@ -93,6 +97,7 @@ class TrelloApplier:
 
     `run_write` runs a read-modify-write step where every store write happens (the daemon's
     writer thread); by default inline. Remote calls (refetch, board sync) run in the caller.
+    `metrics` (optional) counts how each action was applied.
     """
 
     def __init__(
@@ -103,8 +108,10 @@ class TrelloApplier:
         mirror: Any,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         run_write: Callable[[Callable[[], Any]], Any] = _inline,
+        metrics: Any = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.trello = trello
         self.mirror = mirror
         self.clock = clock
@@ -131,25 +138,26 @@ class TrelloApplier:
 
     # -- deliveries -----------------------------------------------------------------------
 
-    def deliver(self, action: Action, board: BoardConfig, board_id: str) -> str:
+    def deliver(self, action: TrelloAction, board: BoardConfig, board_id: str) -> str:
         """Record, apply and mark one delivery: ``applied``, ``replay`` or ``failed``."""
         return self.deliver_many([(action, board, board_id)])[0]
 
     def deliver_many(self, deliveries: Sequence[Delivery]) -> list[str]:
-        """Record, apply and mark a run of deliveries (in arrival order), board by board:
-        ``applied``, ``replay`` or ``failed`` for each."""
+        """Record, apply and mark a run of checked deliveries (in arrival order), board by
+        board: ``applied``, ``replay`` or ``failed`` for each."""
         outcomes: list[str] = []
-        runs: dict[str, tuple[BoardConfig, str, list[tuple[int, Action]]]] = {}
+        runs: dict[str, tuple[BoardConfig, str, list[tuple[int, TrelloAction]]]] = {}
         for index, (action, board, board_id) in enumerate(deliveries):
-            record = partial(self.store.record_delivery, action["id"], board_id)
+            record = partial(self.store.record_delivery, action.id, board_id)
             fresh = self.run_write(partial(record, utc_iso(self.clock())))
             outcomes.append("applied" if fresh else "replay")
             if fresh:
                 runs.setdefault(board.id, (board, board_id, []))[2].append((index, action))
         for board, board_id, run in runs.values():
-            actions = [action for _, action in run]
+            actions = [action.as_trello() for _, action in run]  # the checked values only
+            understood = [action.understood for _, action in run]
             try:
-                hows = self.apply_many(actions, board, board_id)
+                hows = self.apply_many(actions, board, board_id, understood=understood)
             except Exception as exc:  # a failed apply must never stop the worker
                 log.warning(
                     "webhook apply failed",
@@ -161,11 +169,13 @@ class TrelloApplier:
                 hows = ["failed"] * len(actions)
             for (index, action), how in zip(run, hows, strict=True):
                 outcomes[index] = "failed" if how == "failed" else "applied"
-                self._mark(action["id"], outcomes[index])
+                self._mark(action.id, outcomes[index])
+                if self.metrics is not None and how != "failed":
+                    self.metrics.applied(how)
                 log.debug(
                     "webhook delivery",
-                    action=action["id"],
-                    type=action.get("type"),
+                    action=action.id,
+                    type=action.type,
                     outcome=outcomes[index],
                     how=how,
                 )
@@ -184,11 +194,22 @@ class TrelloApplier:
         """Apply one action; returns how (see `apply_many`)."""
         return self.apply_many([action], board, board_id)[0]
 
-    def apply_many(self, actions: Sequence[Action], board: BoardConfig, board_id: str) -> list[str]:
+    def apply_many(
+        self,
+        actions: Sequence[Action],
+        board: BoardConfig,
+        board_id: str,
+        *,
+        understood: Sequence[bool] | None = None,
+    ) -> list[str]:
         """Apply a run of one board's actions (in arrival order); returns how, for each:
-        ``direct``, ``refetch``, ``board``, ``store`` or ``included``."""
+        ``direct``, ``refetch``, ``board``, ``store`` or ``included``. An action whose
+        `understood` is False is never ``direct`` (refetched instead)."""
         own = own_comment_ids(actions, self.store.writeback_intents)  # syncd's: card unchanged
         hows = ["store" if action["id"] in own else plan(action) for action in actions]
+        for index, known in enumerate(understood or ()):
+            if not known and hows[index] == "direct":
+                hows[index] = "refetch"
         if "board" in hows:
             report = self.mirror.sync_board(board)
             if report.error:

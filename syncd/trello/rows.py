@@ -29,6 +29,7 @@ from typing import Any
 from state.store import BoardBatch, Row
 from state.timestamps import utc_iso
 from syncd.figma.links import find_figma_links
+from syncd.trello.schema import stored_action_data
 
 
 def object_id_time(object_id: str) -> str | None:
@@ -404,7 +405,7 @@ def action_rows(actions: Iterable[Mapping[str, Any]], board_id: str, source: str
                 "date": _text(action.get("date")),
                 "card_id": card.get("id"),
                 "member_creator_id": action.get("idMemberCreator"),
-                "data": dict(data),
+                "data": stored_action_data(data),  # the checked objects alone
                 "source": source,
             }
         )

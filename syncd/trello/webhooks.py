@@ -1,8 +1,9 @@
-"""Trello webhook deliveries: the signature, the payload, and which configured board it is about.
+"""Trello webhook deliveries: the signature, and which configured board a delivery is about.
 
-Owns ``X-Trello-Webhook`` verification (HMAC-SHA1 over the raw body + callback URL), parsing the
-``{action, model, webhook}`` payload, and `BoardIndex`, which matches an action's board (id or
-short link) against the configured boards. Applying an accepted action is `syncd.trello.apply`.
+Owns ``X-Trello-Webhook`` verification (HMAC-SHA1 over the raw body + callback URL, compared as
+bytes before anything is parsed) and `BoardIndex`, which matches an action's board (id or short
+link) against the configured boards. The payload's typed model is `syncd.trello.schema`;
+applying an accepted action is `syncd.trello.apply`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ import hmac
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import structlog
 
 from state.store import Store
 from syncd.config import BoardConfig, Settings
-from syncd.payloads import BadDelivery, parse_json_object
 
 log = structlog.get_logger("syncd.webhooks")
 
@@ -39,7 +38,8 @@ def trello_callback_url(settings: Settings) -> str:
 
 def trello_signature(secret: str, body: bytes, callback_url: str) -> str:
     """``X-Trello-Webhook``: base64(HMAC-SHA1(app secret, raw body + callbackURL))."""
-    mac = hmac.new(secret.encode("utf-8"), body + callback_url.encode("utf-8"), hashlib.sha1)
+    key = secret.encode("utf-8", "surrogatepass")
+    mac = hmac.new(key, body + callback_url.encode("utf-8", "surrogatepass"), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
@@ -48,39 +48,8 @@ def signature_ok(body: bytes, header: str | None, secret: str | None, callback_u
     if not header or not secret:
         return False
     expected = trello_signature(secret, body, callback_url)
-    return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("utf-8"))
-
-
-# -- parsing ------------------------------------------------------------------------------
-
-
-def parse_trello(body: bytes) -> dict[str, Any]:
-    """The ``{action, model, webhook}`` payload, with ``action.id`` checked."""
-    payload = parse_json_object(body)
-    action = payload.get("action")
-    if not isinstance(action, dict) or not isinstance(action.get("id"), str) or not action["id"]:
-        raise BadDelivery("no action.id")
-    if not isinstance(action.get("data") or {}, dict):
-        raise BadDelivery("action.data is not an object")
-    return payload
-
-
-def action_board(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(board id, short link) the action happened on (the watched model as a fallback)."""
-    action = payload.get("action") or {}
-    board = (action.get("data") or {}).get("board")
-    if isinstance(board, dict) and (board.get("id") or board.get("shortLink")):
-        return _str(board.get("id")), _str(board.get("shortLink"))
-    model = payload.get("model")
-    if isinstance(model, dict):
-        if "idBoard" in model:  # a card webhook: the model is the card
-            return _str(model.get("idBoard")), None
-        return _str(model.get("id")), _str(model.get("shortLink"))
-    return None, None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    presented = header.strip().encode("utf-8", "surrogatepass")  # never raises
+    return hmac.compare_digest(expected.encode("ascii"), presented)
 
 
 # -- which board --------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from syncd.config import Settings, secret_text
-from syncd.payloads import secret_equals
+from syncd.payloads import one_line, secret_equals
 from syncd.report.render import Viewer, render_notice
 from syncd.report.strings import STRINGS
 from syncd.web.access import (
@@ -247,8 +247,9 @@ class WebAuth:
             log.warning("login unavailable", error=str(exc))
             return _notice(503, "unavailable_title", "unavailable")
         except LoginRefused as exc:
-            log.warning("login refused", status=exc.status, reason=exc.reason)
-            return _notice(exc.status, "refused_title", "failed", exc.reason)
+            reason = one_line(exc.reason, 300)  # it may quote what the request said
+            log.warning("login refused", status=exc.status, reason=reason)
+            return _notice(exc.status, "refused_title", "failed", reason)
         if not self.allowlist.allows(identity.email):
             log.warning(
                 "login refused", status=403, reason="e-mail not allowed", email=identity.email

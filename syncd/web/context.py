@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from state.store import Store
 from syncd.config import BoardConfig, Settings
 from syncd.metrics import Metrics
+from syncd.trello.schema import TrelloAction
 from syncd.trello.webhooks import BoardIndex
 
 
@@ -23,9 +24,15 @@ class IntakeClosed(Exception):
 
 
 class DeliveryIntake(Protocol):
-    """Where verified deliveries go; both calls answer at once (the work is queued)."""
+    """Where verified deliveries go; both calls answer at once (the work is queued).
 
-    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
+    What is offered is already checked (`syncd.trello.schema`, `syncd.figma.events`): a
+    `TrelloAction` (``as_trello()`` gives it back as JSON for a durable queue; validate it
+    again with `syncd.trello.schema.parse_action` when reading it back), and a configured
+    file key with an event type syncd acts on.
+    """
+
+    def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
         """Queue a verified Trello action; False when it is a replay. May raise IntakeClosed."""
         ...
 

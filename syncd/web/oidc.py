@@ -22,6 +22,7 @@ one-line reason that never contains a token or a secret.
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from authlib.oauth2.base import OAuth2Error
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -137,6 +139,9 @@ def _http_url(value: Any) -> bool:
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+_VSCHAR = re.compile(r"[\x20-\x7e]{1,2048}")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -248,6 +253,10 @@ class OidcClient:
         """Check the provider's redirect and the tokens; the logged-in identity."""
         metadata = await self.metadata()
         issuer = metadata["issuer"]
+        for name in ("code", "state"):  # RFC 6749: visible ASCII; refused here, not sent on
+            value = request.query_params.get(name)
+            if value is not None and not _VSCHAR.fullmatch(value):
+                raise LoginRefused(400, f"the callback's {name} is not printable ASCII")
         sent_iss = request.query_params.get("iss")
         if sent_iss is not None and sent_iss != issuer:
             raise LoginRefused(400, f"the callback names issuer {sent_iss!r}, not {issuer!r}")
@@ -265,6 +274,9 @@ class OidcClient:
             raise LoginRefused(400, reason) from None
         except JoseError as exc:
             raise LoginRefused(401, f"ID token refused: {_jose_reason(exc)}") from None
+        except OAuth2Error as exc:  # the redirect itself is not an answer (no code, …)
+            reason = f"the provider's redirect is not usable ({exc.error})"
+            raise LoginRefused(400, reason) from None
         except (*HTTP_ERRORS, ValueError) as exc:
             raise self._unavailable("token endpoint", exc) from None
         claims = token.get("userinfo")

@@ -221,7 +221,7 @@ def test_figma_passcode(env: Env) -> None:
     before = env.sandbox.count("/v1/")
     assert env.client.post("/webhooks/figma", json=event).status_code == 401
     assert env.client.post("/webhooks/figma", json={"event_type": "PING"}).status_code == 401
-    assert env.client.post("/webhooks/figma", content=b"nope").status_code == 400
+    assert env.client.post("/webhooks/figma", content=b"nope").status_code == 401  # no passcode
     env.daemon.worker.wait_idle(5)
     assert env.sandbox.count("/v1/") == before
     event["passcode"] = PASSCODE

@@ -32,6 +32,7 @@ from syncd.daemon.scheduler import (
 from syncd.demo import demo_settings
 from syncd.runtime import build_runtime
 from syncd.sync_pass import sync_pass
+from syncd.trello.schema import parse_action
 
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -254,7 +255,8 @@ def test_every_write_of_a_pass_and_a_webhook_runs_on_the_writer(tmp_path: Path) 
         card = world.find_card("Drôme", board=CONSORTIUM_SHORT_LINK)
         action = world.move_card(card["id"], world.find_list(CONSORTIUM_SHORT_LINK, "Fait"))
         board = daemon.settings.trello.boards[0]
-        assert daemon.worker.offer_trello(action, board, action["data"]["board"]["id"])
+        checked = parse_action(action)
+        assert daemon.worker.offer_trello(checked, board, action["data"]["board"]["id"])
         assert daemon.worker.wait_idle(10)
         assert daemon.store.known_actions([action["id"]]) == {action["id"]}
         assert len(threads) > 5

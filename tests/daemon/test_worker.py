@@ -1,9 +1,10 @@
 """The webhook worker hands the Trello deliveries waiting in its queue to the applier together,
-in arrival order, and keeps a Figma delivery in its place."""
+in arrival order, keeps a Figma delivery in its place, and coalesces a burst of Figma events."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.config import BoardConfig
@@ -19,12 +20,10 @@ class _Applier:
         self.runs: list[list[str]] = []
         self.release = threading.Event()
 
-    def deliver_many(self, deliveries: list[tuple[dict[str, Any], BoardConfig, str]]) -> list[str]:
+    def deliver_many(self, deliveries: list[tuple[Any, BoardConfig, str]]) -> list[str]:
         self.release.wait(10)
-        self.runs.append([action["id"] for action, _, _ in deliveries])
-        return [
-            "replay" if action["id"].endswith("r") else "applied" for action, _, _ in deliveries
-        ]
+        self.runs.append([action.id for action, _, _ in deliveries])
+        return ["replay" if action.id.endswith("r") else "applied" for action, _, _ in deliveries]
 
 
 class _Figma:
@@ -37,8 +36,15 @@ class _Figma:
         return None
 
 
-def _action(action_id: str) -> dict[str, Any]:
-    return {"id": action_id, "type": "updateCard", "data": {}}
+@dataclass(frozen=True)
+class _Action:
+    """What the worker reads of a checked action: its id (the applier gets it whole)."""
+
+    id: str
+
+
+def _action(action_id: str) -> Any:
+    return _Action(action_id)
 
 
 def test_queued_trello_deliveries_are_applied_as_runs_in_order() -> None:
@@ -75,3 +81,32 @@ def test_a_run_is_at_most_max_run_deliveries() -> None:
     assert worker.wait_idle(10)
     worker.stop()
     assert [len(run) for run in applier.runs] == [MAX_RUN, 5]
+
+
+@dataclass
+class SlowFigma:
+    refreshed: list[tuple[str, str]] = field(default_factory=list)
+
+    def refresh(self, key: str, event: str) -> Any:
+        self.refreshed.append((key, event))
+        return None
+
+
+def test_a_burst_of_figma_events_is_one_refresh_per_file_and_event() -> None:
+    figma = SlowFigma()
+    worker = WebhookWorker(applier=None, figma=figma)  # type: ignore[arg-type]
+    for _ in range(50):  # a flood while the worker is busy (not started yet)
+        worker.offer_figma("FILE1", "FILE_UPDATE")
+        worker.offer_figma("FILE1", "FILE_COMMENT")
+        worker.offer_figma("FILE2", "FILE_UPDATE")
+    worker.start()
+    assert worker.wait_idle(10)
+    assert sorted(figma.refreshed) == [
+        ("FILE1", "FILE_COMMENT"),
+        ("FILE1", "FILE_UPDATE"),
+        ("FILE2", "FILE_UPDATE"),
+    ]
+    worker.offer_figma("FILE1", "FILE_UPDATE")  # after the refresh began: a new one
+    assert worker.wait_idle(10)
+    assert figma.refreshed.count(("FILE1", "FILE_UPDATE")) == 2
+    worker.stop()

@@ -31,7 +31,8 @@ from syncd.rules.flags import recompute
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import sync_pass
 from syncd.trello.apply import TrelloApplier, plan
-from syncd.trello.webhooks import BoardIndex, action_board
+from syncd.trello.schema import TrelloDelivery
+from syncd.trello.webhooks import BoardIndex
 
 START = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)  # a Tuesday, 13 weeks before the tests' "now"
 PEOPLE = ("Camille Martin", "Julien Moreau", "Léa Dubois", "Karim Benali")
@@ -151,9 +152,10 @@ class Run:
         how = self.rng.choice(("poll", "poll", "full", "webhook"))
         if how == "webhook" and actions:
             for action in actions:
-                match = self.index.resolve(*action_board({"action": action}))
+                delivery = TrelloDelivery.model_validate({"action": action})  # as at intake
+                match = self.index.resolve(*delivery.board())
                 if match is not None and plan(action) != "board":
-                    self.applier.deliver(action, *match)
+                    self.applier.deliver(delivery.action, *match)
             recompute(
                 self.runtime.store,
                 self.runtime.settings.governance,

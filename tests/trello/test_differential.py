@@ -53,7 +53,8 @@ from syncd.config import BoardConfig, Secrets, Settings, StoreConfig, TrelloConf
 from syncd.runtime import Runtime, build_runtime
 from syncd.trello.apply import CARD_ROWS, TrelloApplier
 from syncd.trello.rows import refetched_batch
-from syncd.trello.webhooks import BoardIndex, action_board, parse_trello, signature_ok
+from syncd.trello.schema import TrelloAction, parse_delivery
+from syncd.trello.webhooks import BoardIndex, signature_ok
 
 pytestmark = pytest.mark.slow
 
@@ -328,16 +329,16 @@ class WebhookMachine(RuleBasedStateMachine):
     def _field(self, name: str) -> str:
         return self.world.find_custom_field(SHORT_LINK, name)
 
-    def _received(self, action: dict[str, Any]) -> tuple[dict[str, Any], BoardConfig, str]:
+    def _received(self, action: dict[str, Any]) -> tuple[TrelloAction, BoardConfig, str]:
         """One signed delivery through what the HTTP route does before it queues it."""
         model = self.world.board_model(self.world.boards[self.board_id])
         body = json.dumps({"action": action, "model": model}, ensure_ascii=False).encode()
         header = webhook_signature(self.harness.sandbox.api_secret, body, CALLBACK)
         assert signature_ok(body, header, self.harness.sandbox.api_secret, CALLBACK)
-        payload = parse_trello(body)
-        match = self.index.resolve(*action_board(payload))
+        delivery = parse_delivery(body)  # the checked action, as the route queues it
+        match = self.index.resolve(*delivery.board())
         assert match is not None
-        return payload["action"], *match
+        return delivery.action, *match
 
     def _post(self, *actions: dict[str, Any]) -> list[str]:
         """Deliveries applied as one run (what the worker had queued), in this order."""

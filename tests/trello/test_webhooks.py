@@ -22,14 +22,20 @@ from syncd.demo import demo_settings
 from syncd.payloads import BadDelivery
 from syncd.report.build import build_report
 from syncd.runtime import Runtime, build_runtime
-from syncd.trello.actions import plan
+from syncd.trello.actions import DIRECT_ACTIONS, plan
 from syncd.trello.admin import delete_webhooks, list_webhooks, register_webhooks
 from syncd.trello.apply import CARD_ROWS, TrelloApplier
+from syncd.trello.rows import UPDATE_FIELDS
+from syncd.trello.schema import (
+    KNOWN_ACTION_TYPES,
+    CardData,
+    TrelloAction,
+    TrelloDelivery,
+    parse_delivery,
+)
 from syncd.trello.webhooks import (
     TRELLO_PATH,
     BoardIndex,
-    action_board,
-    parse_trello,
     signature_ok,
     trello_signature,
 )
@@ -87,15 +93,19 @@ def test_signature_is_over_raw_bytes_not_reencoded_json() -> None:
 )
 def test_parse_rejects_what_trello_never_sends(body: bytes) -> None:
     with pytest.raises(BadDelivery):
-        parse_trello(body)
+        parse_delivery(body)
 
 
-def test_action_board_prefers_action_data_then_model() -> None:
-    payload = {"action": {"id": "a", "data": {"board": {"id": "B1", "shortLink": "s1"}}}}
-    assert action_board(payload) == ("B1", "s1")
-    assert action_board({"action": {"id": "a", "data": {}}, "model": {"id": "B2"}}) == ("B2", None)
-    card_model = {"id": "C", "idBoard": "B3"}
-    assert action_board({"action": {"id": "a"}, "model": card_model}) == ("B3", None)
+def test_delivery_board_prefers_action_data_then_model() -> None:
+    b1, b2, b3, c = "b1" + "0" * 22, "b2" + "0" * 22, "b3" + "0" * 22, "c" * 24
+
+    def board(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+        action = {"id": "a" * 24, "type": "updateCard", "date": "2026-01-01", **payload["action"]}
+        return TrelloDelivery.model_validate({**payload, "action": action}).board()
+
+    assert board({"action": {"data": {"board": {"id": b1, "shortLink": "s1"}}}}) == (b1, "s1")
+    assert board({"action": {"data": {}}, "model": {"id": b2}}) == (b2, None)
+    assert board({"action": {}, "model": {"id": c, "idBoard": b3}}) == (b3, None)
 
 
 # -- application onto a real store --------------------------------------------------------
@@ -115,12 +125,16 @@ class World:
         self.index = BoardIndex(runtime.settings.trello.boards, runtime.store)
 
     def resolve(self, action: dict[str, Any]) -> tuple[BoardConfig, str]:
-        match = self.index.resolve(*action_board({"action": action}))
+        match = self.index.resolve(*TrelloDelivery.model_validate({"action": action}).board())
         assert match is not None
         return match
 
+    def checked(self, action: dict[str, Any]) -> TrelloAction:
+        """The action as the intake hands it over."""
+        return TrelloDelivery.model_validate({"action": action}).action
+
     def deliver(self, action: dict[str, Any]) -> str:
-        return self.applier.deliver(action, *self.resolve(action))
+        return self.applier.deliver(self.checked(action), *self.resolve(action))
 
     def card(self, card_id: str) -> dict[str, Any]:
         batch = self.store.card_batch(
@@ -460,7 +474,10 @@ def test_a_queued_run_refetches_its_cards_together_and_writes_once(world: World)
     before = world.sandbox.count("/1/")
     run = [world.resolve(a) for a in actions]
     outcomes = world.applier.deliver_many(
-        [(a, *match) for a, match in zip([*actions, actions[1]], [*run, run[1]], strict=True)]
+        [
+            (world.checked(a), *match)
+            for a, match in zip([*actions, actions[1]], [*run, run[1]], strict=True)
+        ]
     )
     assert outcomes == ["applied"] * len(actions) + ["replay"]
     assert world.sandbox.count("/1/") - before == 1  # the three new cards in one /1/batch
@@ -485,7 +502,9 @@ def test_a_card_deleted_within_a_run_is_gone_once(world: World) -> None:
         w.now += timedelta(seconds=1)
         actions.append(change())
     before = world.requests()
-    deliveries = [(a, *world.resolve(a)) for a in reversed(actions)]  # the deletion first
+    deliveries = [
+        (world.checked(a), *world.resolve(a)) for a in reversed(actions)
+    ]  # the deletion first
     assert world.applier.deliver_many(deliveries) == ["applied"] * 3
     assert world.requests() == before
     versions = world.versions_of(meuse["id"])
@@ -505,7 +524,9 @@ def test_a_failed_run_stores_no_action_and_the_poll_catches_up(world: World) -> 
         raise ApiError("Trello is down")
 
     world.applier.trello = type("Down", (), {"cards": staticmethod(unreachable)})()
-    outcomes = world.applier.deliver_many([(a, *world.resolve(a)) for a in (created, moved)])
+    outcomes = world.applier.deliver_many(
+        [(world.checked(a), *world.resolve(a)) for a in (created, moved)]
+    )
     assert outcomes == ["failed", "applied"]  # one run per board
     assert world.store.known_actions([created["id"], moved["id"]]) == {moved["id"]}
     delivery = m.WebhookDelivery.__table__
@@ -583,3 +604,38 @@ def test_the_applier_moves_every_card_row_the_store_replaces() -> None:
     from state.store import _CARD_CHILDREN
 
     assert set(CARD_ROWS) == {"cards", *(name for name, _ in _CARD_CHILDREN)}
+
+
+def test_an_action_not_understood_is_never_applied_directly(world: World) -> None:
+    cid = _dashboard(world)["id"]
+    action = world.w.move_card(cid, world.w.find_list(CONSORTIUM_SHORT_LINK, "Fait"))
+    assert plan(action) == "direct"
+    board = next(b for b in world.runtime.settings.trello.boards if b.role == "consortium")
+    before = world.sandbox.count("/1/batch")
+    checked = TrelloDelivery.model_validate({"action": action}).action.as_trello()
+    (how,) = world.applier.apply_many(
+        [checked], board, action["data"]["board"]["id"], understood=[False]
+    )
+    assert how == "refetch" and world.sandbox.count("/1/batch") - before == 1
+    assert world.card(cid)["list_id"] == action["data"]["card"]["idList"]
+
+
+def test_every_field_applied_directly_is_one_the_model_checks() -> None:
+    """The applier reads only `as_trello()`: a card field the direct path applies and the model
+    did not check would be absent (and the card refetched); none is."""
+    assert set(UPDATE_FIELDS) <= set(CardData.model_fields)
+    assert set(DIRECT_ACTIONS) <= KNOWN_ACTION_TYPES  # a type applied directly is modelled
+
+
+def test_an_update_of_a_field_not_modelled_is_refetched(world: World) -> None:
+    """``old`` keeps every key (its value dropped): the change is recognised and refetched."""
+    cid = _dashboard(world)["id"]
+    action = world.w.rename_card(cid, "Drôme (26)")
+    action["data"]["old"] = {"name": "Drôme", "cover": None}  # cover: not a modelled field
+    action["data"]["card"]["cover"] = {"color": "red"}
+    delivery = TrelloDelivery.model_validate({"action": action})
+    assert "cover" not in delivery.action.as_trello()["data"]["card"]
+    before = world.sandbox.count("/1/batch")
+    assert world.deliver(action) == "applied"
+    assert world.sandbox.count("/1/batch") - before == 1  # refetched
+    assert world.card(cid)["name"] == "Drôme (26)"

@@ -48,6 +48,7 @@ from syncd.daemon.health import SyncHealth
 from syncd.metrics import Metrics
 from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
+from syncd.trello.schema import TrelloAction
 from syncd.trello.webhooks import trello_callback_url, trello_signature
 from syncd.web.app import create_app
 from syncd.web.context import WebContext
@@ -62,6 +63,7 @@ TRELLO_SECRET = "trello-app-secret"
 CONSORTIUM = "oSmy09cz"
 BOARD_ID = "b" * 23 + "1"
 DROME = "c" * 23 + "1"
+LIST_TODO, LIST_DONE = "d" * 23 + "1", "d" * 23 + "2"
 
 
 def _snapshot() -> dict[str, Any]:
@@ -72,7 +74,7 @@ def _snapshot() -> dict[str, Any]:
         "name": "lapins-consortium-départements",
         "url": f"https://trello.com/b/{CONSORTIUM}",
         "dateLastActivity": "2026-11-01T00:00:00.000Z",
-        "lists": [{"id": "L1", "name": "Départements", "pos": 1}],
+        "lists": [{"id": LIST_TODO, "name": "Départements", "pos": 1}],
         "labels": [],
         "members": [{"id": "m1", "fullName": "Camille Martin", "username": "cm"}],
         "customFields": [],
@@ -80,7 +82,7 @@ def _snapshot() -> dict[str, Any]:
             {
                 "id": DROME,
                 "idBoard": BOARD_ID,
-                "idList": "L1",
+                "idList": LIST_TODO,
                 "name": "Drôme",
                 "desc": "",
                 "idLabels": [],
@@ -107,8 +109,8 @@ class RecordingIntake:
 
     trello: list[str] = field(default_factory=list)
 
-    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
-        self.trello.append(action["id"])
+    def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
+        self.trello.append(action.id)
         return True
 
     def offer_figma(self, key: str, event: str) -> None:
@@ -197,7 +199,7 @@ class SyncdServer:
             "date": "2026-11-30T08:00:00.000Z",
             "data": {
                 "board": {"id": BOARD_ID, "shortLink": CONSORTIUM},
-                "card": {"id": DROME, "idList": "L1"},
+                "card": {"id": DROME, "idList": LIST_TODO},
             },
         }
         body = json.dumps({"action": action, "model": {"id": BOARD_ID}}).encode()

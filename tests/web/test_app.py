@@ -38,6 +38,7 @@ from syncd.payloads import MAX_BODY_BYTES
 from syncd.rules.flags import recompute
 from syncd.rules.governance import Rules
 from syncd.trello.rows import snapshot_batch
+from syncd.trello.schema import TrelloAction
 from syncd.trello.webhooks import trello_callback_url, trello_signature
 from syncd.web.app import create_app
 from syncd.web.context import IntakeClosed, WebContext
@@ -51,6 +52,7 @@ CONSORTIUM, PRODUCT = "oSmy09cz", "BiT8tx09"
 BOARD_ID = "b" * 23 + "1"
 PRODUCT_ID = "b" * 23 + "2"
 DROME, MEUSE = "c" * 23 + "1", "c" * 23 + "2"
+LIST_TODO, LIST_DONE = "d" * 23 + "1", "d" * 23 + "2"
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
@@ -70,11 +72,11 @@ class RecordingIntake:
     figma: list[tuple[str, str]] = field(default_factory=list)
     closed: bool = False
 
-    def offer_trello(self, action: dict[str, Any], board: BoardConfig, board_id: str) -> bool:
+    def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
         if self.closed:
             raise IntakeClosed("stopping")
-        fresh = all(seen != action["id"] for seen, _, _ in self.trello)
-        self.trello.append((action["id"], board.id, board_id))
+        fresh = all(seen != action.id for seen, _, _ in self.trello)
+        self.trello.append((action.id, board.id, board_id))
         return fresh
 
     def offer_figma(self, key: str, event: str) -> None:
@@ -97,7 +99,7 @@ def _settings(db: Path, *, admin: str | None, boards: tuple[BoardConfig, ...]) -
     )
 
 
-def _card(card_id: str, name: str, list_id: str = "L1", **extra: Any) -> dict[str, Any]:
+def _card(card_id: str, name: str, list_id: str = LIST_TODO, **extra: Any) -> dict[str, Any]:
     return {
         "id": card_id,
         "idBoard": BOARD_ID,
@@ -121,8 +123,8 @@ def _snapshot(cards: list[dict[str, Any]], item: str = "Ouvrir les RDV") -> dict
         "url": f"https://trello.com/b/{CONSORTIUM}",
         "dateLastActivity": "2026-11-01T00:00:00.000Z",
         "lists": [
-            {"id": "L1", "name": "Départements", "pos": 1},
-            {"id": "L2", "name": "Fait", "pos": 2},
+            {"id": LIST_TODO, "name": "Départements", "pos": 1},
+            {"id": LIST_DONE, "name": "Fait", "pos": 2},
         ],
         "labels": [],
         "members": [{"id": "m1", "fullName": "Camille Martin", "username": "cm"}],
@@ -180,8 +182,8 @@ def _action(action_id: str = "a" * 24, **board: str) -> dict[str, Any]:
         "date": "2026-11-30T08:00:00.000Z",
         "data": {
             "board": board or {"id": BOARD_ID, "shortLink": CONSORTIUM},
-            "card": {"id": DROME, "idList": "L2"},
-            "old": {"idList": "L1"},
+            "card": {"id": DROME, "idList": LIST_DONE},
+            "old": {"idList": LIST_TODO},
         },
     }
 
@@ -330,6 +332,25 @@ def test_no_board_in_the_action_is_400(web: Web) -> None:
     assert web.post(action, model={"x": 1}).status_code == 400
 
 
+def test_an_action_type_not_modelled_is_accepted_and_counted(web: Web) -> None:
+    action = {**_action(), "type": "someFutureType"}
+    assert web.post(action).status_code == 200
+    assert (
+        web.metrics.registry.get_sample_value(
+            "syncd_webhook_unknown_shapes_total", {"source": "trello"}
+        )
+        == 1
+    )
+    event = {"event_type": "LIBRARY_PUBLISH", "file_key": FIGMA_KEY, "passcode": PASSCODE}
+    assert web.client.post("/webhooks/figma", json=event).json() == {"status": "ignored"}
+    assert (
+        web.metrics.registry.get_sample_value(
+            "syncd_webhook_unknown_shapes_total", {"source": "figma"}
+        )
+        == 1
+    )
+
+
 def test_a_stopping_intake_is_503(web: Web) -> None:
     web.intake.closed = True
     assert web.post(_action()).status_code == 503
@@ -344,7 +365,9 @@ def test_figma_passcode_and_events(web: Web) -> None:
     event = {"event_type": "FILE_VERSION_UPDATE", "file_key": FIGMA_KEY, "passcode": "nope"}
     assert web.client.post("/webhooks/figma", json=event).status_code == 401
     assert web.client.post("/webhooks/figma", json={"event_type": "PING"}).status_code == 401
-    assert web.client.post("/webhooks/figma", content=b"nope").status_code == 400
+    assert web.client.post("/webhooks/figma", content=b"nope").status_code == 401  # no passcode
+    broken = b'{"passcode": "%s", "event_type": ' % PASSCODE.encode()
+    assert web.client.post("/webhooks/figma", content=broken).status_code == 400
     assert web.intake.figma == []
     event["passcode"] = PASSCODE
     response = web.client.post("/webhooks/figma", json=event)
@@ -466,7 +489,9 @@ def test_api_report_shape_and_changes_since(web: Web) -> None:
     assert report["changes"] == []
     since = utc_iso(web.clock())
     web.clock.now += timedelta(hours=1)
-    _write(web.store, web.clock, [_card(DROME, "Drôme", "L2", idMembers=["m1"]), BASE_CARDS[1]])
+    _write(
+        web.store, web.clock, [_card(DROME, "Drôme", LIST_DONE, idMembers=["m1"]), BASE_CARDS[1]]
+    )
     changes = web.client.get("/api/report", params={"since": since, "lang": "en"}).json()
     card_changes = [(c["kind"], c["card_id"]) for c in changes["changes"] if c["card_id"]]
     assert card_changes == [("moved", DROME)]

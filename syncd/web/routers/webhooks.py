@@ -1,34 +1,39 @@
 """The webhook receivers: ``HEAD``/``POST /webhooks/trello`` and ``POST /webhooks/figma``.
 
-- ``HEAD /webhooks/trello`` 200 (Trello's check before it creates a webhook);
-- ``POST /webhooks/trello``: body capped at 1 MiB (413), ``X-Trello-Webhook`` checked over the
-  raw bytes + ``public_url/webhooks/trello`` (401, nothing stored), JSON with ``action.id``
-  (400), a board that is not ours 410 (Trello then deletes that webhook; 202 while some
-  configured board is not resolved yet), else handed to the delivery intake and answered 200 at
-  once (a replay too: the intake applies it once);
-- ``POST /webhooks/figma``: Figma webhook V2, ``passcode`` checked (401), the file's refresh
-  handed to the intake.
+Each delivery goes through the same steps, in this order, and stops at the first refusal:
 
-Every answer is counted in ``syncd_webhook_deliveries_total``. Nothing here logs a secret, a
-signature or a body.
+1. the body, read with a cap (over 1 MiB, declared or sent: 413; a client gone mid-body: one
+   line at INFO, nothing answered);
+2. the credential, compared as bytes before any parsing: ``X-Trello-Webhook`` over the raw
+   bytes + ``public_url/webhooks/trello``; Figma's ``passcode`` located in the raw bytes
+   (401, nothing stored);
+3. the typed model, a pure step (`syncd.trello.schema.parse_delivery`,
+   `syncd.figma.events.parse_event`): bounded parsing, every id, date, text and number
+   checked (400 with one line naming the field);
+4. Trello: the board (not ours: 410, so Trello deletes that webhook; 202 while some configured
+   board is not resolved yet); then the checked action is handed to the delivery intake and
+   answered 200 at once (a replay too: the intake applies it once). Figma: ``PING`` answered,
+   an event of another file or of a type syncd does not act on ignored, else the file's
+   refresh handed to the intake.
+
+Every answer is counted in ``syncd_webhook_deliveries_total``, and a Trello action type or a
+Figma event type syncd does not model in ``syncd_webhook_unknown_shapes_total``. An answer only
+echoes checked values. Nothing here logs a secret, a signature or a body; a refusal is one
+line at INFO with its reason.
 """
 
 from __future__ import annotations
 
 import structlog
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from syncd.config import secret_text
-from syncd.figma.webhooks import FIGMA_EVENTS, FIGMA_PATH
-from syncd.payloads import MAX_BODY_BYTES, BadDelivery, parse_json_object, secret_equals
-from syncd.trello.webhooks import (
-    TRELLO_PATH,
-    action_board,
-    parse_trello,
-    signature_ok,
-    trello_callback_url,
-)
+from syncd.figma.events import FIGMA_PATH, WrongPasscode, parse_event
+from syncd.payloads import MAX_BODY_BYTES, BadDelivery, figma_passcode_in, one_line
+from syncd.trello.schema import parse_delivery
+from syncd.trello.webhooks import TRELLO_PATH, signature_ok, trello_callback_url
 from syncd.web.context import IntakeClosed, WebContext
 from syncd.web.deps import ContextDep
 
@@ -37,23 +42,31 @@ log = structlog.get_logger("syncd.server")
 router = APIRouter()
 
 
-class _TooLarge(Exception):
-    pass
+class _Refused(Exception):
+    """The body cannot be read: (outcome, status, reason)."""
+
+    def __init__(self, outcome: str, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome, self.status, self.reason = outcome, status, reason
 
 
 async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The raw body, refusing more than `limit` bytes (declared or actually sent)."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
-            raise HTTPException(400, "bad Content-Length")
+        declared = declared.strip()
+        if not (declared.isascii() and declared.isdigit()):
+            raise _Refused("bad_request", 400, "bad Content-Length")
         if int(declared) > limit:
-            raise _TooLarge
+            raise _Refused("too_large", 413, "body over 1 MiB")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _Refused("too_large", 413, "body over 1 MiB")
+    except ClientDisconnect:
+        raise _Refused("disconnected", 400, "client disconnected before the body ended") from None
     return bytes(body)
 
 
@@ -61,8 +74,9 @@ def _reject(
     context: WebContext, outcome: str, status: int, message: str, source: str = "trello"
 ) -> JSONResponse:
     context.metrics.delivery(outcome, source)
-    log.info("webhook rejected", source=source, reason=outcome, status=status)
-    return JSONResponse({"status": "rejected", "reason": message}, status_code=status)
+    reason = one_line(message)
+    log.info("webhook rejected", source=source, reason=outcome, status=status, detail=reason)
+    return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
 
 
 # -- Trello -------------------------------------------------------------------------------
@@ -77,8 +91,8 @@ def trello_head() -> Response:
 async def trello_webhook(request: Request, context: ContextDep) -> JSONResponse:
     try:
         body = await _read_body(request)
-    except _TooLarge:
-        return _reject(context, "too_large", 413, "body over 1 MiB")
+    except _Refused as refused:
+        return _reject(context, refused.outcome, refused.status, refused.reason)
     settings = context.settings
     if not signature_ok(
         body,
@@ -88,17 +102,17 @@ async def trello_webhook(request: Request, context: ContextDep) -> JSONResponse:
     ):
         return _reject(context, "bad_signature", 401, "bad or missing X-Trello-Webhook signature")
     try:
-        payload = parse_trello(body)
+        delivery = parse_delivery(body, now=context.clock())
     except BadDelivery as exc:
         return _reject(context, "bad_json", 400, str(exc))
-    action = payload["action"]
-    board_id, short_link = action_board(payload)
+    action = delivery.action
+    board_id, short_link = delivery.board()
     if board_id is None and short_link is None:
         return _reject(context, "bad_json", 400, "no board in the action")
     try:
         match = context.boards.resolve(board_id, short_link)
     except Exception as exc:  # the store is unreachable: let Trello retry later
-        log.warning("webhook board lookup failed", error=str(exc)[:200])
+        log.warning("webhook board lookup failed", error=one_line(str(exc), 300))
         return JSONResponse({"status": "unavailable"}, status_code=503)
     if match is None:
         if context.boards.complete:
@@ -114,7 +128,10 @@ async def trello_webhook(request: Request, context: ContextDep) -> JSONResponse:
         return JSONResponse({"status": "stopping"}, status_code=503)
     outcome = "accepted" if fresh else "replay"
     context.metrics.delivery(outcome)
-    return JSONResponse({"status": outcome, "action": action["id"]})
+    if fresh and not action.understood:
+        context.metrics.unknown_shape("trello")
+        log.info("webhook action type not modelled: never applied directly", action=action.id)
+    return JSONResponse({"status": outcome, "action": action.id})
 
 
 # -- Figma --------------------------------------------------------------------------------
@@ -124,31 +141,31 @@ async def trello_webhook(request: Request, context: ContextDep) -> JSONResponse:
 async def figma_webhook(request: Request, context: ContextDep) -> JSONResponse:
     try:
         body = await _read_body(request)
-    except _TooLarge:
-        return _reject(context, "too_large", 413, "body over 1 MiB", "figma")
-    try:
-        payload = parse_json_object(body)
-    except BadDelivery:
-        # No passcode could be checked: answer as for a wrong one, store nothing.
-        return _reject(context, "bad_json", 400, "body is not a JSON object", "figma")
-    passcode = payload.get("passcode")
+    except _Refused as refused:
+        return _reject(context, refused.outcome, refused.status, refused.reason, "figma")
     expected = secret_text(context.settings.secrets.figma_webhook_passcode)
-    if not isinstance(passcode, str) or not secret_equals(passcode, expected):
-        return _reject(context, "bad_signature", 401, "wrong passcode", "figma")
-    event = payload.get("event_type")
-    key = payload.get("file_key")
+    if not figma_passcode_in(body, expected):
+        return _reject(context, "bad_signature", 401, "wrong or missing passcode", "figma")
+    try:
+        event = parse_event(body, expected)
+    except WrongPasscode:
+        return _reject(context, "bad_signature", 401, "wrong or missing passcode", "figma")
+    except BadDelivery as exc:
+        return _reject(context, "bad_json", 400, str(exc), "figma")
     metrics = context.metrics
-    if event == "PING":
+    if event.event_type == "PING":
         metrics.delivery("accepted", "figma")
         return JSONResponse({"status": "pong"})
-    if event not in FIGMA_EVENTS or not isinstance(key, str):
+    if not event.understood or event.file_key is None:
+        if not event.understood:
+            metrics.unknown_shape("figma")
         metrics.delivery("ignored", "figma")
         return JSONResponse({"status": "ignored"})
-    if key not in context.settings.figma.files:
+    if event.file_key not in context.settings.figma.files:
         metrics.delivery("unknown_file", "figma")
         return JSONResponse({"status": "ignored", "reason": "file not configured"})
     try:
-        context.intake.offer_figma(key, str(event))
+        context.intake.offer_figma(event.file_key, event.event_type)
     except IntakeClosed:
         return JSONResponse({"status": "stopping"}, status_code=503)
     metrics.delivery("accepted", "figma")

@@ -1,0 +1,108 @@
+"""Stored rows read tolerantly (`syncd.rules.facts`): a value of the wrong kind degrades only its
+card, named with the reason, and reads as neutral; the other cards are untouched."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import structlog
+
+from state.store import MirrorRows
+from syncd.rules.facts import Degraded, facts_from_rows, log_degraded
+
+BOARD = "b" * 24
+
+
+def _card(card_id: str, **values: Any) -> dict[str, Any]:
+    return {
+        "id": card_id,
+        "board_id": BOARD,
+        "list_id": "l1",
+        "name": "Drôme",
+        "desc": "",
+        "url": "https://trello.com/c/x",
+        "closed": False,
+        "deleted_at": None,
+        "pos": 1.0,
+        "date_last_activity": "2026-11-01T00:00:00.000Z",
+        **values,
+    }
+
+
+def _rows(cards: list[dict[str, Any]], **more: Any) -> MirrorRows:
+    base: dict[str, Any] = {
+        "boards": [{"id": BOARD, "role": "consortium", "name": "b"}],
+        "lists": [{"id": "l1", "board_id": BOARD, "name": "Départements", "closed": 0, "pos": 1}],
+        "labels": [],
+        "members": [],
+        "cards": cards,
+        "card_labels": [],
+        "card_members": [],
+        "checklists": [],
+        "check_items": [],
+        "custom_fields": [],
+        "custom_field_items": [],
+        "attachments": [],
+        "figma_links": [],
+    }
+    return MirrorRows(**{**base, **more})
+
+
+def test_clean_rows_degrade_nothing() -> None:
+    facts = facts_from_rows(_rows([_card("c1"), _card("c2", name="Meuse", pos=2)]))
+    assert facts.degraded == ()
+    assert [card.name for card in facts.cards] == ["Drôme", "Meuse"]
+
+
+def test_a_bad_value_degrades_its_card_only() -> None:
+    poisoned = _card(
+        "bad",
+        name=123,  # SQLite keeps whatever it is given
+        desc=None,
+        pos="top",
+        date_last_activity="not a date",
+    )
+    rows = _rows(
+        [_card("good"), poisoned, _card("odd", pos=math.inf, name="a\x00b")],
+        checklists=[{"id": "k1", "card_id": "good", "name": "Actions", "pos": "x"}],
+        check_items=[
+            {
+                "id": "i1",
+                "checklist_id": "k1",
+                "card_id": "good",
+                "name": "Ouvrir",
+                "state": "maybe",
+                "pos": None,
+            }
+        ],
+        lists=[{"id": "l1", "board_id": BOARD, "name": 42, "closed": 0, "pos": "first"}],
+    )
+    facts = facts_from_rows(rows)
+    by_id = {card.id: card for card in facts.cards}
+    assert by_id["bad"].name == "" and by_id["bad"].date_last_activity is None
+    assert by_id["odd"].name == "ab"
+    assert by_id["good"].checklists[0].items[0].complete is False
+    reasons = {(d.card_id, d.row, d.reason) for d in facts.degraded}
+    assert reasons == {
+        ("bad", "card", "name: not text"),
+        ("bad", "card", "pos: not a finite number"),
+        ("bad", "card", "date_last_activity: not a date"),
+        ("odd", "card", "pos: not a finite number"),
+        ("odd", "card", "name: holds a NUL character"),
+        ("good", "checklist", "pos: not a finite number"),
+        ("good", "check_item", "state: neither complete nor incomplete"),
+        (None, "list", "name: not text"),
+        (None, "list", "pos: not a finite number"),
+    }
+    assert facts.lists[0].name == "" and facts.lists[0].pos == 0.0
+
+
+def test_each_degraded_row_is_logged_once() -> None:
+    entry = Degraded("c1", BOARD, "card", "c1", "name: not text")
+    with structlog.testing.capture_logs() as events:
+        log_degraded([entry, entry])
+        log_degraded([entry])
+    assert len(events) == 1
+    assert events[0]["log_level"] == "warning" and events[0]["card"] == "c1"
+    assert events[0]["reason"] == "name: not text"
