@@ -80,6 +80,10 @@ class StoreError(Exception):
     """The store cannot be opened or written; the message is one line."""
 
 
+class StoreClosing(StoreError):
+    """A write refused because the process is stopping (not a failure of the store)."""
+
+
 def writes(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate[Store, P], T]:
     """Mark a `Store` method that writes: each call runs through `Store.serialised`."""
 

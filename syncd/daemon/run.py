@@ -44,7 +44,7 @@ from typing import Any
 import structlog
 
 from state.coordination import Notifications, SessionLocks, is_postgresql
-from state.store import BoardBatch, Store, WriteResult
+from state.store import BoardBatch, Store, StoreClosing, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
 from syncd.daemon.health import REPORT_EVERY, SyncHealth
@@ -285,6 +285,9 @@ class Daemon:
             return None
         try:
             result = sync_pass(self.runtime, full=full, scope=scope, hooks=self.hooks)
+        except StoreClosing:  # stopped mid-pass: nothing failed, the next start syncs again
+            log.info("sync pass interrupted: syncd is stopping", full=full)
+            return None
         except Exception as exc:  # the scheduler must survive anything
             error = " ".join(str(exc).split())[:300] or type(exc).__name__
             log.error("sync pass failed", full=full, error=error)

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from state.store import StoreClosing
 from syncd.config import Settings, secret_text
 from syncd.daemon.leases import Leases
 from syncd.sync_pass import PassScope
@@ -180,6 +181,8 @@ class Scheduler:
     def _run(self, task: Task, held: frozenset[str]) -> None:
         try:
             task.run(held)
+        except StoreClosing:  # stopped mid-task: nothing failed
+            log.info("scheduled task interrupted: syncd is stopping", task=task.name)
         except Exception as exc:  # the scheduler must survive anything
             log.error("scheduled task failed", task=task.name, error=_one_line(exc))
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from state.store import StoreError
+from state.store import StoreClosing
 from syncd.metrics import Metrics
 
 log = structlog.get_logger("syncd.daemon")
@@ -79,7 +79,7 @@ class Writer:
 
     def submit(self, step: Callable[[], T]) -> Future[T]:
         if self._closed.is_set() or self._thread is None:
-            raise StoreError("the store writer is stopped (syncd is shutting down)")
+            raise StoreClosing("the store writer is stopped (syncd is shutting down)")
         future: Future[T] = Future()
         self._queue.put(_Job(step, future))
         if self.metrics is not None:
@@ -111,7 +111,7 @@ class Writer:
             except queue.Empty:
                 break
             if job is not None and job.future.set_running_or_notify_cancel():
-                job.future.set_exception(StoreError("syncd is shutting down"))
+                job.future.set_exception(StoreClosing("syncd is shutting down"))
 
     def _run(self) -> None:
         while True:

@@ -38,7 +38,7 @@ import structlog
 
 from adapters.transport import ApiError
 from adapters.trello import BoardCheck, TooManyCards, TrelloAPI
-from state.store import BoardBatch, Store, StoreError, WriteResult
+from state.store import BoardBatch, Store, StoreClosing, StoreError, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.trello.actions import BOARD_LEVEL_ACTIONS, action_checklist_id, changed_cards
@@ -165,6 +165,8 @@ class Mirror:
     def _failed(self, board: BoardConfig, message: str) -> None:
         try:
             self.store.record_error(board.id, message, utc_iso(self.clock()))
+        except StoreClosing:  # syncd is stopping: the next run syncs this board again
+            log.info("sync interrupted: syncd is stopping", board=board.id)
         except StoreError as exc:  # the store itself is down: the log line is all we have
             log.error("cannot record sync error", board=board.id, error=str(exc))
 

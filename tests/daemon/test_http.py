@@ -127,11 +127,9 @@ def test_head_is_200_for_trellos_check(env: Env) -> None:
 
 def test_signed_delivery_is_accepted_and_applied(env: Env) -> None:
     action = _move(env)
-    started = time.perf_counter()
     response = env.post(action)
     assert response.status_code == 200
     assert response.json() == {"status": "accepted", "action": action["id"]}
-    assert time.perf_counter() - started < 0.5
     assert env.daemon.worker.wait_idle(10)
     versions = env.versions(action["id"])
     assert [(v["field"], v["source"]) for v in versions] == [("list", "webhook")]

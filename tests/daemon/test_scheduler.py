@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from adapters.sandbox import CONSORTIUM_SHORT_LINK, FIGMA_FILE_KEY, PRODUCT_SHORT_LINK, Sandbox
 from adapters.sandbox.figma_world import build_sample_figma
 from state import models as m
-from state.store import Store
+from state.store import Store, StoreClosing
 from syncd.daemon.leases import LocalLeases
 from syncd.daemon.run import Daemon
 from syncd.daemon.scheduler import (
@@ -126,6 +127,28 @@ def test_a_failing_task_is_logged_and_runs_again_next_time() -> None:
     clock.advance(60)
     scheduler.tick()
     assert calls == [START, START + timedelta(seconds=60)]
+
+
+def test_a_task_stopped_by_the_shutdown_is_no_error() -> None:
+    def stopped(_held: frozenset[str]) -> None:
+        raise StoreClosing("the store writer is stopped (syncd is shutting down)")
+
+    def failing(_held: frozenset[str]) -> None:
+        raise RuntimeError("Trello down")
+
+    scheduler = Scheduler(
+        [Task("poll", every(60), stopped, on_gain=True), Task("x", every(60), failing, True)],
+        duties=["board:A"],
+        leases=LocalLeases(),
+        clock=Clock(),
+    )
+    with structlog.testing.capture_logs() as logs:
+        scheduler.tick()
+    levels = {entry["event"]: entry["log_level"] for entry in logs}
+    assert levels == {
+        "scheduled task interrupted: syncd is stopping": "info",
+        "scheduled task failed": "error",
+    }
 
 
 def test_the_loop_stops_when_asked() -> None:
