@@ -1,19 +1,18 @@
 """Issue 9's target, measured: thousands of hostile requests against ``syncd run`` on loopback.
 
 Starts the sandbox and ``syncd run`` (SQLite in a temporary folder, a free port on 127.0.0.1),
-then sends N hostile requests drawn from the fuzz suite's strategies (`tests/hostile.py`: random
-and invalid-UTF-8 bodies, deep nesting, 5,000-digit numbers, NaN, lone surrogates, valid
-deliveries with one value made hostile and signed right, wrong or not at all, Figma events with
-the right passcode or not, odd headers and query strings, clients gone mid-body) on every route,
-with and without credentials, each over its own connection, with a real sandbox change
-delivered every 25 requests; then prints the figures and checks the target: 0 answers 5xx,
-0 values stored from a refused delivery, the daemon alive and ready, valid deliveries applied,
-no traceback in its log (exit 1 otherwise).
+then sends N hostile requests drawn from the fuzz suite's strategies
+(`tests/support/hostile.py`: random and invalid-UTF-8 bodies, deep nesting, 5,000-digit numbers,
+NaN, lone surrogates, valid deliveries with one value made hostile and signed right, wrong or
+not at all, Figma events with the right passcode or not, odd headers and query strings, clients
+gone mid-body) on every route, with and without credentials, each over its own connection, with
+a real sandbox change delivered every 25 requests; then prints the figures and checks the
+target: 0 answers 5xx, 0 values stored from a refused delivery, the daemon alive and ready,
+valid deliveries applied, no traceback in its log (exit 1 otherwise).
 
-    python bench/fuzz_http.py [--requests 2000] [--rounds 1]
+python bench/fuzz_http.py [--requests 2000] [--rounds 1]
 
-Nothing leaves the machine.
-"""
+Nothing leaves the machine."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
 
 import structlog  # noqa: E402
 from hostile_run import assert_clean, fuzz_syncd, running_syncd  # noqa: E402

@@ -1,14 +1,13 @@
-"""The fuzz suite of issue 9 over a whole daemon core: hostile requests (`tests/hostile.py`) sent
-in process to `create_app(Daemon.web_context())`, with the real delivery intake (the webhook
-worker, the applier, the writer) over a store synced from the sandbox, and real sandbox changes
-delivered (signed) between them.
+"""The fuzz suite of issue 9 over a whole daemon core: hostile requests
+(`tests/support/hostile.py`) sent in process to `create_app(Daemon.web_context())`, with the
+real delivery intake (the webhook worker, the applier, the writer) over a store synced from the
+sandbox, and real sandbox changes delivered (signed) between them.
 
 Checked: never a 5xx; a refused delivery leaves the store exactly as it was (the whole mirror,
 the actions, the deliveries, the card history) and its action id nowhere; every tenth example a
 real change is delivered and applied; afterwards the report builds with nothing degraded,
 ``/readyz`` is 200, every card history row a webhook wrote belongs to an accepted delivery, and
-a full snapshot finds the mirror equal to the sandbox but for the valid hostile deliveries.
-"""
+a full snapshot finds the mirror equal to the sandbox but for the valid hostile deliveries."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Issue 9's target against a real ``syncd run`` over loopback (`tests/hostile_run.py`): a few
-hundred hostile requests of every kind, on every route, with and without credentials; never a
-5xx, nothing stored from a refused delivery, the daemon alive and ready afterwards, valid
+"""Issue 9's target against a real ``syncd run`` over loopback (`tests/support/hostile_run.py`): a
+few hundred hostile requests of every kind, on every route, with and without credentials; never
+a 5xx, nothing stored from a refused delivery, the daemon alive and ready afterwards, valid
 deliveries still applied, no traceback in its log. ``bench/fuzz_http.py`` sends thousands."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The fuzz suite of issue 9, in process: hostile bodies, headers and query strings
-(`tests/hostile.py`) sent as raw ASGI messages to the real app over a store filled by hand,
+(`tests/support/hostile.py`) sent as raw ASGI messages to the real app over a store filled by hand,
 every route, with and without credentials (valid Trello signatures over hostile bodies, the
 right Figma passcode with hostile events, the admin bearer).
 
