@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from adapters.sandbox import CONSORTIUM_SHORT_LINK, FIGMA_FILE_KEY, PRODUCT_SHORT_LINK, Sandbox
 from adapters.sandbox.figma_world import build_sample_figma
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PASSCODE = "figma-passcode"
 ADMIN = "admin-token-xyz"
 
