@@ -29,7 +29,7 @@ class StoreAt:
     at: str | None = None
 
     def mirror(self) -> MirrorRows:
-        return self.store.read_mirror() if self.at is None else self.store.mirror_at(self.at)
+        return self.store.read_rules_mirror() if self.at is None else self.store.mirror_at(self.at)
 
     def flags(self, *, resolved_since: str | None = None) -> list[Row]:
         if self.at is None:

@@ -67,6 +67,7 @@ __all__ = [
     "DepartmentMatch",
     "all_departments",
     "by_code",
+    "departments_named",
     "fold",
     "match_departments",
     "match_title_exact",
@@ -190,6 +191,11 @@ _REGION_BLOCKERS: Final = (
 _ARTICLES: Final = frozenset({"le", "la", "les", "l"})
 _ELIDED: Final = frozenset({"d", "l"})
 _APOSTROPHES: Final = "'’‘ʼ`´"
+#: How many distinct texts (card titles, labels, list names) the matcher remembers per process:
+#: a text is matched once, not at every report. Matching is a pure function of the text, so a
+#: remembered answer is the answer; the bound keeps a long-lived daemon's memory flat (about
+#: 0.3 KB per text), above the titles of the largest mirror syncd is sized for (100,000 cards).
+MEMO_SIZE: Final = 1 << 17
 _HYPHENS: Final = "-‐‑‒"
 
 
@@ -264,9 +270,12 @@ def fold(text: str) -> str:
     return _fold_with_map(text)[0]
 
 
+_KEY_SPLIT: Final = re.compile(r"[\s'_.\-]+")
+
+
 def _key(folded_name: str) -> str:
     """Canonical key of a folded name: separators dropped, St → saint, leading article dropped."""
-    tokens = [t for t in re.split(r"[\s'_.\-]+", folded_name) if t]
+    tokens = [t for t in _KEY_SPLIT.split(folded_name) if t]
     tokens = ["saint" if t == "st" else "sainte" if t == "ste" else t for t in tokens]
     if len(tokens) > 1 and tokens[0] in _ARTICLES:
         tokens = tokens[1:]
@@ -397,6 +406,11 @@ def match_title_exact(text: str) -> str | None:
     ``[Manche]``, ``Département du Nord`` all qualify; surrounding punctuation, brackets and
     emoji are ignored, but ``#77`` or ``26/11`` are not codes.
     """
+    return _title_exact(text)
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _title_exact(text: str) -> str | None:
     m = _matcher()
     folded, _ = _fold_with_map(text)
     hit = m.title.match(folded.strip())
@@ -459,6 +473,13 @@ def match_departments(text: str) -> list[DepartmentMatch]:
 
     See the module docstring for what counts as naming a département.
     """
+    return list(departments_named(text))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def departments_named(text: str) -> tuple[DepartmentMatch, ...]:
+    """`match_departments` as a tuple, remembered per text (`MEMO_SIZE`): the rules ask it of
+    every card title at every evaluation, and a title is matched once per process."""
     m = _matcher()
     folded, index = _fold_with_map(text)
     hits: list[tuple[int, int, str, str]] = []  # (start, end, code, reason)
@@ -487,7 +508,7 @@ def match_departments(text: str) -> list[DepartmentMatch]:
                 and not _cued(m, text, index, folded, hit.group("name"), start, end, code)
             ):
                 if not title_checked:
-                    title_code, title_checked = match_title_exact(text), True
+                    title_code, title_checked = _title_exact(text), True
                 if title_code != code:  # prose: only a title that is the name alone counts
                     continue
             hits.append((start, end, code, "name"))
@@ -496,6 +517,8 @@ def match_departments(text: str) -> list[DepartmentMatch]:
             start, end = hit.span(kind or "")
             hits.append((start, end, m.folded_code_to_code[hit.group(group)], "code"))
 
+    if not hits:
+        return ()
     hits.sort(key=lambda h: (h[0], h[1]))
     seen: set[str] = set()
     result: list[DepartmentMatch] = []
@@ -504,7 +527,7 @@ def match_departments(text: str) -> list[DepartmentMatch]:
             continue
         seen.add(code)
         result.append(DepartmentMatch(code, reason, _original(text, index, start, end)))
-    return result
+    return tuple(result)
 
 
 _TOWN_BEFORE: Final = re.compile(r"\w(?:-(?:sur|sous)[ \-]|[ ](?:sur|sous)-)$")

@@ -16,6 +16,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -30,6 +31,8 @@ from syncd.rules.activity import (
 from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, ListFacts
 
 log = structlog.get_logger("syncd.rules")
+_fromisoformat = datetime.fromisoformat
+isfinite = math.isfinite
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,12 @@ def _id(value: Any) -> str:
 
 
 def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
-    """Build the facts of every card (deleted ones included, marked) and list."""
+    """Build the facts of every card (deleted ones included, marked) and list.
+
+    One pass per table. A value of the expected kind is taken as it is (the common case, kept
+    cheap: a report reads every card); anything else goes through `_Reader`, which notes it.
+    The values and the order of the notes are those of reading every value through `_Reader`.
+    """
     read = _Reader()
     roles = {board["id"]: board["role"] for board in sorted(rows.boards, key=lambda b: b["id"])}
     labels = {label["id"]: read.text("label", label, "name") for label in rows.labels}
@@ -132,29 +140,39 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             card_members[row["card_id"]].append(members[row["member_id"]])
     items: dict[str, list[tuple[float, CheckItemFacts]]] = defaultdict(list)
     for item in rows.check_items:
-        where = of_card(item.get("card_id"))
         state = item.get("state")
         if state not in ("complete", "incomplete"):
-            read.note("check_item", item, "state", "neither complete nor incomplete", **where)
+            read.note(
+                "check_item", item, "state", "neither complete nor incomplete",
+                **of_card(item.get("card_id")),
+            )  # fmt: skip
+        pos = item.get("pos")
+        if pos.__class__ is not float or not isfinite(pos):
+            pos = read.number("check_item", item, "pos", **of_card(item.get("card_id")))
+        name = item.get("name")
+        if name.__class__ is not str or "\x00" in name:
+            name = read.text("check_item", item, "name", **of_card(item.get("card_id")))
         items[item["checklist_id"]].append(
-            (
-                read.number("check_item", item, "pos", **where),
-                CheckItemFacts(
-                    item["id"], read.text("check_item", item, "name", **where), state == "complete"
-                ),
-            )
+            (pos, CheckItemFacts(item["id"], name, state == "complete"))
         )
     checklists: dict[str, list[tuple[float, ChecklistFacts]]] = defaultdict(list)
     for checklist in rows.checklists:
-        where = of_card(checklist.get("card_id"))
-        ordered = sorted(items[checklist["id"]], key=lambda pair: (pair[0], pair[1].id))
+        pos = checklist.get("pos")
+        if pos.__class__ is not float or not isfinite(pos):
+            pos = read.number("checklist", checklist, "pos", **of_card(checklist.get("card_id")))
+        name = checklist.get("name")
+        if name.__class__ is not str or "\x00" in name:
+            name = read.text("checklist", checklist, "name", **of_card(checklist.get("card_id")))
+        ordered = items.get(checklist["id"])
+        if ordered and len(ordered) > 1:
+            ordered.sort(key=lambda pair: (pair[0], pair[1].id))
         checklists[checklist["card_id"]].append(
             (
-                read.number("checklist", checklist, "pos", **where),
+                pos,
                 ChecklistFacts(
                     id=checklist["id"],
-                    name=read.text("checklist", checklist, "name", **where),
-                    items=tuple(item for _, item in ordered),
+                    name=name,
+                    items=tuple(item for _, item in ordered) if ordered else (),
                 ),
             )
         )
@@ -171,34 +189,54 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             values[row["card_id"]][fields[row["custom_field_id"]]] = value
     cards: list[tuple[tuple[str, float, str], CardFacts]] = []
     for card in rows.cards:
-        where = of_card(card["id"])
-        pos = read.number("card", card, "pos", **where)
+        card_id = card["id"]
+        pos = card.get("pos")
+        if pos.__class__ is not float or not isfinite(pos):
+            pos = read.number("card", card, "pos", **of_card(card_id))
+        name, desc, url, list_id = (
+            card.get("name"),
+            card.get("desc"),
+            card.get("url"),
+            card.get("list_id"),
+        )
+        if name.__class__ is not str or "\x00" in name:
+            name = read.text("card", card, "name", **of_card(card_id))
+        if desc.__class__ is not str or "\x00" in desc:
+            desc = read.text("card", card, "desc", **of_card(card_id))
+        if url.__class__ is not str or "\x00" in url:
+            url = read.text("card", card, "url", **of_card(card_id))
+        if list_id.__class__ is not str or "\x00" in list_id:
+            list_id = read.text("card", card, "list_id", **of_card(card_id))
+        activity = _moment(card.get("date_last_activity"))
+        if activity is _UNREAD:
+            activity = read.moment("card", card, "date_last_activity", **of_card(card_id))
+        own = own_by_card.get(card_id)
+        if own:
+            activity = activity_without_own_comments(
+                activity, own, actions_by_card.get(card_id, ())
+            )
+        labelled = card_labels.get(card_id)
+        membered = card_members.get(card_id)
+        listed = checklists.get(card_id)
+        if listed and len(listed) > 1:
+            listed.sort(key=lambda pair: (pair[0], pair[1].id))
         facts = CardFacts(
-            id=card["id"],
+            id=card_id,
             board_id=card["board_id"],
             board_role=roles.get(card["board_id"], ""),
-            name=read.text("card", card, "name", **where),
-            desc=read.text("card", card, "desc", **where),
-            url=read.text("card", card, "url", **where),
-            list_id=read.text("card", card, "list_id", **where),
-            labels=tuple(card_labels[card["id"]]),
-            members=tuple(card_members[card["id"]]),
-            checklists=tuple(
-                checklist
-                for _, checklist in sorted(
-                    checklists[card["id"]], key=lambda pair: (pair[0], pair[1].id)
-                )
-            ),
-            custom_fields=values[card["id"]],
+            name=name,
+            desc=desc,
+            url=url,
+            list_id=list_id,
+            labels=tuple(labelled) if labelled else (),
+            members=tuple(membered) if membered else (),
+            checklists=tuple(checklist for _, checklist in listed) if listed else (),
+            custom_fields=values.get(card_id) or {},
             closed=bool(card["closed"]),
             deleted=card["deleted_at"] is not None,
-            date_last_activity=activity_without_own_comments(
-                read.moment("card", card, "date_last_activity", **where),
-                own_by_card.get(card["id"], ()),
-                actions_by_card.get(card["id"], ()),
-            ),
+            date_last_activity=activity,
         )
-        cards.append(((str(card["board_id"]), pos, str(card["id"])), facts))
+        cards.append(((str(card["board_id"]), pos, str(card_id)), facts))
     cards.sort(key=lambda pair: pair[0])
     lists = []
     for row in sorted(rows.lists, key=lambda row: row["id"]):
@@ -213,6 +251,24 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             )
         )
     return MirrorFacts([facts for _, facts in cards], lists, tuple(read.degraded))
+
+
+_UNREAD: Any = object()  # `_moment`: not the store's own shape, read it through `_Reader`
+
+
+def _moment(value: Any) -> Any:
+    """A stored timestamp of the store's own shape (``2026-11-30T08:00:00.000Z``) as an aware
+    UTC datetime, as `parse_iso` reads it; None for none; `_UNREAD` for anything else."""
+    if value is None or value == "":
+        return None
+    if value.__class__ is str and len(value) == 24 and value[23] == "Z" and value[10] == "T":
+        try:
+            moment = _fromisoformat(value)
+        except ValueError:
+            return _UNREAD
+        if moment.tzinfo is UTC:
+            return moment
+    return _UNREAD
 
 
 # -- telling it once ----------------------------------------------------------------------

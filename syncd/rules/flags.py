@@ -30,7 +30,7 @@ class Recomputed:
 
 def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
     """Evaluate the rules over the stored mirror and persist flags and governance changes."""
-    facts = facts_from_rows(store.read_mirror())
+    facts = facts_from_rows(store.read_rules_mirror())
     log_degraded(facts.degraded)
     evaluation = evaluate(facts.cards, facts.lists, rules, now)
     at = utc_iso(now)

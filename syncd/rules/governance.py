@@ -30,12 +30,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from syncd.report.strings import flag_message
-from syncd.rules.departments import by_code, match_departments, match_title_exact
+from syncd.rules.departments import by_code, departments_named, match_title_exact
 
 __all__ = [
     "CardFacts",
@@ -203,19 +204,27 @@ class Evaluation:
 # --------------------------------------------------------------------------- helpers
 
 
+@lru_cache(maxsize=4096)
 def normalise_name(text: str) -> str:
-    """Case-, accent- and spacing-insensitive form of a name, for comparing configured names."""
+    """Case-, accent- and spacing-insensitive form of a name, for comparing configured names.
+
+    Remembered for the few thousand texts compared most (labels, checklist and list names)."""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())
 
 
-def departments_in_text(text: str) -> list[str]:
-    """Codes named by a short tag (label, list name): the whole text first, else any mention."""
+@lru_cache(maxsize=4096)
+def _codes_in_tag(text: str) -> tuple[str, ...]:
     exact = match_title_exact(text)
     if exact is not None:
-        return [exact]
-    return [m.code for m in match_departments(text)]
+        return (exact,)
+    return tuple(m.code for m in departments_named(text))
+
+
+def departments_in_text(text: str) -> list[str]:
+    """Codes named by a short tag (label, list name): the whole text first, else any mention."""
+    return list(_codes_in_tag(text))
 
 
 _NAME_SPLIT = re.compile(r"\s*(?:[,;/\n]|\bet\b|&)\s*", re.IGNORECASE)
@@ -300,7 +309,7 @@ def _dashboard_cards(cards: Sequence[CardFacts], list_ids: set[str]) -> dict[str
             continue
         code = match_title_exact(card.name)
         if code is None:
-            codes = {m.code for m in match_departments(card.name)}
+            codes = {m.code for m in departments_named(card.name)}
             if len(codes) != 1:
                 continue
             code = codes.pop()
@@ -318,7 +327,7 @@ def _links(
 ) -> list[Link]:
     list_names = {lst.id: lst.name for lst in lists}
     dashboard_of = {card.id: code for code, card in dashboards.items()}
-    list_codes: dict[str, list[str]] = {}
+    list_codes: dict[str, tuple[str, ...]] = {}
     links: list[Link] = []
     for card in cards:
         if card.deleted:
@@ -327,20 +336,21 @@ def _links(
         if card.id in dashboard_of:
             found[(dashboard_of[card.id], "dashboard")] = card.name
         for label in card.labels:
-            for code in departments_in_text(label):
+            for code in _codes_in_tag(label):
                 found.setdefault((code, "label"), label)
         list_name = list_names.get(card.list_id, "")
         if list_name:
             if card.list_id not in list_codes:
-                list_codes[card.list_id] = departments_in_text(list_name)
+                list_codes[card.list_id] = _codes_in_tag(list_name)
             for code in list_codes[card.list_id]:
                 found.setdefault((code, "list"), list_name)
-        for match in match_departments(card.name):
+        for match in departments_named(card.name):
             found.setdefault((match.code, "name"), card.name)
-        links.extend(
-            Link(card.id, card.board_role, code, reason, detail)
-            for (code, reason), detail in found.items()
-        )
+        if found:
+            links.extend(
+                Link(card.id, card.board_role, code, reason, detail)
+                for (code, reason), detail in found.items()
+            )
     return links
 
 
