@@ -29,7 +29,7 @@ from syncd.report.figma import build_figma_section
 from syncd.report.model import ChangeEntry, DegradedEntry, DepartmentEntry, FlagEntry, Report
 from syncd.report.strings import flag_label, localised_flag_message, strings_for
 from syncd.rules.departments import by_code
-from syncd.rules.facts import Degraded, facts_from_rows, log_degraded
+from syncd.rules.facts import Degraded, collection_paused, facts_from_rows, log_degraded
 from syncd.rules.governance import evaluate
 
 
@@ -48,6 +48,19 @@ def build_report(
     raises `BeforeHistory` for a moment before the store's history.
     """
     strings_for(lang)  # ValueError for a language syncd does not speak
+    with collection_paused():
+        return _build(store, settings, now=now, since=since, lang=lang, at=at)
+
+
+def _build(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    since: datetime | None,
+    lang: str,
+    at: datetime | None,
+) -> Report:
     source = store_at(store, at, now)
     moment = parse_iso(source.at) if source.at else now
     assert moment is not None

@@ -16,7 +16,7 @@ from typing import Any
 
 from state.store import Store
 from state.timestamps import utc_iso
-from syncd.rules.facts import MirrorFacts, facts_from_rows, log_degraded
+from syncd.rules.facts import MirrorFacts, collection_paused, facts_from_rows, log_degraded
 from syncd.rules.governance import Evaluation, Rules, evaluate
 
 
@@ -30,9 +30,10 @@ class Recomputed:
 
 def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
     """Evaluate the rules over the stored mirror and persist flags and governance changes."""
-    facts = facts_from_rows(store.read_rules_mirror())
+    with collection_paused():
+        facts = facts_from_rows(store.read_rules_mirror())
+        evaluation = evaluate(facts.cards, facts.lists, rules, now)
     log_degraded(facts.degraded)
-    evaluation = evaluate(facts.cards, facts.lists, rules, now)
     at = utc_iso(now)
     previous = store.governance_snapshot()
     events = governance_events(previous, evaluation, facts, at)
