@@ -1,0 +1,165 @@
+"""What makes a report fast changes nothing it says (issue 15): the lean read of the mirror gives
+the facts of the whole one, on both backends; a remembered title match is the match; the
+collector pause always ends as it began."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+from state.store import RULES_COLUMNS, Store
+from syncd.rules.departments import (
+    MEMO_SIZE,
+    departments_named,
+    match_departments,
+    match_title_exact,
+)
+from syncd.rules.facts import collection_paused, facts_from_rows
+from syncd.trello.rows import snapshot_batch
+
+FIGMA = "https://www.figma.com/file/FigmaKey00Tests/x?node-id=1-2"
+
+
+def _snapshot() -> dict:
+    cards = [
+        {
+            "id": f"c{n:023d}",
+            "idList": "l2" if n % 3 else "l1",
+            "name": ("Somme", "CD62 relance", "la somme des RDV", "Drôme (26)", "Var")[n % 5],
+            "desc": f"Référent : Agent {n}\n{FIGMA}" if n % 4 == 0 else "",
+            "pos": 100 - n,
+            "closed": n % 7 == 0,
+            "idLabels": ["lp"] if n % 2 else ["lp", "l93"],
+            "idMembers": ["m1"] if n % 3 == 0 else [],
+            "customFieldItems": [{"idCustomField": "f1", "value": {"text": f"Réf {n}"}}],
+            "dateLastActivity": f"2026-11-{1 + n % 28:02d}T08:00:00.000Z",
+        }
+        for n in range(30)
+    ]
+    checklists = [
+        {
+            "id": f"k{n:023d}",
+            "idCard": f"c{n:023d}",
+            "name": "Actions prioritaires",
+            "pos": 2 - n % 2,
+            "checkItems": [
+                {"id": f"i{n:021d}{i:02d}", "name": f"Action {i}", "state": "complete", "pos": i}
+                for i in range(3)
+            ],
+        }
+        for n in range(0, 30, 2)
+    ]
+    return {
+        "id": "b" * 24,
+        "shortLink": "oSmy09cz",
+        "name": "consortium",
+        "lists": [
+            {"id": "l1", "name": "Départements", "pos": 1},
+            {"id": "l2", "name": "Seine-Saint-Denis", "pos": 2},
+        ],
+        "labels": [{"id": "lp", "name": "Prioritaire"}, {"id": "l93", "name": "93"}],
+        "members": [{"id": "m1", "fullName": "Camille Martin", "username": "cm"}],
+        "customFields": [{"id": "f1", "name": "Référent territorial", "type": "text"}],
+        "cards": cards,
+        "checklists": checklists,
+    }
+
+
+def test_the_lean_read_gives_the_facts_of_the_whole_mirror(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        snapshot = _snapshot()
+        store.write_board(
+            snapshot_batch(
+                snapshot,
+                board_ref="oSmy09cz",
+                role="consortium",
+                observed_at="2026-11-30T08:00:00.000Z",
+            )
+        )
+        del snapshot["cards"][3:6]  # gone from Trello: kept, marked deleted
+        store.write_board(
+            snapshot_batch(
+                snapshot,
+                board_ref="oSmy09cz",
+                role="consortium",
+                observed_at="2026-12-01T08:00:00.000Z",
+            )
+        )
+        lean, whole = store.read_rules_mirror(), store.read_mirror()
+        for name, (_model, columns) in RULES_COLUMNS.items():
+            rows = getattr(lean, name)
+            assert len(rows) == len(getattr(whole, name)) > 0, name
+            assert all(tuple(row) == columns for row in rows), name
+        assert lean.attachments == []
+        facts, reference = facts_from_rows(lean), facts_from_rows(whole)
+        assert facts == reference
+        assert sum(card.deleted for card in facts.cards) == 3
+        assert any(card.checklists and card.custom_fields for card in facts.cards)
+    finally:
+        store.close()
+
+
+TEXTS = (
+    "Seine-Saint-Denis",
+    "93 - Seine-Saint-Denis",
+    "la somme des RDV",
+    "[Somme] export",
+    "Nogent-sur-Marne : accueil",
+    "Déploiement à La Réunion",
+    "CD62 paramétrage",
+    "Réunion du 12/11",
+    "",
+)
+
+
+def test_a_remembered_match_is_the_match() -> None:
+    for text in TEXTS * 2:
+        assert departments_named(text) == departments_named.__wrapped__(text)
+        assert match_departments(text) == list(departments_named.__wrapped__(text))
+    first = match_departments("Drôme (26) et Isère")
+    first.append(first[0])  # a caller's list is its own: the remembered answer is untouched
+    assert len(match_departments("Drôme (26) et Isère")) == 2
+    assert match_title_exact("Somme") == "80" and match_title_exact("la somme des RDV") is None
+    assert departments_named.cache_info().maxsize == MEMO_SIZE >= 100_000
+
+
+def test_the_collector_pause_ends_as_it_began() -> None:
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+        with collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer step still runs
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collection_paused():
+        raise RuntimeError("a report that fails")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()
+
+
+def test_concurrent_pauses_share_one() -> None:
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def step() -> None:
+        with collection_paused():
+            inside.wait()
+            release.wait()
+
+    threads = [threading.Thread(target=step) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    inside.wait()
+    assert not gc.isenabled()
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert gc.isenabled()
