@@ -121,9 +121,11 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
         for member in rows.members
     }
     fields = {field["id"]: read.text("custom_field", field, "name") for field in rows.custom_fields}
-    card_boards = {card["id"]: card.get("board_id") for card in rows.cards}
+    card_boards: dict[Any, Any] = {}  # made at the first unreadable value (rare)
 
     def of_card(card_id: Any) -> dict[str, Any]:
+        if not card_boards:
+            card_boards.update((card["id"], card.get("board_id")) for card in rows.cards)
         return {"card_id": card_id, "board_id": card_boards.get(card_id)}
 
     # Every order below is total (ties broken by id): the same rows give the same facts whatever
@@ -187,7 +189,9 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     values: dict[str, dict[str, str]] = defaultdict(dict)
     for row in sorted(rows.custom_field_items, key=lambda row: row["custom_field_id"]):
         if row["custom_field_id"] in fields:
-            value = read.text("custom_field_item", row, "value", **of_card(row.get("card_id")))
+            value = row.get("value")
+            if value.__class__ is not str or "\x00" in value:
+                value = read.text("custom_field_item", row, "value", **of_card(row.get("card_id")))
             values[row["card_id"]][fields[row["custom_field_id"]]] = value
     cards: list[tuple[tuple[str, float, str], CardFacts]] = []
     for card in rows.cards:

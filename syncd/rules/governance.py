@@ -327,24 +327,24 @@ def _links(
 ) -> list[Link]:
     list_names = {lst.id: lst.name for lst in lists}
     dashboard_of = {card.id: code for code, card in dashboards.items()}
-    list_codes: dict[str, tuple[str, ...]] = {}
+    list_codes = {lst.id: _codes_in_tag(lst.name) if lst.name else () for lst in lists}
     links: list[Link] = []
     for card in cards:
         if card.deleted:
             continue
+        named = departments_named(card.name)
+        by_list = list_codes.get(card.list_id, ())
+        if not (named or by_list or card.labels or card.id in dashboard_of):
+            continue  # most cards: nothing links them
         found: dict[tuple[str, str], str] = {}  # (department, reason) -> detail; first one wins
         if card.id in dashboard_of:
             found[(dashboard_of[card.id], "dashboard")] = card.name
         for label in card.labels:
             for code in _codes_in_tag(label):
                 found.setdefault((code, "label"), label)
-        list_name = list_names.get(card.list_id, "")
-        if list_name:
-            if card.list_id not in list_codes:
-                list_codes[card.list_id] = _codes_in_tag(list_name)
-            for code in list_codes[card.list_id]:
-                found.setdefault((code, "list"), list_name)
-        for match in departments_named(card.name):
+        for code in by_list:
+            found.setdefault((code, "list"), list_names[card.list_id])
+        for match in named:
             found.setdefault((match.code, "name"), card.name)
         if found:
             links.extend(
