@@ -384,6 +384,9 @@ def evaluate(
     links = _links(cards, lists, dashboards)
     cards_by_id = {card.id: card for card in cards}
     priority_label = normalise_name(rules.priority_label)
+    labelled = {  # open cards carrying the priority label, decided once per card
+        card.id for card in cards if card.labels and _is_priority_card(card, None, priority_label)
+    }
     roles = sorted({card.board_role for card in cards})
     stale_after = timedelta(days=rules.stale_after_days)
 
@@ -420,7 +423,7 @@ def evaluate(
             (
                 cards_by_id[card_id]
                 for card_id in linked_ids
-                if _is_priority_card(cards_by_id[card_id], dashboard, priority_label)
+                if card_id in labelled and (dashboard is None or card_id != dashboard.id)
             ),
             key=lambda c: (normalise_name(c.name), c.id),
         )
