@@ -82,6 +82,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     ),
     "known_actions": lambda s: s.known_actions(["a" * 24]),
     "read_mirror": lambda s: s.read_mirror(),
+    "read_rules_mirror": lambda s: s.read_rules_mirror(),
     "sync_states": lambda s: s.sync_states(),
     "sync_state": lambda s: s.sync_state("oSmy09cz"),
     "flags": lambda s: s.flags(resolved_since=AT),
