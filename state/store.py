@@ -219,7 +219,7 @@ def _plain_rows(
     cursor = connection.connection.cursor()
     try:
         cursor.execute(_select_text(connection.dialect, model, columns))
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor]
     finally:
         cursor.close()
 
