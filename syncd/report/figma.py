@@ -73,7 +73,8 @@ def build_figma_section(
         if live and comment.get("node_id"):
             open_comments[comment["file_key"]][comment["node_id"]].append(comment)
 
-    cards = {card.id: card for card in facts.cards}
+    linking = {link["card_id"] for link in rows.figma_links}
+    cards = {card.id: card for card in facts.cards if card.id in linking}
     links: dict[str, list[tuple[CardFacts, str]]] = defaultdict(list)
     for link in rows.figma_links:
         card = cards.get(link["card_id"])

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import structlog
@@ -244,7 +245,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             activity,  # date_last_activity
         )
         cards.append(((str(board_id), pos, str(card_id)), facts))
-    cards.sort(key=lambda pair: pair[0])
+    cards.sort(key=itemgetter(0))
     lists = []
     for row in sorted(rows.lists, key=lambda row: row["id"]):
         where = {"card_id": None, "board_id": row.get("board_id")}

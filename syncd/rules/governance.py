@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -455,8 +456,11 @@ def evaluate(
         findings.extend(status.findings)
         statuses.append(status)
 
-    links.sort(key=lambda link: (link.department, link.board_role, link.card_id, link.reason))
+    links.sort(key=_LINK_ORDER)
     return Evaluation(departments=statuses, links=links, findings=findings)
+
+
+_LINK_ORDER = attrgetter("department", "board_role", "card_id", "reason")
 
 
 def _is_priority_card(card: CardFacts, dashboard: CardFacts | None, label: str) -> bool:
