@@ -35,7 +35,7 @@ from syncd.rules.governance import CardFacts, CheckItemFacts, ChecklistFacts, Li
 
 log = structlog.get_logger("syncd.rules")
 _fromisoformat = datetime.fromisoformat
-isfinite = math.isfinite
+_isfinite = math.isfinite
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
                 **of_card(item.get("card_id")),
             )  # fmt: skip
         pos = item.get("pos")
-        if pos.__class__ is not float or not isfinite(pos):
+        if pos.__class__ is not float or not _isfinite(pos):
             pos = read.number("check_item", item, "pos", **of_card(item.get("card_id")))
         name = item.get("name")
         if name.__class__ is not str or "\x00" in name:
@@ -163,7 +163,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     checklists: dict[str, list[tuple[float, ChecklistFacts]]] = defaultdict(list)
     for checklist in rows.checklists:
         pos = checklist.get("pos")
-        if pos.__class__ is not float or not isfinite(pos):
+        if pos.__class__ is not float or not _isfinite(pos):
             pos = read.number("checklist", checklist, "pos", **of_card(checklist.get("card_id")))
         name = checklist.get("name")
         if name.__class__ is not str or "\x00" in name:
@@ -198,7 +198,7 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
     for card in rows.cards:
         card_id = card["id"]
         pos = card.get("pos")
-        if pos.__class__ is not float or not isfinite(pos):
+        if pos.__class__ is not float or not _isfinite(pos):
             pos = read.number("card", card, "pos", **of_card(card_id))
         name, desc, url, list_id = (
             card.get("name"),
