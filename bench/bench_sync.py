@@ -63,7 +63,7 @@ def timed_sync(runtime, sandbox: Sandbox, label: str, *, full: bool = False) -> 
         f"changes={r.changes}"
         for r in reports
     )
-    print(f"{label:<34} {len(sandbox.requests):>4} requests  {seconds:7.2f} s  {boards}")
+    print(f"{label:<42} {len(sandbox.requests):>4} requests  {seconds:7.2f} s  {boards}")
 
 
 def two_boards(latency: float) -> None:
