@@ -83,7 +83,7 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # fail | disconnect | rate_limit | garbage
+    kind: str  # fail | disconnect | rate_limit | garbage | route (a route inside /1/batch)
     remaining: int
     status: int = 500
     path_prefix: str = ""
@@ -679,6 +679,16 @@ class _TrelloRoutes:
                     {"400": {"message": "batch requests cannot be nested", "error": "BAD_REQUEST"}}
                 )
                 continue
+            fault = self.sandbox._take_fault("/1" + path, in_batch=True)
+            if fault is not None:
+                message = (
+                    "unauthorized permission requested"
+                    if fault.status == 401
+                    else HTTPStatus(fault.status).phrase
+                )
+                error = HTTPStatus(fault.status).name
+                out.append({str(fault.status): {"message": message, "error": error}})
+                continue
             try:
                 body = self.dispatch(
                     "GET", "/1" + path, parse_qs(split.query, keep_blank_values=True), {}, token
@@ -958,9 +968,18 @@ class Sandbox:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def refuse_in_batch(self, n: int, status: int = 401, path_prefix: str = "") -> None:
+        """Refuse the next ``n`` matching routes *inside* a ``/1/batch`` with ``status`` while
+        the batch itself answers 200 and its other routes are served: Trello's answer for a
+        board or card the token lost (``{"401": …}`` in its place in the array)."""
+        self._add_fault(_Fault("route", n, status, path_prefix))
+
+    def _take_fault(self, path: str, *, in_batch: bool = False) -> _Fault | None:
+        """The next fault for a request (`in_batch`: for a route inside ``/1/batch``)."""
         with self._lock:
             for fault in self._faults:
+                if (fault.kind == "route") != in_batch:
+                    continue
                 if fault.remaining > 0 and path.startswith(fault.path_prefix):
                     fault.remaining -= 1
                     if fault.remaining == 0:
