@@ -12,8 +12,8 @@ set by the session; py-trello's ``key``/``token`` query parameters are stripped 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -68,6 +68,8 @@ CARD_PARAMS: dict[str, str] = {
     "members": "true",
     "member_fields": "all",
 }  # no commas: `/1/batch` separates its routes with commas
+# Every read of a board's actions (pages, and the change check inside `/1/batch`).
+ACTION_PARAMS: dict[str, str] = {"filter": "all", "memberCreator_fields": "fullName,username"}
 
 
 def oauth_header(api_key: str, token: str) -> dict[str, str]:
@@ -114,9 +116,32 @@ class BatchAnswer:
 
 @dataclass(frozen=True)
 class BoardCheck:
-    """One board's answer to the change check: its newest action id, or why it failed."""
+    """One board's newest action id, or why it failed (`syncd check`'s reachability line)."""
 
     newest: str | None = None  # None: the board has no action at all
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BoardActions:
+    """One board's answer to the change check: the first page (newest first, at most
+    `MAX_PAGE`) of its actions since the cursor, or why Trello refused it."""
+
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def more(self) -> bool:
+        """A full page: older actions since the cursor may follow (`actions_pages(before=)`)."""
+        return len(self.actions) >= MAX_PAGE
+
+
+@dataclass(frozen=True)
+class CardAnswer:
+    """One card's answer inside a card `/1/batch`: the card, None when it is gone, or why
+    Trello refused it."""
+
+    card: dict[str, Any] | None = None
     error: str | None = None
 
 
@@ -165,19 +190,18 @@ class TrelloAPI:
         return self._pages(f"/boards/{board}/cards", params, "cards page")
 
     def actions_pages(
-        self, board: str, *, since: str | None = None
+        self, board: str, *, since: str | None = None, before: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Board actions newer than `since` (all when None), newest first, 1000 per request."""
-        params = {"filter": "all", "memberCreator_fields": "fullName,username"}
-        if since:
-            params["since"] = since
-        return self._pages(f"/boards/{board}/actions", params, "actions page")
+        """Board actions newer than `since` (all when None) and older than `before` (an
+        action id: the pages after one already read), newest first, 1000 per request."""
+        return self._pages(
+            f"/boards/{board}/actions", _actions_query(since), "actions page", before=before
+        )
 
     def _pages(
-        self, path: str, params: dict[str, str], what: str
+        self, path: str, params: dict[str, str], what: str, *, before: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Trello's backwards paging: ``limit=1000``, then ``before=<oldest id seen>``."""
-        before: str | None = None
         while True:
             query = {**params, "limit": str(MAX_PAGE)}
             if before:
@@ -207,8 +231,35 @@ class TrelloAPI:
             raise ApiError(f"trello batch: {len(results)} answers for {len(routes)} routes")
         return results
 
+    def actions_check(self, cursors: Mapping[str, str | None]) -> dict[str, BoardActions]:
+        """The change check: each board's actions since its cursor (an action id or a date;
+        None: all), first page, 10 boards per `/1/batch` request. An idle board answers ``[]``,
+        so an idle poll costs 1 request per 10 boards and a changed board's actions come with
+        it (`BoardActions.more`: read the older pages with `actions_pages(before=)`).
+
+        A board Trello refuses inside the batch (deleted, token removed from it) gets its own
+        error and the others their answer; a batch request that fails as a whole raises.
+        """
+        boards = list(cursors)
+        result: dict[str, BoardActions] = {}
+        for start in range(0, len(boards), MAX_BATCH):
+            chunk = boards[start : start + MAX_BATCH]
+            routes = [
+                # safe="": the commas inside a route are encoded (the batch splits on commas)
+                f"/boards/{quote(board)}/actions?"
+                + urlencode({**_actions_query(cursors[board]), "limit": str(MAX_PAGE)}, safe="")
+                for board in chunk
+            ]
+            for board, answer in zip(chunk, self.batch(routes), strict=True):
+                if answer.status != 200 or not isinstance(answer.body, list):
+                    error = f"trello change check of board {board}: {answer.status}"
+                    result[board] = BoardActions(error=error)
+                else:
+                    result[board] = BoardActions(answer.body)
+        return result
+
     def change_check(self, boards: Sequence[str]) -> dict[str, BoardCheck]:
-        """The newest action id of each board: the cheap change check (1 request per 10 boards).
+        """The newest action id of each board (1 request per 10 boards): `syncd check`.
 
         A board Trello refuses inside the batch (deleted, token removed from it) gets its own
         error and the others their answer; a batch request that fails as a whole raises.
@@ -226,19 +277,32 @@ class TrelloAPI:
         return result
 
     def cards(self, card_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
-        """Fetch cards by id through `/1/batch` (10 per request); None for a deleted card."""
-        query = urlencode(CARD_PARAMS, safe="")
+        """Fetch cards by id through `/1/batch` (10 per request); None for a deleted card.
+        Raises on the first card Trello refuses."""
         result: dict[str, dict[str, Any] | None] = {}
+        for card_id, answer in self.card_answers(card_ids).items():
+            if answer.error is not None:
+                raise ApiError(answer.error)
+            result[card_id] = answer.card
+        return result
+
+    def card_answers(self, card_ids: Sequence[str]) -> dict[str, CardAnswer]:
+        """Each card's answer through `/1/batch` (10 per request): the card, None for a
+        deleted one, or the refusal of that card alone (the batch request that fails as a
+        whole raises)."""
+        query = urlencode(CARD_PARAMS, safe="")
+        result: dict[str, CardAnswer] = {}
         for start in range(0, len(card_ids), MAX_BATCH):
             chunk = list(card_ids[start : start + MAX_BATCH])
             answers = self.batch([f"/cards/{quote(card_id)}?{query}" for card_id in chunk])
             for card_id, answer in zip(chunk, answers, strict=True):
                 if answer.status == 200 and isinstance(answer.body, dict):
-                    result[card_id] = answer.body
+                    result[card_id] = CardAnswer(answer.body)
                 elif answer.status in (404, 400):
-                    result[card_id] = None
+                    result[card_id] = CardAnswer(None)
                 else:
-                    raise ApiError(f"trello card {card_id} in batch: {answer.status}")
+                    error = f"trello card {card_id} in batch: {answer.status}"
+                    result[card_id] = CardAnswer(error=error)
         return result
 
     # -- webhooks -----------------------------------------------------------------------
@@ -287,6 +351,11 @@ class TrelloAPI:
         if not isinstance(board_id, str) or not board_id:
             raise ApiError(f"trello board {board}: the answer has no id")
         return board_id
+
+
+def _actions_query(since: str | None) -> dict[str, str]:
+    """The query of a read of board actions, since the cursor when there is one."""
+    return {**ACTION_PARAMS, "since": since} if since else dict(ACTION_PARAMS)
 
 
 def _expect(value: Any, kind: type, what: str) -> Any:

@@ -83,7 +83,7 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # fail | disconnect | rate_limit | garbage
+    kind: str  # fail | disconnect | rate_limit | garbage | route (a route inside /1/batch)
     remaining: int
     status: int = 500
     path_prefix: str = ""
@@ -192,14 +192,24 @@ def _pick(obj: Json, fields: list[str] | None) -> Json:
     return out
 
 
-def _after(obj_id: str, when: datetime, cursor: tuple[str, Any]) -> bool:
-    kind, value = cursor
-    return obj_id > value if kind == "id" else when > value
+def _action_date(action: Json) -> datetime:
+    return parse_iso(action["date"])
 
 
-def _before(obj_id: str, when: datetime, cursor: tuple[str, Any]) -> bool:
+def _card_date(card: Json) -> datetime:
+    return id_timestamp(card["id"])
+
+
+def _after(obj: Json, when: Callable[[Json], datetime], cursor: tuple[str, Any]) -> bool:
+    """Newer than ``since``: by id for an id, by date for a date (`when` is read only then)."""
     kind, value = cursor
-    return obj_id < value if kind == "id" else when < value
+    return obj["id"] > value if kind == "id" else when(obj) > value
+
+
+def _before(obj: Json, when: Callable[[Json], datetime], cursor: tuple[str, Any]) -> bool:
+    """Older than ``before``: by id for an id, by date for a date (`when` is read only then)."""
+    kind, value = cursor
+    return obj["id"] < value if kind == "id" else when(obj) < value
 
 
 def _action_filter(spec: str) -> Callable[[Json], bool]:
@@ -501,9 +511,9 @@ class _TrelloRoutes:
         limit = p.number("limit", 1000, 1, 1000)
         before, since = p.cursor("before"), p.cursor("since")
         if before:
-            cards = [c for c in cards if _before(c["id"], id_timestamp(c["id"]), before)]
+            cards = [c for c in cards if _before(c, _card_date, before)]
         if since:
-            cards = [c for c in cards if _after(c["id"], id_timestamp(c["id"]), since)]
+            cards = [c for c in cards if _after(c, _card_date, since)]
         if limit_given:
             cards = sorted(cards, key=lambda c: c["id"], reverse=True)[:limit]
         fields = p.fields("fields")
@@ -533,9 +543,9 @@ class _TrelloRoutes:
         # The nested ``actions_before`` is ignored, as on Trello (TRELLO-229).
         before = p.cursor("before") if paged else None
         if since:
-            actions = [a for a in actions if _after(a["id"], parse_iso(a["date"]), since)]
+            actions = [a for a in actions if _after(a, _action_date, since)]
         if before:
-            actions = [a for a in actions if _before(a["id"], parse_iso(a["date"]), before)]
+            actions = [a for a in actions if _before(a, _action_date, before)]
         page = p.number("page", 0, 0, 1_000_000) if paged else 0
         actions = actions[page * limit : page * limit + limit]
         fields = p.fields("fields" if paged else "action_fields")
@@ -579,9 +589,9 @@ class _TrelloRoutes:
                 ]
                 since, before = p.cursor("since"), p.cursor("before")
                 if since:
-                    acts = [a for a in acts if _after(a["id"], parse_iso(a["date"]), since)]
+                    acts = [a for a in acts if _after(a, _action_date, since)]
                 if before:
-                    acts = [a for a in acts if _before(a["id"], parse_iso(a["date"]), before)]
+                    acts = [a for a in acts if _before(a, _action_date, before)]
                 return acts[: p.number("limit", 50, 0, 1000)]
             if sub in ("list", "board"):
                 return (
@@ -604,9 +614,9 @@ class _TrelloRoutes:
         cards = [c for c in self._select_cards(x["idBoard"], which) if c["idList"] == x["id"]]
         before, since = p.cursor("before"), p.cursor("since")
         if before:
-            cards = [c for c in cards if _before(c["id"], id_timestamp(c["id"]), before)]
+            cards = [c for c in cards if _before(c, _card_date, before)]
         if since:
-            cards = [c for c in cards if _after(c["id"], id_timestamp(c["id"]), since)]
+            cards = [c for c in cards if _after(c, _card_date, since)]
         if p.get("limit") is not None:
             cards = sorted(cards, key=lambda c: c["id"], reverse=True)[
                 : p.number("limit", 1000, 1, 1000)
@@ -678,6 +688,16 @@ class _TrelloRoutes:
                 out.append(
                     {"400": {"message": "batch requests cannot be nested", "error": "BAD_REQUEST"}}
                 )
+                continue
+            fault = self.sandbox._take_fault("/1" + path, in_batch=True)
+            if fault is not None:
+                message = (
+                    "unauthorized permission requested"
+                    if fault.status == 401
+                    else HTTPStatus(fault.status).phrase
+                )
+                error = HTTPStatus(fault.status).name
+                out.append({str(fault.status): {"message": message, "error": error}})
                 continue
             try:
                 body = self.dispatch(
@@ -958,9 +978,18 @@ class Sandbox:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def refuse_in_batch(self, n: int, status: int = 401, path_prefix: str = "") -> None:
+        """Refuse the next ``n`` matching routes *inside* a ``/1/batch`` with ``status`` while
+        the batch itself answers 200 and its other routes are served: Trello's answer for a
+        board or card the token lost (``{"401": …}`` in its place in the array)."""
+        self._add_fault(_Fault("route", n, status, path_prefix))
+
+    def _take_fault(self, path: str, *, in_batch: bool = False) -> _Fault | None:
+        """The next fault for a request (`in_batch`: for a route inside ``/1/batch``)."""
         with self._lock:
             for fault in self._faults:
+                if (fault.kind == "route") != in_batch:
+                    continue
                 if fault.remaining > 0 and path.startswith(fault.path_prefix):
                     fault.remaining -= 1
                     if fault.remaining == 0:

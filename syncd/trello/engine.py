@@ -2,24 +2,35 @@
 
 Algorithm, per pass (`Mirror.sync`):
 
-1. **Change check.** One ``/1/batch`` request asks every board (10 per request) for its newest
-   action id. A board whose newest id is the stored cursor is *idle*: nothing is fetched,
-   nothing is written (the check time is kept in memory for readiness). A board Trello refuses
-   inside the batch fails alone; the check request is counted once, in the report of the
-   first board it served (so the reports add up to the requests made).
-2. **Incremental.** Otherwise the actions since the cursor are read (1000 per page). The cards
-   they touch (for an action naming only a checklist, the stored checklist's card: see
-   `syncd.trello.actions`) are refetched through ``/1/batch`` (10 per request) and written
-   with the actions and the new cursor, in one transaction. Actions already applied from a
-   webhook are not refetched (webhooks never move the cursor, so a lost delivery is always
-   caught here), nor are syncd's own comments (write-back): they are stored, their card is
-   unchanged. A ``deleteCard`` marks its card deleted without a fetch. When an action changes
-   the board itself (a list, a label, a custom field, a member) or too many cards changed, a
-   full snapshot is cheaper and is taken instead.
+1. **Change check.** One ``/1/batch`` request asks every board (10 per request) for its actions
+   since its cursor (``/boards/{id}/actions?since=<cursor>&limit=1000``, the same filter and
+   fields as every action read). An idle board answers ``[]``: nothing more is fetched, nothing
+   is written (the check time is kept in memory for readiness), so an idle poll costs 1 request
+   per 10 boards. A changed board's actions arrive in the check itself; only a board that
+   filled the page (1000) reads its older pages (``before=``). A board Trello refuses inside
+   the batch fails alone.
+2. **Incremental.** The cards the new actions touch (for an action naming only a checklist,
+   the stored checklist's card: see `syncd.trello.actions`) are refetched for **every changed
+   board together** (10 per ``/1/batch`` request, cards of several boards sharing a request),
+   then each board is written with its actions and its new cursor, in one transaction of its
+   own. Actions already applied from a webhook are not refetched (webhooks never move the
+   cursor, so a lost delivery is always caught here), nor are syncd's own comments
+   (write-back): they are stored, their card is unchanged. A ``deleteCard`` marks its card
+   deleted without a fetch. When an action changes the board itself (a list, a label, a custom
+   field, a member) or too many cards changed, a full snapshot is cheaper and is taken instead
+   (with the actions already read). A card Trello refuses inside the shared batch, or a card
+   batch request that fails as a whole, fails the boards of those cards alone.
 3. **Full snapshot** (first sync, ``--full``, the daily reconcile): one nested
    ``GET /1/boards/{id}`` with every parameter explicit (paged ``/cards`` when Trello refuses a
    board that large), plus the action pages since the cursor (the whole history the first
    time). Cards missing from the snapshot are marked deleted.
+
+So 5 card changes on each of 2 boards cost 2 requests: the check and one card batch.
+
+**Requests are attributed so the per-board reports add up to the requests made.** A board's
+own requests (its older action pages, its snapshot) are counted on it; a shared request (a
+change check request, a card batch request) is counted once, on the first board it served, in
+the configured order, and so is its time. A request retried counts each attempt.
 
 Each board is one transaction: its rows and its cursor move together, so a pass killed at any
 moment leaves the previous complete state and the next pass resumes from the cursor. A board
@@ -30,14 +41,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
 from adapters.transport import ApiError
-from adapters.trello import BoardCheck, TooManyCards, TrelloAPI
+from adapters.trello import MAX_BATCH, BoardActions, CardAnswer, TooManyCards, TrelloAPI
 from state.store import BoardBatch, Store, StoreClosing, StoreError, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import BoardConfig
@@ -48,6 +59,7 @@ from syncd.writeback.marker import own_comment_ids
 log = structlog.get_logger("syncd.mirror")
 
 MAX_INCREMENTAL_CARDS = 50  # above this, one snapshot request beats ⌈n/10⌉ batch requests
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -94,63 +106,97 @@ class Mirror:
         self, *, full: bool = False, boards: Sequence[BoardConfig] | None = None
     ) -> list[BoardReport]:
         """One pass over `boards` (default: every configured board); never raises for one
-        board's failure. The change check asks all of them together."""
+        board's failure. The change check and the card refetch ask all of them together."""
         chosen = self.boards if boards is None else [b for b in self.boards if b in boards]
         if not chosen:
             return []
         states = {row["board_ref"]: row for row in self.store.sync_states()}
         needs_full = [b for b in chosen if full or not (states.get(b.id) or {}).get("last_full_at")]
-        others = [b for b in chosen if b not in needs_full]
         reports = [
             self._guarded(board, lambda b=board: self._full(b, states.get(b.id)))
             for board in needs_full
         ]
-        if others:
-            started = self.api.session.stats.requests
-            try:
-                checks = self.api.change_check([board.id for board in others])
-            except ApiError as exc:  # the check failed as a whole: every board fails with it
-                checks = {board.id: BoardCheck(error=str(exc)) for board in others}
-            check_cost = self.api.session.stats.requests - started
-            for index, board in enumerate(others):
-                state = states[board.id]
-                reports.append(
-                    self._guarded(
-                        board,
-                        lambda b=board, s=state: self._incremental(b, s, checks[b.id]),
-                        # the shared check is counted once, on the first board it served
-                        shared_requests=check_cost if index == 0 else 0,
-                    )
-                )
-        return reports
+        others = [_Poll(board, states[board.id]) for board in chosen if board not in needs_full]
+        return reports + self._poll(others)
 
     def sync_board(self, board: BoardConfig, *, full: bool = False) -> BoardReport:
         """Sync one board (used by the webhook path to catch up after a refused action)."""
         state = self.store.sync_state(board.id)
         if full or not state or not state.get("last_full_at"):
             return self._guarded(board, lambda: self._full(board, state))
-        return self._guarded(
-            board,
-            lambda: self._incremental(board, state, self.api.change_check([board.id])[board.id]),
-        )
+        (report,) = self._poll([_Poll(board, state)])
+        return report
 
-    def _guarded(
-        self, board: BoardConfig, step: Callable[[], BoardReport], *, shared_requests: int = 0
-    ) -> BoardReport:
-        """Run one board's step: a failure is recorded and reported, never raised; the report
-        counts every request the step made (and `shared_requests` spent for it beforehand)."""
+    def _poll(self, polls: list[_Poll]) -> list[BoardReport]:
+        """Steps 1 and 2 of the module docstring over boards already mirrored once."""
+        for start in range(0, len(polls), MAX_BATCH):  # 1. the change check
+            chunk = polls[start : start + MAX_BATCH]
+            cursors = {poll.board.id: poll.state.get("action_cursor") for poll in chunk}
+            try:
+                checks = self._shared(chunk, lambda c=cursors: self.api.actions_check(c))
+            except ApiError as exc:  # the request failed as a whole: its boards fail with it
+                checks = {board: BoardActions(error=str(exc)) for board in cursors}
+            for poll in chunk:
+                poll.check = checks[poll.board.id]
+        for poll in polls:  # each board: the rest of its actions, what to refetch
+            self._step(poll, lambda p=poll: self._plan(p))
+        wanted = [(poll, card) for poll in polls if poll.report is None for card in poll.touched]
+        for start in range(0, len(wanted), MAX_BATCH):  # every board's cards together
+            chunk = wanted[start : start + MAX_BATCH]
+            served = list({id(poll): poll for poll, _card in chunk}.values())
+            ids = [card for _poll, card in chunk]
+            try:
+                answers = self._shared(served, lambda i=ids: self.api.card_answers(i))
+            except ApiError as exc:
+                answers = {card: CardAnswer(error=str(exc)) for card in ids}
+            for poll, card in chunk:
+                poll.cards[card] = answers[card]
+        for poll in polls:  # each board written alone, with its cursor
+            if poll.report is None:
+                self._step(poll, lambda p=poll: self._write_incremental(p))
+        return [self._finish(poll) for poll in polls]
+
+    def _shared(self, served: Sequence[_Poll], call: Callable[[], _T]) -> _T:
+        """Make a request shared by `served`: its cost (requests, time) is counted once, on
+        the first board it served (so the reports add up to the requests made)."""
+        started_requests = self.api.session.stats.requests
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            served[0].requests += self.api.session.stats.requests - started_requests
+            served[0].seconds += time.perf_counter() - started
+
+    def _step(self, poll: _Poll, step: Callable[[], BoardReport | None]) -> None:
+        """Run one step of a board: a failure is recorded and becomes its report, never
+        raised; the board's report counts every request the step made, and its time."""
         started_requests = self.api.session.stats.requests
         started = time.perf_counter()
         try:
             report = step()
         except (ApiError, StoreError) as exc:
-            self._failed(board, str(exc))
-            report = BoardReport(board.id, "failed", error=str(exc))
-        report.requests = self.api.session.stats.requests - started_requests + shared_requests
-        report.seconds = round(time.perf_counter() - started, 3)
+            self._failed(poll.board, str(exc))
+            report = BoardReport(poll.board.id, "failed", error=str(exc))
+        finally:
+            poll.requests += self.api.session.stats.requests - started_requests
+            poll.seconds += time.perf_counter() - started
+        if report is not None:
+            poll.report = report
+
+    def _guarded(self, board: BoardConfig, step: Callable[[], BoardReport]) -> BoardReport:
+        """Run a board's step alone (a snapshot): see `_step`."""
+        poll = _Poll(board, {})
+        self._step(poll, step)
+        return self._finish(poll)
+
+    def _finish(self, poll: _Poll) -> BoardReport:
+        """The board's report, with the requests and the time counted on it; its log line."""
+        report = poll.report or BoardReport(poll.board.id, "failed", error="not synced")
+        report.requests = poll.requests
+        report.seconds = round(poll.seconds, 3)
         log.info(
             "board synced" if report.error is None else "board sync failed",
-            board=board.id,
+            board=poll.board.id,
             mode=report.mode,
             requests=report.requests,
             cards=report.cards,
@@ -170,13 +216,20 @@ class Mirror:
         except StoreError as exc:  # the store itself is down: the log line is all we have
             log.error("cannot record sync error", board=board.id, error=str(exc))
 
-    # -- the three modes ----------------------------------------------------------------
+    # -- the modes ----------------------------------------------------------------------
 
-    def _full(self, board: BoardConfig, state: dict[str, Any] | None) -> BoardReport:
+    def _full(
+        self,
+        board: BoardConfig,
+        state: dict[str, Any] | None,
+        actions: list[dict[str, Any]] | None = None,
+    ) -> BoardReport:
+        """The snapshot; `actions`: those since the cursor, when the poll already read them."""
         cursor = (state or {}).get("action_cursor")
         # Actions first: one made while the snapshot is read is then newer than the cursor and
         # the next poll refetches its card (the other order would skip it until the reconcile).
-        actions = self._actions_since(board, cursor)
+        if actions is None:
+            actions = self._actions_since(board, cursor)
         self.progress(f"{board.id}: snapshot")
         mode = "full"
         try:
@@ -203,22 +256,27 @@ class Mirror:
             deleted=result.deleted,
         )
 
-    def _incremental(
-        self, board: BoardConfig, state: dict[str, Any], check: BoardCheck
-    ) -> BoardReport:
+    def _plan(self, poll: _Poll) -> BoardReport | None:
+        """After the check: idle, a snapshot, or the cards to refetch (None: to be written)."""
+        board, state, check = poll.board, poll.state, poll.check
+        assert check is not None
         if check.error is not None:
             raise ApiError(check.error)
-        newest = check.newest
         cursor = state.get("action_cursor")
-        if newest is None or (cursor is not None and newest <= cursor):
-            self.last_checked[board.id] = self.clock()
-            return BoardReport(board.id, "idle")
-        actions = self._actions_since(board, cursor)
+        actions = list(check.actions)
+        if check.more:  # a full page: the older actions since the cursor follow
+            oldest = min(action["id"] for action in check.actions)
+            for page in self.api.actions_pages(board.id, since=cursor, before=oldest):
+                actions.extend(page)
+                self.progress(f"{board.id}: {len(actions)} actions read")
+        # `since` is exclusive: anything at or before the cursor is not new (same idle rule as
+        # comparing the newest action id with the cursor)
+        actions = [a for a in actions if cursor is None or a.get("id", "") > cursor]
         if not actions:
             self.last_checked[board.id] = self.clock()
             return BoardReport(board.id, "idle")
         if any(action.get("type") in BOARD_LEVEL_ACTIONS for action in actions):
-            return self._full(board, state)
+            return self._full(board, state, actions)
         known = self.store.known_actions(action["id"] for action in actions)
         fresh = [action for action in actions if action["id"] not in known]
         own = own_comment_ids(fresh, self.store.writeback_intents)  # nothing to refetch
@@ -226,20 +284,29 @@ class Mirror:
         checklists = {cid for a in fresh if (cid := action_checklist_id(a)) is not None}
         deleted, touched = changed_cards(fresh, self.store.checklist_cards(checklists))
         if len(touched) > self.max_incremental_cards:
-            return self._full(board, state)
-        board_id = state["board_id"]
+            return self._full(board, state, actions)
         self.progress(f"{board.id}: {len(actions)} new actions, {len(touched)} cards to refetch")
+        poll.actions, poll.deleted, poll.touched = actions, deleted, sorted(touched)
+        return None
+
+    def _write_incremental(self, poll: _Poll) -> BoardReport:
+        """The refetched cards, the actions and the cursor of one board, in one transaction;
+        a card of this board refused in the shared batch fails this board alone."""
+        refused = [answer.error for answer in poll.cards.values() if answer.error is not None]
+        if refused:
+            raise ApiError(refused[0])
+        board, board_id = poll.board, poll.state["board_id"]
         batch = refetched_batch(
-            self.api.cards(sorted(touched)) if touched else {},
+            {card: answer.card for card, answer in poll.cards.items()},
             board_ref=board.id,
             role=board.role,
             board_id=board_id,
             observed_at=self._now(),
             options=self.store.custom_field_options(board_id),
-            deleted=deleted,
+            deleted=poll.deleted,
         )
-        batch.actions = action_rows(actions, board_id, "poll")
-        batch.cursor = _newest(actions, cursor)
+        batch.actions = action_rows(poll.actions, board_id, "poll")
+        batch.cursor = _newest(poll.actions, poll.state.get("action_cursor"))
         result = self.write(batch)
         self.last_checked[board.id] = self.clock()
         return BoardReport(
@@ -260,6 +327,23 @@ class Mirror:
 
     def _now(self) -> str:
         return utc_iso(self.clock())
+
+
+@dataclass(eq=False)
+class _Poll:
+    """One board during a pass: its state, what the shared requests brought it, and what is
+    counted on it (requests, seconds) until its report is final."""
+
+    board: BoardConfig
+    state: dict[str, Any]
+    check: BoardActions | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+    cards: dict[str, CardAnswer] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+    report: BoardReport | None = None
 
 
 def _newest(actions: Sequence[dict[str, Any]], cursor: str | None) -> str | None:

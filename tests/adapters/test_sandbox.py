@@ -290,6 +290,47 @@ def test_batch(fresh: Any) -> None:
     assert r.status_code == 400
 
 
+def test_batch_of_actions_since_a_cursor(fresh: Any) -> None:
+    """The poll's change check: each board's actions since an id or a date, inside one batch;
+    a comma inside a route's query travels encoded (the batch splits routes on commas)."""
+    sb, s = fresh
+    base = f"{sb.trello_api_base}/boards/{CONSORTIUM}/actions"
+    everything = s.get(base, params={"limit": "1000"}).json()
+    newest, third = everything[0], everything[2]
+    routes = [
+        f"/boards/{CONSORTIUM}/actions?filter=all&memberCreator_fields=fullName%2Cusername"
+        f"&since={third['id']}&limit=1000",
+        f"/boards/{PRODUCT}/actions?filter=all&since={'f' * 24}&limit=1000",  # idle: []
+        f"/boards/{CONSORTIUM}/actions?since={third['date'].replace(':', '%3A')}&limit=1000",
+        f"/boards/{CONSORTIUM}/actions?since={newest['id']}&filter=all%2CcommentCard",
+    ]
+    body = s.get(f"{sb.trello_api_base}/batch", params={"urls": ",".join(routes)}).json()
+    assert [a["id"] for a in body[0]["200"]] == [a["id"] for a in everything[:2]]
+    assert body[1] == {"200": []}
+    assert [a["id"] for a in body[2]["200"]] == [
+        a["id"] for a in everything if a["date"] > third["date"]
+    ]
+    assert body[3] == {"200": []}
+    assert sb.count("/1/batch") == 1 and len(sb.requests) == 2
+
+
+def test_a_route_refused_inside_a_batch(fresh: Any) -> None:
+    sb, s = fresh
+    sb.refuse_in_batch(1, status=401, path_prefix=f"/1/boards/{PRODUCT}/actions")
+    routes = [f"/boards/{CONSORTIUM}/actions?limit=1", f"/boards/{PRODUCT}/actions?limit=1"]
+    r = s.get(f"{sb.trello_api_base}/batch", params={"urls": ",".join(routes)})
+    assert r.status_code == 200  # the batch is answered, the one route refused in its place
+    first, second = r.json()
+    assert list(first) == ["200"] and len(first["200"]) == 1
+    assert second == {
+        "401": {"message": "unauthorized permission requested", "error": "UNAUTHORIZED"}
+    }
+    # a direct request is not a route inside a batch; the fault was used once
+    assert s.get(f"{sb.trello_api_base}/boards/{PRODUCT}/actions").status_code == 200
+    again = s.get(f"{sb.trello_api_base}/batch", params={"urls": ",".join(routes)}).json()
+    assert [list(answer) for answer in again] == [["200"], ["200"]]
+
+
 # --------------------------------------------------------------------------- auth and limits
 
 

@@ -104,7 +104,7 @@ def test_idle_poll_costs_one_request_and_writes_nothing(sandbox: Sandbox, tmp_pa
     sandbox.reset_counts()
     result = sync_pass(runtime)
     assert [r.mode for r in result.boards] == ["idle", "idle"]
-    assert len(sandbox.requests) == 1  # one /1/batch asks both boards for their newest action
+    assert len(sandbox.requests) == 1  # one /1/batch asks both boards for their new actions
     assert sandbox.requests[0].path == "/1/batch"
     assert sqlite_dump(url) == before
     assert set(runtime.mirror.last_checked) == {CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK}
@@ -179,8 +179,8 @@ def test_changed_cards_alone_are_refetched(sandbox: Sandbox, store_url: str) -> 
     reports = {r.board: r for r in runtime.mirror.sync()}
     assert reports[PRODUCT_SHORT_LINK].mode == "incremental"
     assert reports[CONSORTIUM_SHORT_LINK].mode == "idle"
-    # the change check, the new actions, one batch of the 3 cards
-    assert len(sandbox.requests) == 3
+    # the change check (which brings the new actions), one batch of the 3 cards
+    assert len(sandbox.requests) == 2
     batch = [r for r in sandbox.requests if r.path == "/1/batch"][-1]
     routes = batch.query["urls"][0].split(",")
     assert len(routes) == 3
@@ -210,7 +210,7 @@ def test_a_checklist_renamed_names_no_card_yet_its_card_is_refetched(
     reports = {r.board: r for r in runtime.mirror.sync()}
     assert reports[CONSORTIUM_SHORT_LINK].mode == "incremental"
     assert reports[CONSORTIUM_SHORT_LINK].cards == 1
-    assert len(sandbox.requests) == 3  # the change check, the new action, one batch
+    assert len(sandbox.requests) == 2  # the change check with the new action, one batch
     names = {row["id"]: row["name"] for row in runtime.store.read_mirror().checklists}
     assert names[checklist] == "Priorités 2027"
 
