@@ -216,7 +216,8 @@ def test_daemon_end_to_end(running: Running) -> None:
         _wait(f"the report to show {kind}", reflected, 10, running)
         delays[kind] = time.perf_counter() - started
     print("webhook → report delays (s):", {k: round(v, 3) for k, v in delays.items()})
-    assert max(delays.values()) < 1.0, delays
+    # the delay is printed, not asserted (rates and latencies live in bench/bench_webhooks.py);
+    # poll_seconds = 300 and the webhook-sourced versions below show the webhook path applied it
     assert running.sandbox.world.wait_deliveries(5)
     assert all(d.status == 200 for d in world.deliveries if d.action_id in action_ids)
 
