@@ -33,6 +33,8 @@ from adapters.transport import (
 TRELLO_PUBLIC_PREFIXES = ("https://api.trello.com/1", "https://trello.com/1")
 MAX_PAGE = 1000
 MAX_BATCH = 10
+# The action that opens a board's history: no action of the board is older.
+BOARD_BIRTH_ACTIONS = frozenset({"createBoard", "copyBoard", "convertToBoardFromCard"})
 
 # One nested GET /1/boards/{id}: the whole board but its actions (see trello-api.md §1.1).
 SNAPSHOT_PARAMS: dict[str, str] = {
@@ -171,12 +173,24 @@ class TrelloAPI:
         params = {"filter": "all", "memberCreator_fields": "fullName,username"}
         if since:
             params["since"] = since
-        return self._pages(f"/boards/{board}/actions", params, "actions page")
+        return self._pages(
+            f"/boards/{board}/actions",
+            params,
+            "actions page",
+            # nothing is older than the board's creation: a full page ending with it is the last
+            first=lambda action: action.get("type") in BOARD_BIRTH_ACTIONS,
+        )
 
     def _pages(
-        self, path: str, params: dict[str, str], what: str
+        self,
+        path: str,
+        params: dict[str, str],
+        what: str,
+        *,
+        first: Callable[[dict[str, Any]], bool] = lambda _item: False,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Trello's backwards paging: ``limit=1000``, then ``before=<oldest id seen>``."""
+        """Trello's backwards paging: ``limit=1000``, then ``before=<oldest id seen>``, until a
+        short page or the `first` item there can be."""
         before: str | None = None
         while True:
             query = {**params, "limit": str(MAX_PAGE)}
@@ -187,7 +201,10 @@ class TrelloAPI:
                 yield page
             if len(page) < MAX_PAGE:
                 return
-            before = min(item["id"] for item in page)
+            oldest = min(page, key=lambda item: item["id"])
+            if first(oldest):
+                return
+            before = oldest["id"]
 
     # -- batch --------------------------------------------------------------------------
 
