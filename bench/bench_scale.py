@@ -229,9 +229,11 @@ def main() -> None:
         help="the sandbox's requests per 10 s (Trello: 100); syncd's budget is 90",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
-    parser.add_argument("--keep", help="keep the logs in this folder")
+    parser.add_argument("--keep", help="keep the logs, config and SQLite store in this folder")
     args = parser.parse_args()
 
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     world = build_scale_world(args.boards, args.cards, args.actions)
     built = time.perf_counter() - started
@@ -250,10 +252,9 @@ def main() -> None:
             rate_limit_per_10s=args.rate or None,
             deliver_webhooks=False,
         ) as sandbox,
-        store_url(args.backend, Path(tmp_name)) as url,
+        store_url(args.backend, Path(args.keep or tmp_name)) as url,
     ):
         tmp = Path(args.keep or tmp_name)
-        tmp.mkdir(parents=True, exist_ok=True)
         config = tmp / "scale.toml"
         write_config(config, sandbox, args.boards, url, 90)
         env = environment(sandbox)
