@@ -60,14 +60,18 @@ class Step:
     output: str
 
 
-def first_sync_floor(world: ScaleWorld, boards: int) -> int:
+def listed_actions(world: ScaleWorld, boards: int) -> list[int]:
+    """Each board's listed actions (the build makes more than asked when creating its cards
+    alone takes more)."""
+    return [
+        sum(1 for _ in world.actions_newest_first(world.board(scale_short_link(index))["id"]))
+        for index in range(boards)
+    ]
+
+
+def first_sync_floor(listed: list[int]) -> int:
     """Per board: 1 nested snapshot + ⌈listed actions / 1000⌉ action pages."""
-    total = 0
-    for index in range(boards):
-        board_id = world.board(scale_short_link(index))["id"]
-        listed = sum(1 for _ in world.actions_newest_first(board_id))
-        total += 1 + math.ceil(listed / PAGE)
-    return total
+    return sum(1 + math.ceil(count / PAGE) for count in listed)
 
 
 def write_config(path: Path, sandbox: Sandbox, boards: int, url: str, budget: int) -> None:
@@ -171,8 +175,9 @@ def stored_rows(url: str) -> dict[str, int]:
         store.close()
 
 
-def report_seconds(config: Path, env: dict[str, str], rounds: int = 3) -> tuple[float, int]:
-    """`build_report` over the store in this process: best of `rounds`, and the départements."""
+def report_seconds(config: Path, env: dict[str, str], rounds: int = 3) -> tuple[float, float, int]:
+    """`build_report` over the store in this process: the best of `rounds` wall and CPU
+    seconds, and the départements."""
     from state.store import Store
     from syncd.config import load_settings
     from syncd.report.build import build_report
@@ -180,14 +185,15 @@ def report_seconds(config: Path, env: dict[str, str], rounds: int = 3) -> tuple[
     settings = load_settings(config, environ=env)
     store = Store(settings.store.url, migrate=False)
     try:
-        best = math.inf
+        best = best_cpu = math.inf
         departments = 0
         for _ in range(rounds):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             report = build_report(store, settings, now=datetime.now(UTC))
             best = min(best, time.perf_counter() - started)
+            best_cpu = min(best_cpu, time.process_time() - cpu)
             departments = len(report["departments"])
-        return best, departments
+        return best, best_cpu, departments
     finally:
         store.close()
 
@@ -237,11 +243,12 @@ def main() -> None:
     started = time.perf_counter()
     world = build_scale_world(args.boards, args.cards, args.actions)
     built = time.perf_counter() - started
-    floor = first_sync_floor(world, args.boards)
+    listed = listed_actions(world, args.boards)
+    floor = first_sync_floor(listed)
     idle_floor = math.ceil(args.boards / BATCH)
     print(
-        f"world: {args.boards} boards × {args.cards} cards × {args.actions} listed actions "
-        f"per board ({args.boards * args.cards} cards, {args.boards * args.actions} actions), "
+        f"world: {args.boards} boards × {args.cards} cards × {max(listed)} listed actions "
+        f"per board ({args.boards * args.cards} cards, {sum(listed)} actions), "
         f"built in {built:.1f} s; store {args.backend}; load {os.getloadavg()[0]:.2f}"
     )
     with (
@@ -284,10 +291,10 @@ def main() -> None:
         incremental = run_syncd("incremental", ["sync"], config, env, sandbox, tmp)
         show(incremental, f" ({made} changes)")
 
-        seconds, departments = report_seconds(config, env)
+        seconds, cpu, departments = report_seconds(config, env)
         print(
-            f"report build (in process, best of 3): {seconds:.3f} s over {rows['cards']} cards, "
-            f"{departments} départements (target ≤ 1 s)"
+            f"report build (in process, best of 3): {seconds:.3f} s (cpu {cpu:.3f} s) over "
+            f"{rows['cards']} cards, {departments} départements (target ≤ 1 s)"
         )
         cli_report = run_syncd(
             "syncd report", ["report", "--format", "json"], config, env, sandbox, tmp
