@@ -33,6 +33,8 @@ from adapters.transport import (
 TRELLO_PUBLIC_PREFIXES = ("https://api.trello.com/1", "https://trello.com/1")
 MAX_PAGE = 1000
 MAX_BATCH = 10
+# The action that opens a board's history: no action of the board is older.
+BOARD_BIRTH_ACTIONS = frozenset({"createBoard", "copyBoard", "convertToBoardFromCard"})
 
 # One nested GET /1/boards/{id}: the whole board but its actions (see trello-api.md §1.1).
 SNAPSHOT_PARAMS: dict[str, str] = {
@@ -195,13 +197,25 @@ class TrelloAPI:
         """Board actions newer than `since` (all when None) and older than `before` (an
         action id: the pages after one already read), newest first, 1000 per request."""
         return self._pages(
-            f"/boards/{board}/actions", _actions_query(since), "actions page", before=before
+            f"/boards/{board}/actions",
+            _actions_query(since),
+            "actions page",
+            before=before,
+            # nothing is older than the board's creation: a full page ending with it is the last
+            first=lambda action: action.get("type") in BOARD_BIRTH_ACTIONS,
         )
 
     def _pages(
-        self, path: str, params: dict[str, str], what: str, *, before: str | None = None
+        self,
+        path: str,
+        params: dict[str, str],
+        what: str,
+        *,
+        before: str | None = None,
+        first: Callable[[dict[str, Any]], bool] = lambda _item: False,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Trello's backwards paging: ``limit=1000``, then ``before=<oldest id seen>``."""
+        """Trello's backwards paging: ``limit=1000``, then ``before=<oldest id seen>``, until a
+        short page or the `first` item there can be."""
         while True:
             query = {**params, "limit": str(MAX_PAGE)}
             if before:
@@ -211,7 +225,10 @@ class TrelloAPI:
                 yield page
             if len(page) < MAX_PAGE:
                 return
-            before = min(item["id"] for item in page)
+            oldest = min(page, key=lambda item: item["id"])
+            if first(oldest):
+                return
+            before = oldest["id"]
 
     # -- batch --------------------------------------------------------------------------
 

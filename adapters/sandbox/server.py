@@ -8,13 +8,14 @@ Standard library only (``http.server.ThreadingHTTPServer``); nothing here talks 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -534,20 +535,22 @@ class _TrelloRoutes:
         assert spec is not None
         match = _action_filter(spec)
         limit = p.number(limit_name, 50, 0, 1000)
-        actions = [
-            a
-            for a in self.world.board_actions(bid)
-            if match(a) and a["type"] not in EXCLUDED_ACTION_TYPES
-        ]
         since = p.cursor(since_name)
         # The nested ``actions_before`` is ignored, as on Trello (TRELLO-229).
         before = p.cursor("before") if paged else None
-        if since:
-            actions = [a for a in actions if _after(a, _action_date, since)]
-        if before:
-            actions = [a for a in actions if _before(a, _action_date, before)]
+        # Id cursors bound the world's (lazy) newest-first stream; date cursors filter it.
+        stream: Iterable[Json] = self.world.actions_newest_first(
+            bid,
+            since_id=since[1] if since and since[0] == "id" else None,
+            before_id=before[1] if before and before[0] == "id" else None,
+        )
+        stream = (a for a in stream if match(a) and a["type"] not in EXCLUDED_ACTION_TYPES)
+        if since and since[0] == "date":
+            stream = (a for a in stream if _after(a, _action_date, since))
+        if before and before[0] == "date":
+            stream = (a for a in stream if _before(a, _action_date, before))
         page = p.number("page", 0, 0, 1_000_000) if paged else 0
-        actions = actions[page * limit : page * limit + limit]
+        actions = list(itertools.islice(stream, page * limit, page * limit + limit))
         fields = p.fields("fields" if paged else "action_fields")
         keep_creator = p.flag("memberCreator" if paged else "action_memberCreator", True)
         keep_member = p.flag("member" if paged else "action_member", True)

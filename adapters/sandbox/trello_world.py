@@ -24,7 +24,7 @@ import unicodedata
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -706,6 +706,18 @@ class TrelloWorld:
         """Stored actions of a board, newest first (by id)."""
         return sorted(self.actions.get(board_id, []), key=lambda a: a["id"], reverse=True)
 
+    def actions_newest_first(
+        self, board_id: str, *, since_id: str | None = None, before_id: str | None = None
+    ) -> Iterator[Json]:
+        """The board's actions with ``since_id < id < before_id``, newest first, lazily: the
+        routes take one page of it (a world may hold its history in a compact form)."""
+        for action in self.board_actions(board_id):
+            if before_id is not None and action["id"] >= before_id:
+                continue
+            if since_id is not None and action["id"] <= since_id:
+                return
+            yield action
+
     # ----------------------------------------------------------------- recording
 
     def _card_ref(self, c: Json, **extra: Any) -> Json:
@@ -784,12 +796,34 @@ class TrelloWorld:
             b = self._board(board)
             if self.lists.get(list_id, {}).get("idBoard") != b["id"]:
                 raise KeyError(f"list {list_id!r} is not on board {board!r}")
-            now = self.clock()
+            pos = max((c["pos"] for c in self.cards.values() if c["idList"] == list_id), default=0)
+            card = self._add_card(b, list_id, name, desc, label_ids, member_ids, pos + 16384)
+            return self._record(
+                b,
+                "createCard",
+                {"card": self._card_ref(card), "list": self._list_ref(list_id)},
+                card=card,
+                by=by,
+            )
+
+    def _add_card(
+        self,
+        b: Json,
+        list_id: str,
+        name: str,
+        desc: str,
+        label_ids: Iterable[str],
+        member_ids: Iterable[str],
+        pos: float,
+        now: datetime | None = None,
+    ) -> Json:
+        """Store a new card (its id dated `now`, default the clock) without recording."""
+        with self.lock:
+            now = now or self.clock()
             cid = self.new_id(now)
             self._idshort[b["id"]] += 1
             id_short = self._idshort[b["id"]]
             link = self._short_link()
-            pos = max((c["pos"] for c in self.cards.values() if c["idList"] == list_id), default=0)
             label_list = list(dict.fromkeys(label_ids))
             member_list = list(dict.fromkeys(member_ids))
             card: Json = {
@@ -812,7 +846,7 @@ class TrelloWorld:
                 "locationName": None,
                 "manualCoverAttachment": False,
                 "name": name,
-                "pos": pos + 16384,
+                "pos": pos,
                 "shortLink": link,
                 "isTemplate": False,
                 "cardRole": None,
@@ -835,13 +869,7 @@ class TrelloWorld:
                 },
             }
             self.cards[cid] = card
-            return self._record(
-                b,
-                "createCard",
-                {"card": self._card_ref(card), "list": self._list_ref(list_id)},
-                card=card,
-                by=by,
-            )
+            return card
 
     def _update_card(self, c: Json, changed: Json, old: Json, extra: Json, by: str | None) -> Json:
         data = {"card": self._card_ref(c, **changed), "old": old, **extra}

@@ -49,7 +49,7 @@ import structlog
 
 from adapters.transport import ApiError
 from adapters.trello import MAX_BATCH, BoardActions, CardAnswer, TooManyCards, TrelloAPI
-from state.store import BoardBatch, Store, StoreClosing, StoreError, WriteResult
+from state.store import BoardBatch, Row, Store, StoreClosing, StoreError, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.trello.actions import BOARD_LEVEL_ACTIONS, action_checklist_id, changed_cards
@@ -228,8 +228,11 @@ class Mirror:
         cursor = (state or {}).get("action_cursor")
         # Actions first: one made while the snapshot is read is then newer than the cursor and
         # the next poll refetches its card (the other order would skip it until the reconcile).
-        if actions is None:
-            actions = self._actions_since(board, cursor)
+        rows = (
+            self._action_rows_since(board, cursor)
+            if actions is None
+            else action_rows(actions, "", "poll")
+        )
         self.progress(f"{board.id}: snapshot")
         mode = "full"
         try:
@@ -243,8 +246,10 @@ class Mirror:
         batch = snapshot_batch(
             snapshot, board_ref=board.id, role=board.role, observed_at=self._now(), cards=cards
         )
-        batch.actions = action_rows(actions, snapshot["id"], "poll")
-        batch.cursor = _newest(actions, cursor)
+        for row in rows:  # an action without its board named is the snapshot's board's
+            row["board_id"] = row["board_id"] or snapshot["id"]
+        batch.actions = rows
+        batch.cursor = _newest(rows, cursor)
         result = self.write(batch)
         self.last_checked[board.id] = self.clock()
         return BoardReport(
@@ -318,12 +323,14 @@ class Mirror:
             deleted=result.deleted,
         )
 
-    def _actions_since(self, board: BoardConfig, cursor: str | None) -> list[dict[str, Any]]:
-        actions: list[dict[str, Any]] = []
+    def _action_rows_since(self, board: BoardConfig, cursor: str | None) -> list[Row]:
+        """The actions since `cursor` as rows, each page converted as it comes: a page's JSON
+        takes about three times the memory of its rows (20,000 actions: ~70 MB less at once)."""
+        rows: list[Row] = []
         for page in self.api.actions_pages(board.id, since=cursor):
-            actions.extend(page)
-            self.progress(f"{board.id}: {len(actions)} actions read")
-        return actions
+            rows.extend(action_rows(page, "", "poll"))
+            self.progress(f"{board.id}: {len(rows)} actions read")
+        return rows
 
     def _now(self) -> str:
         return utc_iso(self.clock())
