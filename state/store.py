@@ -64,7 +64,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
-from state import history
+from state import history, queue
 from state import models as m
 from state.coordination import xact_lock
 
@@ -90,6 +90,20 @@ def writes(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate[S
     @functools.wraps(method)
     def routed(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
         return self.serialised(lambda: method(self, *args, **kwargs))
+
+    routed.store_writes = True  # type: ignore[attr-defined]
+    return routed
+
+
+def urgent_writes(
+    method: Callable[Concatenate[Store, P], T],
+) -> Callable[Concatenate[Store, P], T]:
+    """`writes`, and run ahead of the steps already waiting on the route (a write someone is
+    waiting on, such as the intake's group commit that a webhook's 200 waits for)."""
+
+    @functools.wraps(method)
+    def routed(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.serialised(lambda: method(self, *args, **kwargs), urgent=True)
 
     routed.store_writes = True  # type: ignore[attr-defined]
     return routed
@@ -254,8 +268,9 @@ class Store:
         inline). `route(step)` must run `step` and return its result."""
         self._route = route
 
-    def serialised(self, step: Callable[[], T]) -> T:
-        """Run `step` (a write, or a read-modify-write) as one routed write step."""
+    def serialised(self, step: Callable[[], T], *, urgent: bool = False) -> T:
+        """Run `step` (a write, or a read-modify-write) as one routed write step; `urgent`:
+        the route may run it ahead of the steps waiting (it reads the step's ``urgent``)."""
 
         def marked() -> T:
             depth = getattr(self._in_write, "depth", 0)
@@ -267,6 +282,7 @@ class Store:
             finally:
                 self._in_write.depth = depth
 
+        marked.urgent = urgent  # type: ignore[attr-defined]
         route = self._route
         return marked() if route is None else route(marked)  # type: ignore[no-any-return]
 
@@ -732,6 +748,51 @@ class Store:
                 .where(table.c.action_id == action_id)
                 .values(outcome=outcome, applied_at=at)
             )
+
+    # -- the durable delivery queue (issue 15): `state.queue` ------------------------------
+
+    @urgent_writes
+    def queue_deliveries(self, rows: Sequence[Row]) -> dict[str, int]:
+        """Queue verified deliveries in one transaction (the intake's group commit); returns
+        the action id → seq of those queued now (not delivered nor queued before)."""
+        if not rows:
+            return {}
+        with self._write() as connection:
+            return queue.enqueue(connection, rows)
+
+    def queued_deliveries(
+        self, limit: int, *, after: int = 0, older_than: str | None = None
+    ) -> list[Row]:
+        """Queued deliveries in queue order (see `state.queue.pending`)."""
+        with self._read() as connection:
+            return queue.pending(connection, limit, after=after, older_than=older_than)
+
+    def delivered_actions(self, action_ids: Iterable[str]) -> set[str]:
+        """Which of these action ids were delivered before (their ``webhook_delivery`` row)."""
+        with self._read() as connection:
+            return queue.delivered(connection, action_ids)
+
+    @writes
+    def settle_deliveries(
+        self,
+        outcomes: Sequence[Row],
+        dequeue: Iterable[int] = (),
+        *,
+        batch: BoardBatch | None = None,
+    ) -> WriteResult | None:
+        """A run of webhook deliveries settled in ONE transaction: the rows it changed (`batch`,
+        written like `write_board`, or only its raw actions when it names no card), the
+        ``webhook_delivery`` row of each (``outcomes``) and the deletion of its queue rows, so
+        a crash leaves the run either queued or applied and recorded, never half of it."""
+        with self._write() as connection:
+            result = None
+            if batch is not None and (batch.cards or batch.gone_card_ids):
+                xact_lock(connection, f"board:{batch.board_ref}")
+                result = self._write_board(connection, batch)
+            elif batch is not None and batch.actions:
+                self._upsert(connection, m.Action, batch.actions, ["id"], do_nothing=True)
+            queue.settle(connection, outcomes, dequeue)
+            return result
 
     def known_actions(self, action_ids: Iterable[str]) -> set[str]:
         """Which of these action ids are already in the mirror."""

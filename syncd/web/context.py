@@ -24,7 +24,9 @@ class IntakeClosed(Exception):
 
 
 class DeliveryIntake(Protocol):
-    """Where verified deliveries go; both calls answer at once (the work is queued).
+    """Where verified deliveries go. `offer_trello` returns once the delivery is durably queued
+    (the daemon: a group commit into ``webhook_queue``; the route waits for it off the event
+    loop), `offer_figma` once the refresh is queued; the work itself happens later.
 
     What is offered is already checked (`syncd.trello.schema`, `syncd.figma.events`): a
     `TrelloAction` (``as_trello()`` gives it back as JSON for a durable queue; validate it

@@ -20,7 +20,9 @@ class _Applier:
         self.runs: list[list[str]] = []
         self.release = threading.Event()
 
-    def deliver_many(self, deliveries: list[tuple[Any, BoardConfig, str]]) -> list[str]:
+    def deliver_many(
+        self, deliveries: list[tuple[Any, BoardConfig, str]], *, queued: Any = None
+    ) -> list[str]:
         self.release.wait(10)
         self.runs.append([action.id for action, _, _ in deliveries])
         return ["replay" if action.id.endswith("r") else "applied" for action, _, _ in deliveries]
