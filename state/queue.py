@@ -1,7 +1,8 @@
 """The durable webhook queue: verified deliveries kept from their 200 until they are applied.
 
-Owns the statements on ``webhook_queue`` and the settling of ``webhook_delivery`` rows, each a
-function over a connection the `Store` opened (its write transaction or a read):
+Owns `DeliveryQueue` (the intake's own writer of queue rows) and the statements on
+``webhook_queue`` and the settling of ``webhook_delivery`` rows, each a function over a
+connection (the `Store`'s write transaction or read, or the `DeliveryQueue`'s):
 
 - `enqueue`: a group of deliveries (the intake's group commit) in one ``INSERT … ON CONFLICT
   DO NOTHING RETURNING``, leaving out the action ids already delivered or already queued (a
@@ -17,14 +18,26 @@ already has its ``webhook_delivery`` row, so a ``kill -9`` at any moment loses n
 delivery changed, its ``webhook_delivery`` row and the deletion of its queue row commit together,
 so it is applied exactly once whatever crash or replay happens. A leaf: imports nothing of
 ``syncd``.
+
+**The second exception to the single-writer rule** (after the lease heartbeat,
+`state.coordination.LeaseTable`): `DeliveryQueue.enqueue` commits on an engine of its own
+(`Store.delivery_queue`, set up like the writer's: ``BEGIN IMMEDIATE`` and the busy timeout on
+SQLite), not through the writer thread, so a webhook's 200 waits for its own commit and never
+for the mirror writes queued before it. Queue rows are not mirror data: they hold what is to be
+applied, and only the writer (`settle`, in the transaction of the applied rows) removes them.
+On SQLite the two writers take the database lock in turn (a queue commit is one short
+``INSERT``), through the store's in-process lock rather than SQLite's sleeping busy handler;
+on PostgreSQL they do not meet (different rows).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -37,8 +50,16 @@ QUEUE = m.WebhookQueue.__table__  # type: ignore[attr-defined]
 DELIVERY = m.WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 
-def _insert(connection: Connection) -> Any:
-    return sqlite_insert if connection.dialect.name == "sqlite" else pg_insert
+# Built once: compiled once per dialect (SQLAlchemy's cache), however many rows are given.
+_DELIVERED = select(DELIVERY.c.action_id).where(
+    DELIVERY.c.action_id.in_(bindparam("ids", expanding=True))
+)
+_ENQUEUE = {
+    name: insert(QUEUE)
+    .on_conflict_do_nothing(index_elements=["action_id"])
+    .returning(QUEUE.c.action_id, QUEUE.c.seq)
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
 
 
 def delivered(connection: Connection, action_ids: Iterable[str]) -> set[str]:
@@ -46,13 +67,7 @@ def delivered(connection: Connection, action_ids: Iterable[str]) -> set[str]:
     ids = sorted(set(action_ids))
     found: set[str] = set()
     for start in range(0, len(ids), _CHUNK):
-        found.update(
-            connection.execute(
-                select(DELIVERY.c.action_id).where(
-                    DELIVERY.c.action_id.in_(ids[start : start + _CHUNK])
-                )
-            ).scalars()
-        )
+        found.update(connection.execute(_DELIVERED, {"ids": ids[start : start + _CHUNK]}).scalars())
     return found
 
 
@@ -67,17 +82,11 @@ def enqueue(connection: Connection, rows: Sequence[Row]) -> dict[str, int]:
     for row in rows:
         if row["action_id"] not in done:
             unique.setdefault(row["action_id"], row)
-    queued: dict[str, int] = {}
-    fresh = list(unique.values())
-    for start in range(0, len(fresh), _CHUNK):
-        statement = (
-            _insert(connection)(QUEUE)
-            .values(fresh[start : start + _CHUNK])
-            .on_conflict_do_nothing(index_elements=["action_id"])
-            .returning(QUEUE.c.action_id, QUEUE.c.seq)
-        )
-        queued.update({action_id: seq for action_id, seq in connection.execute(statement)})
-    return queued
+    if not unique:
+        return {}
+    # one INSERT … RETURNING (SQLAlchemy's "insertmanyvalues" batches the rows)
+    result = connection.execute(_ENQUEUE[connection.dialect.name], list(unique.values()))
+    return {action_id: seq for action_id, seq in result}
 
 
 def pending(
@@ -92,20 +101,43 @@ def pending(
     return [dict(row) for row in rows]
 
 
+_RECORD = {
+    name: insert(DELIVERY).on_conflict_do_nothing(index_elements=["action_id"])
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+_DEQUEUE = delete(QUEUE).where(QUEUE.c.seq.in_(bindparam("seqs", expanding=True)))
+
+
 def settle(connection: Connection, outcomes: Sequence[Row], seqs: Iterable[int]) -> None:
     """Record deliveries (action_id, board_id, received_at, applied_at, outcome; an action id
     recorded before keeps its row) and delete the queue rows `seqs`, in the caller's
     transaction. Rows go in action id order, so two replicas settling never deadlock."""
     unique = sorted({row["action_id"]: row for row in outcomes}.values(), key=_by_action)
-    for start in range(0, len(unique), _CHUNK):
-        connection.execute(
-            _insert(connection)(DELIVERY)
-            .values(unique[start : start + _CHUNK])
-            .on_conflict_do_nothing(index_elements=["action_id"])
-        )
+    if unique:
+        connection.execute(_RECORD[connection.dialect.name], unique)
     done = sorted(set(seqs))
     for start in range(0, len(done), _CHUNK):
-        connection.execute(delete(QUEUE).where(QUEUE.c.seq.in_(done[start : start + _CHUNK])))
+        connection.execute(_DEQUEUE, {"seqs": done[start : start + _CHUNK]})
+
+
+class DeliveryQueue:
+    """The intake's writer of ``webhook_queue`` rows, on its own engine (see the module
+    docstring). Thread-safe: each `enqueue` is one transaction on a connection of the pool."""
+
+    def __init__(self, engine: Engine, *, lock: threading.RLock | None = None) -> None:
+        self.engine = engine
+        self.lock = lock  # SQLite: the store's write lock (one write transaction at a time)
+
+    def enqueue(self, rows: Sequence[Row]) -> dict[str, int]:
+        """Queue deliveries in ONE transaction (a group commit; see `enqueue`): the action id
+        → seq of those queued now. Returns after the commit."""
+        if not rows:
+            return {}
+        with self.lock or nullcontext(), self.engine.begin() as connection:
+            return enqueue(connection, rows)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def _by_action(row: Row) -> str:

@@ -43,7 +43,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -90,20 +90,6 @@ def writes(method: Callable[Concatenate[Store, P], T]) -> Callable[Concatenate[S
     @functools.wraps(method)
     def routed(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
         return self.serialised(lambda: method(self, *args, **kwargs))
-
-    routed.store_writes = True  # type: ignore[attr-defined]
-    return routed
-
-
-def urgent_writes(
-    method: Callable[Concatenate[Store, P], T],
-) -> Callable[Concatenate[Store, P], T]:
-    """`writes`, and run ahead of the steps already waiting on the route (a write someone is
-    waiting on, such as the intake's group commit that a webhook's 200 waits for)."""
-
-    @functools.wraps(method)
-    def routed(self: Store, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self.serialised(lambda: method(self, *args, **kwargs), urgent=True)
 
     routed.store_writes = True  # type: ignore[attr-defined]
     return routed
@@ -211,6 +197,9 @@ class Store:
         self.application_name = application_name  # PostgreSQL: names this process's sessions
         self._route: WriteRoute | None = None
         self._in_write = threading.local()
+        # SQLite: the process's write transactions (the writer's and the delivery queue's) take
+        # this lock first, so one waits for the other's commit without the busy handler's sleeps
+        self._sqlite_write = threading.RLock() if self.is_sqlite else None
         try:
             self.engine = self._make_engine(url, immediate=True)
             self.reader = (
@@ -268,9 +257,8 @@ class Store:
         inline). `route(step)` must run `step` and return its result."""
         self._route = route
 
-    def serialised(self, step: Callable[[], T], *, urgent: bool = False) -> T:
-        """Run `step` (a write, or a read-modify-write) as one routed write step; `urgent`:
-        the route may run it ahead of the steps waiting (it reads the step's ``urgent``)."""
+    def serialised(self, step: Callable[[], T]) -> T:
+        """Run `step` (a write, or a read-modify-write) as one routed write step."""
 
         def marked() -> T:
             depth = getattr(self._in_write, "depth", 0)
@@ -282,7 +270,6 @@ class Store:
             finally:
                 self._in_write.depth = depth
 
-        marked.urgent = urgent  # type: ignore[attr-defined]
         route = self._route
         return marked() if route is None else route(marked)  # type: ignore[no-any-return]
 
@@ -308,7 +295,7 @@ class Store:
         """The one way to open a write transaction: only inside a routed write step."""
         if not getattr(self._in_write, "depth", 0):
             raise StoreError("store write outside the write route: mark the Store method @writes")
-        with self.engine.begin() as connection:
+        with self._sqlite_write or nullcontext(), self.engine.begin() as connection:
             yield connection
 
     @contextmanager
@@ -751,14 +738,12 @@ class Store:
 
     # -- the durable delivery queue (issue 15): `state.queue` ------------------------------
 
-    @urgent_writes
-    def queue_deliveries(self, rows: Sequence[Row]) -> dict[str, int]:
-        """Queue verified deliveries in one transaction (the intake's group commit); returns
-        the action id → seq of those queued now (not delivered nor queued before)."""
-        if not rows:
-            return {}
-        with self._write() as connection:
-            return queue.enqueue(connection, rows)
+    def delivery_queue(self) -> queue.DeliveryQueue:
+        """The durable delivery queue's writer, on an engine of its own set up like this
+        store's writer (see `state.queue.DeliveryQueue`: outside the write route)."""
+        return queue.DeliveryQueue(
+            self._make_engine(self.url, immediate=True), lock=self._sqlite_write
+        )
 
     def queued_deliveries(
         self, limit: int, *, after: int = 0, older_than: str | None = None

@@ -3,10 +3,11 @@
 Owns `WebhookWorker` (the web layer's `DeliveryIntake`). **A Trello delivery is answered 200
 only once it is durably queued** (or known as delivered before): `offer_trello` hands it to a
 group commit (`syncd.daemon.intake.GroupCommit`) that writes every delivery waiting at that
-moment into ``webhook_queue`` in one transaction through the store's writer
-(`Store.queue_deliveries`) and returns once that commit succeeded; a ``kill -9`` at any moment
-loses no acknowledged delivery. (SQLite runs with ``synchronous=NORMAL``: a committed delivery
-survives the process dying, not the machine losing power; PostgreSQL commits are flushed.)
+moment into ``webhook_queue`` in one transaction (`state.queue.DeliveryQueue`, on a connection
+of its own: a 200 never waits for the mirror writes queued on the writer thread) and returns
+once that commit succeeded; a ``kill -9`` at any moment loses no acknowledged delivery.
+(SQLite runs with ``synchronous=NORMAL``: a committed delivery survives the process dying,
+not the machine losing power; PostgreSQL commits are flushed.)
 
 The worker thread then applies what was queued in runs: the Trello deliveries waiting in
 memory (`MAX_RUN` at most), their boards' locks held (`syncd.daemon.locks.BoardLocks`, shared
@@ -113,6 +114,7 @@ class WebhookWorker:
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.durable = self.store.delivery_queue() if self.store is not None else None
         self.group: GroupCommit[_TrelloJob, bool] = GroupCommit(self._commit)
 
     # -- intake (HTTP threads) ----------------------------------------------------------
@@ -141,11 +143,11 @@ class WebhookWorker:
     def _commit(self, jobs: list[_TrelloJob]) -> list[bool]:
         """The group commit: every waiting delivery in one INSERT and one commit (on the
         writer); the ones queued now go to the worker, in order."""
-        if self.store is None:  # no store (unit tests of the apply loop): memory only
+        if self.durable is None:  # no store (unit tests of the apply loop): memory only
             queued = {job.action.id: None for job in jobs}
         else:
             at = utc_iso(self.clock())
-            queued = self.store.queue_deliveries(
+            queued = self.durable.enqueue(
                 [
                     {
                         "action_id": job.action.id,
@@ -210,6 +212,8 @@ class WebhookWorker:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.durable is not None:
+            self.durable.close()
         left = 0
         while True:
             try:

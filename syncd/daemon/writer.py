@@ -9,11 +9,9 @@ opened any other way.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -65,7 +63,6 @@ class Writer:
         self.max_delay = max_delay
         self.metrics = metrics
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._urgent: deque[_Job] = deque()  # run before the next job of `_queue`
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._dirty_since: float | None = None
@@ -80,30 +77,19 @@ class Writer:
     def on_writer(self) -> bool:
         return threading.current_thread() is self._thread
 
-    def submit(self, step: Callable[[], T], *, urgent: bool = False) -> Future[T]:
-        """Queue a step; `urgent`: ahead of the steps waiting (after the one running)."""
+    def submit(self, step: Callable[[], T]) -> Future[T]:
         if self._closed.is_set() or self._thread is None:
             raise StoreClosing("the store writer is stopped (syncd is shutting down)")
         future: Future[T] = Future()
-        if urgent:
-            self._urgent.append(_Job(step, future))
-            self._queue.put(_Job(_nothing, Future()))  # wake the writer if it waits
-            if self._closed.is_set():  # stop() may have drained before the append
-                with contextlib.suppress(RuntimeError):  # already run or failed: fine
-                    if future.set_running_or_notify_cancel():
-                        future.set_exception(StoreClosing("syncd is shutting down"))
-        else:
-            self._queue.put(_Job(step, future))
+        self._queue.put(_Job(step, future))
         if self.metrics is not None:
             self.metrics.writer_queue.set(self._queue.qsize())
         return future
 
     def call(self, step: Callable[[], T]) -> T:
-        """Run `step` on the writer and return its result; a step marked ``urgent`` (the
-        store's `urgent_writes`: the intake's group commit) runs before those waiting."""
         if self.on_writer:
             return step()
-        return self.submit(step, urgent=bool(getattr(step, "urgent", False))).result()
+        return self.submit(step).result()
 
     def mark_dirty(self) -> None:
         with self._dirty_lock:
@@ -126,10 +112,6 @@ class Writer:
                 break
             if job is not None and job.future.set_running_or_notify_cancel():
                 job.future.set_exception(StoreClosing("syncd is shutting down"))
-        while self._urgent:
-            job = self._urgent.popleft()
-            if job.future.set_running_or_notify_cancel():
-                job.future.set_exception(StoreClosing("syncd is shutting down"))
 
     def _run(self) -> None:
         while True:
@@ -143,20 +125,14 @@ class Writer:
             if self._closed.is_set():
                 self._queue.put(job)  # failed by stop()
                 return
-            while self._urgent:
-                self._execute(self._urgent.popleft())
-            self._execute(job)
+            if job.future.set_running_or_notify_cancel():
+                try:
+                    job.future.set_result(job.step())
+                except BaseException as exc:
+                    job.future.set_exception(exc)
             if self.metrics is not None:
                 self.metrics.writer_queue.set(self._queue.qsize())
             self._maybe_idle(force=True)
-
-    @staticmethod
-    def _execute(job: _Job) -> None:
-        if job.future.set_running_or_notify_cancel():
-            try:
-                job.future.set_result(job.step())
-            except BaseException as exc:
-                job.future.set_exception(exc)
 
     def _wait(self) -> float | None:
         with self._dirty_lock:

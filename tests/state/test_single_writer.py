@@ -69,18 +69,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     ),
     "mark_delivery": lambda s: s.mark_delivery("a" * 24, "applied", AT),
     # the durable delivery queue (issue 15)
-    "queue_deliveries": lambda s: s.queue_deliveries(
-        [
-            {
-                "action_id": "d" * 24,
-                "board_ref": "oSmy09cz",
-                "board_id": BOARD,
-                "action": "{}",
-                "queued_at": AT,
-                "queued_by": "",
-            }
-        ]
-    ),
+    "delivery_queue": lambda s: s.delivery_queue().close(),  # its own engine, no write
     "queued_deliveries": lambda s: s.queued_deliveries(10),
     "delivered_actions": lambda s: s.delivered_actions(["d" * 24]),
     "settle_deliveries": lambda s: s.settle_deliveries(
