@@ -46,6 +46,12 @@ class GroupCommit(Generic[I, R]):
         self._changed = threading.Condition()
         self.commits = 0
 
+    @property
+    def waiting(self) -> int:
+        """How many submissions wait for a commit (not counting the group being committed)."""
+        with self._changed:
+            return len(self._waiting)
+
     def submit(self, item: I) -> R:
         """Block until a commit holding `item` succeeded; its result (or its exception)."""
         ticket: _Ticket[I, R] = _Ticket(item)
