@@ -24,6 +24,7 @@ queued, coalesced per file and event; a lost one is caught up by the file's sche
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -49,6 +50,7 @@ log = structlog.get_logger("syncd.webhooks")
 MAX_RUN = 500  # Trello deliveries applied together, at most (one hold of their boards' locks)
 SWEEP_SECONDS = 5.0  # how often the queue is searched for rows a dead replica left
 ORPHAN_SECONDS = 15.0  # a queued row this old that this process is not applying is taken
+HOLD = "SYNCD_TEST_HOLD_WEBHOOKS"  # tests: while this file exists, runs wait (queue builds up)
 
 
 @dataclass
@@ -343,6 +345,7 @@ class WebhookWorker:
         return taken
 
     def _trello(self, run: list[_TrelloJob]) -> None:
+        self._held()
         with self.sync_lock.hold(sorted({job.board.id for job in run})):
             outcomes = self.applier.deliver_many(
                 [(job.action, job.board, job.board_id) for job in run],
@@ -355,6 +358,12 @@ class WebhookWorker:
                     self.metrics.synced("webhook", time.perf_counter() - job.received)
         if "applied" in outcomes:
             self.on_change()
+
+    def _held(self) -> None:
+        """Tests only (`HOLD`): wait while the named file exists, so deliveries stay queued."""
+        hold = os.environ.get(HOLD)
+        while hold and os.path.exists(hold) and not self._stopping.is_set():
+            time.sleep(0.05)
 
     def _figma(self, job: _FigmaJob) -> None:
         with self._seen_lock:  # an event arriving from now on needs a refresh of its own
