@@ -27,9 +27,10 @@ runs every public method with the route installed and checks each write ran on t
 **Several replicas (PostgreSQL).** Each write transaction that reads before it writes takes a
 transaction-level advisory lock first (`state.coordination.xact_lock`): per board in
 `write_board`, per Figma file, one for the flags, one for the migrations; so two replicas writing
-the same board are serialised by PostgreSQL and a change is diffed once. Deliveries are recorded
-with ``INSERT … ON CONFLICT DO NOTHING`` (`record_deliveries`): the replica that recorded an
-action id applies it. A write step PostgreSQL aborts as a deadlock is run again, whole.
+the same board are serialised by PostgreSQL and a change is diffed once. A run of webhook
+deliveries is settled in the transaction that writes its rows (`settle_deliveries`: their
+``webhook_delivery`` rows, ``ON CONFLICT DO NOTHING``, and their ``webhook_queue`` rows deleted;
+see `state.queue`). A write step PostgreSQL aborts as a deadlock is run again, whole.
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
 ``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
