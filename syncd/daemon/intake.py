@@ -1,19 +1,21 @@
 """Group commit: concurrent submissions made durable by one commit, each answered after it.
 
-Owns `GroupCommit`. Each HTTP thread handing over a verified delivery calls `submit` and
-blocks; the first waiter finding no commit in progress becomes the *leader*: it takes every
-submission waiting (its own included, `max_batch` at most), runs `commit` on them once (one
-``INSERT`` and one commit through the store's writer: `syncd.daemon.worker`), hands each its
-result and wakes them. Submissions arriving meanwhile wait for the next leader, so under load
-one commit serves a whole burst and at rest a delivery costs one commit of its own. A
-submission returns only after the commit that holds it succeeded; if that commit raises, every
-submission of the group gets the exception (the route answers 503 and Trello retries).
+Owns `GroupCommit`. An HTTP request handing over a verified delivery calls `enqueue` (a future
+the route awaits, off nothing: the event loop keeps serving) or `submit` (blocking). One
+committer thread takes every submission waiting (`max_batch` at most, in arrival order), runs
+`commit` on them once (one ``INSERT`` and one commit: `syncd.daemon.worker`), and resolves
+their futures; submissions arriving meanwhile wait for the next commit. Under load one commit
+serves a whole burst, at rest a delivery costs one commit of its own, and the requests cost
+two thread hand-overs per commit rather than per request. A future resolves only after the
+commit that holds it succeeded; if that commit raises, every submission of the group gets the
+exception (the route answers 503 and Trello retries).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 I = TypeVar("I")  # noqa: E741 - a submitted item
@@ -22,28 +24,18 @@ R = TypeVar("R")  # its result
 MAX_BATCH = 1000
 
 
-class _Ticket(Generic[I, R]):
-    __slots__ = ("done", "error", "item", "result")
-
-    def __init__(self, item: I) -> None:
-        self.item = item
-        self.done = False
-        self.result: R | None = None
-        self.error: BaseException | None = None
-
-
 class GroupCommit(Generic[I, R]):
-    """Leader/follower group commit over `commit(items) -> results` (one result per item, in
-    order). `commits` counts the commits run (tests, metrics)."""
+    """Group commit over `commit(items) -> results` (one result per item, in order), on one
+    committer thread started on first use. `commits` counts the commits run (or running)."""
 
     def __init__(
         self, commit: Callable[[list[I]], Sequence[R]], *, max_batch: int = MAX_BATCH
     ) -> None:
         self._commit = commit
         self._max_batch = max_batch
-        self._waiting: list[_Ticket[I, R]] = []
-        self._leading = False
+        self._waiting: list[tuple[I, Future[R]]] = []
         self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
         self.commits = 0
 
     @property
@@ -52,38 +44,36 @@ class GroupCommit(Generic[I, R]):
         with self._changed:
             return len(self._waiting)
 
+    def enqueue(self, item: I) -> Future[R]:
+        """Hand `item` to the next commit; its future resolves once that commit succeeded."""
+        future: Future[R] = Future()
+        with self._changed:
+            self._waiting.append((item, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="syncd-intake", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+        return future
+
     def submit(self, item: I) -> R:
         """Block until a commit holding `item` succeeded; its result (or its exception)."""
-        ticket: _Ticket[I, R] = _Ticket(item)
-        with self._changed:
-            self._waiting.append(ticket)
+        return self.enqueue(item).result()
+
+    def _run(self) -> None:
         while True:
             with self._changed:
-                while not ticket.done and self._leading:
+                while not self._waiting:
                     self._changed.wait()
-                if ticket.done:
-                    break
-                self._leading = True  # lead: commit everyone waiting (in arrival order)
                 group = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
-            self._lead(group)
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.result  # type: ignore[return-value]
-
-    def _lead(self, group: list[_Ticket[I, R]]) -> None:
-        try:
-            results = list(self._commit([waiting.item for waiting in group]))
-            if len(results) != len(group):
-                raise RuntimeError("a group commit must give one result per item")
-            for waiting, result in zip(group, results, strict=True):
-                waiting.result = result
-        except BaseException as exc:  # the whole group failed: each waiter gets the error
-            for waiting in group:
-                waiting.error = exc
-        with self._changed:
-            for waiting in group:
-                waiting.done = True
-            self.commits += 1
-            self._leading = False
-            self._changed.notify_all()
+                self.commits += 1
+            try:
+                results = list(self._commit([item for item, _ in group]))
+                if len(results) != len(group):
+                    raise RuntimeError("a group commit must give one result per item")
+            except BaseException as exc:  # the whole group failed: each submission gets it
+                for _, future in group:
+                    future.set_exception(exc)
+            else:
+                for (_, future), result in zip(group, results, strict=True):
+                    future.set_result(result)

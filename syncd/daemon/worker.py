@@ -30,13 +30,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from state.store import Store, StoreClosing
+from state.store import Store
 from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.daemon.intake import GroupCommit
@@ -124,23 +125,31 @@ class WebhookWorker:
     def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
         """Queue a checked action durably, then answer; False when it is a replay. Raises
         `IntakeClosed` while stopping; a store error propagates (the route answers 503)."""
+        return self.queue_trello(action, board, board_id).result()
+
+    def queue_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> Future[bool]:
+        """`offer_trello` as a future (what the route awaits): resolved with False at once for
+        a replay seen in this process, else once the group commit holding it succeeded."""
         if self._stopping.is_set():
             raise IntakeClosed("the daemon is stopping")
         action_id = action.id
         with self._seen_lock:
             if action_id in self._seen:
-                return False
+                replay: Future[bool] = Future()
+                replay.set_result(False)
+                return replay
             self._seen[action_id] = None
             while len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
-        try:
-            return self.group.submit(_TrelloJob(action, board, board_id, time.perf_counter()))
-        except BaseException as exc:
-            with self._seen_lock:  # not queued: Trello's retry must be taken
+        queued = self.group.enqueue(_TrelloJob(action, board, board_id, time.perf_counter()))
+        queued.add_done_callback(lambda done: self._not_queued(done, action_id))
+        return queued
+
+    def _not_queued(self, done: Future[bool], action_id: str) -> None:
+        """A commit that failed: forget the action id, so Trello's retry is taken."""
+        if done.exception() is not None:
+            with self._seen_lock:
                 self._seen.pop(action_id, None)
-            if isinstance(exc, StoreClosing) or self._stopping.is_set():
-                raise IntakeClosed("the daemon is stopping") from None
-            raise
 
     def _commit(self, jobs: list[_TrelloJob]) -> list[bool]:
         """The group commit: every waiting delivery in one INSERT and one commit (on the

@@ -9,6 +9,7 @@ The web layer never imports the daemon.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,6 +37,11 @@ class DeliveryIntake(Protocol):
 
     def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
         """Queue a verified Trello action; False when it is a replay. May raise IntakeClosed."""
+        ...
+
+    def queue_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> Future[bool]:
+        """`offer_trello` without blocking: a future resolved once the action is queued (what
+        the route awaits, so the event loop keeps serving). May raise IntakeClosed."""
         ...
 
     def offer_figma(self, key: str, event: str) -> None:

@@ -12,8 +12,8 @@ Each delivery goes through the same steps, in this order, and stops at the first
    checked (400 with one line naming the field);
 4. Trello: the board (not ours: 410, so Trello deletes that webhook; 202 while some configured
    board is not resolved yet); then the checked action is handed to the delivery intake and
-   answered 200 once the intake has durably queued it (a group commit, waited for off the
-   event loop; a replay too: it is applied once); the store failing: 503, Trello retries.
+   answered 200 once the intake has durably queued it (a group commit, awaited: the event
+   loop keeps serving; a replay too: it is applied once); the store failing: 503, Trello retries.
    Figma: ``PING`` answered, an event of another file or of a type syncd does not act on
    ignored, else the file's refresh handed to the intake (in memory).
 
@@ -25,10 +25,11 @@ line at INFO with its reason.
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from syncd.config import secret_text
@@ -124,8 +125,8 @@ async def trello_webhook(request: Request, context: ContextDep) -> JSONResponse:
             context, "unknown_board", 202, "board not resolved yet; the poll will catch up"
         )
     board, real_id = match
-    try:  # blocks until durably queued (a group commit): off the event loop
-        fresh = await run_in_threadpool(context.intake.offer_trello, action, board, real_id)
+    try:  # answered once durably queued (a group commit), awaited: the loop keeps serving
+        fresh = await asyncio.wrap_future(context.intake.queue_trello(action, board, real_id))
     except IntakeClosed:
         return JSONResponse({"status": "stopping"}, status_code=503)
     except Exception as exc:  # not queued: let Trello retry later
