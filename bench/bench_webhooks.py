@@ -3,13 +3,18 @@
 For SQLite and PostgreSQL, serves the real app (uvicorn on 127.0.0.1) over a synced sandbox,
 then:
 
-1. posts N signed deliveries (real sandbox changes: moves, check items, labels, members) as
-   fast as one client can, and reports deliveries per second *accepted* (HTTP 200 answered) and
-   *applied* (written to the store by the one writer);
-2. for M single changes, measures the delay from the POST to the change being visible in
+1. posts N signed deliveries (real sandbox changes: moves, check items, labels, members) from
+   C concurrent clients (``--clients``; 1 = one after the other) and reports deliveries per
+   second *accepted* (HTTP 200 answered: durably queued since issue 15) and *applied* (from the
+   first POST until every delivery is written to the store by the one writer);
+2. a *burst*: N more deliveries posted while the worker is held (their boards' lock taken, as
+   a sync would), then released: deliveries per second applied from the queued backlog (the
+   worker's own rate, whatever the HTTP side costs);
+3. for M single changes, measures the delay from the POST to the change being visible in
    ``GET /api/report?since=…`` (median and p99).
 
-    python bench/bench_webhooks.py [--deliveries 500] [--samples 40] [--backends sqlite,postgresql]
+    python bench/bench_webhooks.py [--deliveries 500] [--clients 8] [--samples 40]
+                                   [--backends sqlite,postgresql]
 
 PostgreSQL: ``postgresql+psycopg://root@127.0.0.1:5432/test`` (or ``SYNCD_BENCH_PG``), in a
 fresh schema dropped afterwards. Loops are bounded; nothing leaves the machine.
@@ -28,6 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,22 +165,48 @@ def post(client: httpx.Client, sandbox: Sandbox, daemon: Daemon, action: dict[st
     return response.status_code
 
 
-def throughput(backend: str, deliveries: int) -> dict[str, float]:
+def post_all(
+    base: str, sandbox: Sandbox, daemon: Daemon, actions: list[dict[str, Any]], clients: int
+) -> list[int]:
+    """Post every action, `clients` at a time (each client its own connection)."""
+    local = threading.local()
+
+    def one(action: dict[str, Any]) -> int:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=base, timeout=30)
+        return post(local.client, sandbox, daemon, action)
+
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(one, actions))
+
+
+def throughput(backend: str, deliveries: int, clients: int) -> dict[str, float]:
     with store_url(backend) as url, serving(url) as (sandbox, daemon, base):
-        actions = [step() for step in mutations(sandbox, deliveries)]
-        with httpx.Client(base_url=base, timeout=30) as client:
-            started = time.perf_counter()
-            statuses = [post(client, sandbox, daemon, action) for action in actions]
-            accepted = time.perf_counter() - started
-            if not daemon.worker.wait_idle(600):
-                raise SystemExit(f"{backend}: deliveries not applied within 600 s")
-            applied = time.perf_counter() - started
+        actions = [step() for step in mutations(sandbox, 2 * deliveries)]
+        started = time.perf_counter()
+        statuses = post_all(base, sandbox, daemon, actions[:deliveries], clients)
+        accepted = time.perf_counter() - started
+        if not daemon.worker.wait_idle(600):
+            raise SystemExit(f"{backend}: deliveries not applied within 600 s")
+        applied = time.perf_counter() - started
         assert statuses.count(200) == deliveries, statuses
         done = daemon.metrics.delivery_count("applied")
+        # the burst: queued while the worker waits for the boards' lock, then applied
+        boards = [board.id for board in daemon.settings.trello.boards]
+        with daemon.sync_lock.hold(boards):
+            statuses = post_all(base, sandbox, daemon, actions[deliveries:], clients)
+            time.sleep(0.2)  # the worker has taken its first run and waits for the lock
+            released = time.perf_counter()
+        if not daemon.worker.wait_idle(600):
+            raise SystemExit(f"{backend}: the burst was not applied within 600 s")
+        drained = time.perf_counter() - released
+        assert statuses.count(200) == deliveries, statuses
+        burst = daemon.metrics.delivery_count("applied") - done
         failed = daemon.metrics.delivery_count("failed")
         return {
             "accepted_per_s": deliveries / accepted,
             "applied_per_s": done / applied,
+            "burst_per_s": burst / drained,
             "failed": failed,
         }
 
@@ -212,21 +244,26 @@ def latency(backend: str, samples: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    print(f"webhook bench: {args.deliveries} deliveries, {args.samples} latency samples")
     print(
-        f"{'backend':<11} {'accepted/s':>11} {'applied/s':>10} {'failed':>7} "
-        f"{'POST→report median':>19} {'p99':>9}"
+        f"webhook bench: {args.deliveries} deliveries from {args.clients} clients, then a burst "
+        f"of {args.deliveries} queued; {args.samples} latency samples"
+    )
+    print(
+        f"{'backend':<11} {'accepted/s':>11} {'applied/s':>10} {'burst applied/s':>16} "
+        f"{'failed':>7} {'POST→report median':>19} {'p99':>9}"
     )
     for backend in args.backends.split(","):
-        rate = throughput(backend, args.deliveries)
+        rate = throughput(backend, args.deliveries, args.clients)
         delay = latency(backend, args.samples)
         print(
             f"{backend:<11} {rate['accepted_per_s']:>11.0f} {rate['applied_per_s']:>10.0f} "
-            f"{rate['failed']:>7.0f} {delay['median_ms']:>16.1f} ms {delay['p99_ms']:>6.1f} ms",
+            f"{rate['burst_per_s']:>16.0f} {rate['failed']:>7.0f} "
+            f"{delay['median_ms']:>16.1f} ms {delay['p99_ms']:>6.1f} ms",
             flush=True,
         )
 

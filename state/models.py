@@ -226,6 +226,24 @@ class WebhookDelivery(SQLModel, table=True):
     outcome: str = "queued"
 
 
+class WebhookQueue(SQLModel, table=True):
+    """A verified Trello delivery durably queued (answered 200) and not applied yet.
+
+    Written in group commits by the daemon's intake (`state.queue`), deleted in the transaction
+    that applies it (with its ``webhook_delivery`` row); what is left after a crash is applied
+    at start-up. ``action`` holds the checked action as JSON, in Trello's shape.
+    """
+
+    __tablename__ = "webhook_queue"
+    seq: int | None = Field(default=None, primary_key=True)
+    action_id: str = Field(unique=True, index=True)
+    board_ref: str = ""  # the configured board (its id or short link in the config)
+    board_id: str = ""
+    action: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    queued_at: str = ""
+    queued_by: str = ""  # the replica that queued it ("" with SQLite: one process)
+
+
 class FigmaFile(SQLModel, table=True):
     __tablename__ = "figma_file"
     key: str = Field(primary_key=True)

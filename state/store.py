@@ -27,9 +27,10 @@ runs every public method with the route installed and checks each write ran on t
 **Several replicas (PostgreSQL).** Each write transaction that reads before it writes takes a
 transaction-level advisory lock first (`state.coordination.xact_lock`): per board in
 `write_board`, per Figma file, one for the flags, one for the migrations; so two replicas writing
-the same board are serialised by PostgreSQL and a change is diffed once. Deliveries are recorded
-with ``INSERT … ON CONFLICT DO NOTHING`` (`record_deliveries`): the replica that recorded an
-action id applies it. A write step PostgreSQL aborts as a deadlock is run again, whole.
+the same board are serialised by PostgreSQL and a change is diffed once. A run of webhook
+deliveries is settled in the transaction that writes its rows (`settle_deliveries`: their
+``webhook_delivery`` rows, ``ON CONFLICT DO NOTHING``, and their ``webhook_queue`` rows deleted;
+see `state.queue`). A write step PostgreSQL aborts as a deadlock is run again, whole.
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
 ``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
@@ -43,7 +44,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -65,7 +66,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from state import history
+from state import history, queue
 from state import models as m
 from state.coordination import xact_lock
 
@@ -242,6 +243,9 @@ class Store:
         self.application_name = application_name  # PostgreSQL: names this process's sessions
         self._route: WriteRoute | None = None
         self._in_write = threading.local()
+        # SQLite: the process's write transactions (the writer's and the delivery queue's) take
+        # this lock first, so one waits for the other's commit without the busy handler's sleeps
+        self._sqlite_write = threading.RLock() if self.is_sqlite else None
         try:
             self.engine = self._make_engine(url, immediate=True)
             self.reader = (
@@ -337,7 +341,7 @@ class Store:
         """The one way to open a write transaction: only inside a routed write step."""
         if not getattr(self._in_write, "depth", 0):
             raise StoreError("store write outside the write route: mark the Store method @writes")
-        with self.engine.begin() as connection:
+        with self._sqlite_write or nullcontext(), self.engine.begin() as connection:
             yield connection
 
     @contextmanager
@@ -777,6 +781,49 @@ class Store:
                 .where(table.c.action_id == action_id)
                 .values(outcome=outcome, applied_at=at)
             )
+
+    # -- the durable delivery queue (issue 15): `state.queue` ------------------------------
+
+    def delivery_queue(self) -> queue.DeliveryQueue:
+        """The durable delivery queue's writer, on an engine of its own set up like this
+        store's writer (see `state.queue.DeliveryQueue`: outside the write route)."""
+        return queue.DeliveryQueue(
+            self._make_engine(self.url, immediate=True), lock=self._sqlite_write
+        )
+
+    def queued_deliveries(
+        self, limit: int, *, after: int = 0, older_than: str | None = None
+    ) -> list[Row]:
+        """Queued deliveries in queue order (see `state.queue.pending`)."""
+        with self._read() as connection:
+            return queue.pending(connection, limit, after=after, older_than=older_than)
+
+    def delivered_actions(self, action_ids: Iterable[str]) -> set[str]:
+        """Which of these action ids were delivered before (their ``webhook_delivery`` row)."""
+        with self._read() as connection:
+            return queue.delivered(connection, action_ids)
+
+    @writes
+    def settle_deliveries(
+        self,
+        outcomes: Sequence[Row],
+        dequeue: Iterable[int] = (),
+        *,
+        batch: BoardBatch | None = None,
+    ) -> WriteResult | None:
+        """A run of webhook deliveries settled in ONE transaction: the rows it changed (`batch`,
+        written like `write_board`, or only its raw actions when it names no card), the
+        ``webhook_delivery`` row of each (``outcomes``) and the deletion of its queue rows, so
+        a crash leaves the run either queued or applied and recorded, never half of it."""
+        with self._write() as connection:
+            result = None
+            if batch is not None and (batch.cards or batch.gone_card_ids):
+                xact_lock(connection, f"board:{batch.board_ref}")
+                result = self._write_board(connection, batch)
+            elif batch is not None and batch.actions:
+                self._upsert(connection, m.Action, batch.actions, ["id"], do_nothing=True)
+            queue.settle(connection, outcomes, dequeue)
+            return result
 
     def known_actions(self, action_ids: Iterable[str]) -> set[str]:
         """Which of these action ids are already in the mirror."""

@@ -55,6 +55,7 @@ NON_OVERRIDE_ENV = frozenset(
         "SYNCD_OIDC_CLIENT_SECRET",
         "SYNCD_SESSION_SECRET",
         "SYNCD_TEST_PAUSE_AFTER_POST",  # tests only: write-back pauses between POST and commit
+        "SYNCD_TEST_HOLD_WEBHOOKS",  # tests only: the webhook worker waits while a file exists
     }
 )
 MIN_SESSION_SECRET = 16

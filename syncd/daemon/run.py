@@ -6,8 +6,9 @@
   (mirror batches, webhook applies, flags, Figma rows, delivery records) runs on this one
   thread, in order. Flags are recomputed after each pass, and after webhook changes once the
   writer is idle (a burst is one recomputation);
-- **the webhook worker** (`worker.WebhookWorker`): the web layer's delivery intake; applies
-  accepted deliveries in order;
+- **the webhook worker** (`worker.WebhookWorker`): the web layer's delivery intake; a Trello
+  delivery is answered 200 once durably queued (group commit into ``webhook_queue``), then
+  applied in runs; what a crash left queued is applied at start-up;
 - **the scheduler** (`scheduler.Scheduler`): the duties this process holds (`leases`: locally,
   all; on PostgreSQL, its share, `leases.PgLeases`), the first pass at start, the poll every
   ``poll_seconds`` and the full reconcile every ``full_sync_hours``, each through the one sync
@@ -139,6 +140,10 @@ class Daemon:
             figma=self.runtime.figma,
             sync_lock=self.sync_lock,
             on_change=self.writer.mark_dirty,
+            store=self.store,
+            boards=settings.trello.boards,
+            replica=self.replica or "",
+            clock=self.clock,
         )
         self.writeback = (
             WritebackWorker(self.runtime.writeback) if self.runtime.writeback is not None else None

@@ -51,8 +51,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -69,6 +69,7 @@ log = structlog.get_logger("syncd.webhooks")
 
 T = TypeVar("T")
 Action = Mapping[str, Any]  # a checked action in Trello's JSON shape (`TrelloAction.as_trello`)
+Row = dict[str, Any]
 Delivery = tuple[TrelloAction, BoardConfig, str]  # the action, its configured board, its id
 
 # The batch lists holding one card's rows (the card itself, then its children).
@@ -82,6 +83,16 @@ CARD_ROWS = (
     "attachments",
     "figma_links",
 )
+
+
+@dataclass
+class _Run:
+    """One board's deliveries in a run: (index, action, queue seq) applied, seqs of replays."""
+
+    board: BoardConfig
+    board_id: str
+    fresh: list[tuple[int, TrelloAction, int | None]] = field(default_factory=list)
+    replays: list[int] = field(default_factory=list)
 
 
 class ApplyError(Exception):
@@ -139,54 +150,99 @@ class TrelloApplier:
     # -- deliveries -----------------------------------------------------------------------
 
     def deliver(self, action: TrelloAction, board: BoardConfig, board_id: str) -> str:
-        """Record, apply and mark one delivery: ``applied``, ``replay`` or ``failed``."""
+        """Apply and record one delivery: ``applied``, ``replay`` or ``failed``."""
         return self.deliver_many([(action, board, board_id)])[0]
 
-    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[str]:
-        """Record, apply and mark a run of checked deliveries (in arrival order), board by
-        board: ``applied``, ``replay`` or ``failed`` for each."""
+    def deliver_many(
+        self, deliveries: Sequence[Delivery], *, queued: Sequence[int | None] | None = None
+    ) -> list[str]:
+        """Apply and record a run of checked deliveries (in arrival order), board by board:
+        ``applied``, ``replay`` or ``failed`` for each.
+
+        `queued` gives each delivery's ``webhook_queue`` seq (None: not queued). Per board, ONE
+        write transaction holds the rows the run changed, each delivery's ``webhook_delivery``
+        row (with its outcome) and the deletion of its queue row (`Store.settle_deliveries`):
+        a crash leaves a delivery queued or applied, never both nor neither. A replay (an
+        action id delivered before, or twice in the run) is only dequeued. The caller holds
+        the boards' locks (`syncd.daemon.locks.BoardLocks`: across replicas too), so the
+        replay check read first stays true until the commit.
+        """
+        seqs = list(queued) if queued is not None else [None] * len(deliveries)
         outcomes: list[str] = []
-        runs: dict[str, tuple[BoardConfig, str, list[tuple[int, TrelloAction]]]] = {}
-        for index, (action, board, board_id) in enumerate(deliveries):
-            record = partial(self.store.record_delivery, action.id, board_id)
-            fresh = self.run_write(partial(record, utc_iso(self.clock())))
-            outcomes.append("applied" if fresh else "replay")
-            if fresh:
-                runs.setdefault(board.id, (board, board_id, []))[2].append((index, action))
-        for board, board_id, run in runs.values():
-            actions = [action.as_trello() for _, action in run]  # the checked values only
-            understood = [action.understood for _, action in run]
-            try:
-                hows = self.apply_many(actions, board, board_id, understood=understood)
-            except Exception as exc:  # a failed apply must never stop the worker
-                log.warning(
-                    "webhook apply failed",
-                    actions=[action["id"] for action in actions[:20]],
-                    types=sorted({str(action.get("type")) for action in actions}),
-                    board=board.id,
-                    error=" ".join(str(exc).split())[:300] or type(exc).__name__,
-                )
-                hows = ["failed"] * len(actions)
-            for (index, action), how in zip(run, hows, strict=True):
-                outcomes[index] = "failed" if how == "failed" else "applied"
-                self._mark(action.id, outcomes[index])
-                if self.metrics is not None and how != "failed":
-                    self.metrics.applied(how)
-                log.debug(
-                    "webhook delivery",
-                    action=action.id,
-                    type=action.type,
-                    outcome=outcomes[index],
-                    how=how,
-                )
+        runs: dict[str, _Run] = {}
+        seen = self.store.delivered_actions(action.id for action, _, _ in deliveries)
+        received = utc_iso(self.clock())
+        for index, ((action, board, board_id), seq) in enumerate(
+            zip(deliveries, seqs, strict=True)
+        ):
+            run = runs.setdefault(board.id, _Run(board, board_id))
+            if action.id in seen:
+                outcomes.append("replay")
+                if seq is not None:
+                    run.replays.append(seq)
+                continue
+            seen.add(action.id)
+            outcomes.append("applied")
+            run.fresh.append((index, action, seq))
+        for run in runs.values():
+            self._deliver_run(run, outcomes, received)
         return outcomes
 
-    def _mark(self, action_id: str, outcome: str) -> None:
-        at = utc_iso(self.clock())
+    def _deliver_run(self, run: _Run, outcomes: list[str], received: str) -> None:
+        board, board_id = run.board, run.board_id
+        if not run.fresh:
+            if run.replays:
+                self.run_write(lambda: self.store.settle_deliveries([], run.replays))
+            return
+        actions = [action.as_trello() for _, action, _ in run.fresh]  # the checked values only
+        understood = [action.understood for _, action, _ in run.fresh]
+        dequeue = [seq for _, _, seq in run.fresh if seq is not None] + run.replays
+
+        def settled(outcome: str) -> list[Row]:
+            at = utc_iso(self.clock())
+            return [
+                {
+                    "action_id": action.id,
+                    "board_id": board_id,
+                    "received_at": received,
+                    "applied_at": at,
+                    "outcome": outcome,
+                }
+                for _, action, _ in run.fresh
+            ]
+
         try:
-            self.run_write(lambda: self.store.mark_delivery(action_id, outcome, at))
-        except Exception as exc:
-            log.warning("cannot mark webhook delivery", action=action_id, error=str(exc)[:300])
+            hows = self.apply_many(
+                actions,
+                board,
+                board_id,
+                understood=understood,
+                settle=lambda: (settled("applied"), dequeue),
+            )
+        except Exception as exc:  # a failed apply must never stop the worker
+            log.warning(
+                "webhook apply failed",
+                actions=[action["id"] for action in actions[:20]],
+                types=sorted({str(action.get("type")) for action in actions}),
+                board=board.id,
+                error=" ".join(str(exc).split())[:300] or type(exc).__name__,
+            )
+            hows = ["failed"] * len(actions)
+            try:  # recorded as failed (the next poll catches them up) and dequeued
+                self.run_write(lambda: self.store.settle_deliveries(settled("failed"), dequeue))
+            except Exception as again:  # e.g. stopping: they stay queued for the next start
+                log.warning("cannot record failed webhook deliveries", error=str(again)[:300])
+        for (index, action, _), how in zip(run.fresh, hows, strict=True):
+            outcomes[index] = "failed" if how == "failed" else "applied"
+            if self.metrics is not None and how != "failed":
+                self.metrics.applied(how)
+            log.debug(
+                "webhook delivery",
+                action=action.id,
+                type=action.type,
+                outcome=outcomes[index],
+                how=how,
+            )
 
     # -- applying -------------------------------------------------------------------------
 
@@ -201,10 +257,12 @@ class TrelloApplier:
         board_id: str,
         *,
         understood: Sequence[bool] | None = None,
+        settle: Callable[[], tuple[list[Row], list[int]]] | None = None,
     ) -> list[str]:
         """Apply a run of one board's actions (in arrival order); returns how, for each:
         ``direct``, ``refetch``, ``board``, ``store`` or ``included``. An action whose
-        `understood` is False is never ``direct`` (refetched instead)."""
+        `understood` is False is never ``direct`` (refetched instead). `settle` gives the
+        deliveries' rows and queue seqs to commit in the same transaction as the run's rows."""
         own = own_comment_ids(actions, self.store.writeback_intents)  # syncd's: card unchanged
         hows = ["store" if action["id"] in own else plan(action) for action in actions]
         for index, known in enumerate(understood or ()):
@@ -228,7 +286,7 @@ class TrelloApplier:
         )
         fetched = self.trello.cards(sorted(refetch)) if refetch else {}  # remote, off the writer
         self.run_write(
-            lambda: self._write(changed, fetched, gone, actions, board, board_id, observed)
+            lambda: self._write(changed, fetched, gone, actions, board, board_id, observed, settle)
         )
         return hows
 
@@ -293,9 +351,11 @@ class TrelloApplier:
         board: BoardConfig,
         board_id: str,
         observed: str,
+        settle: Callable[[], tuple[list[Row], list[int]]] | None = None,
     ) -> None:
         """On the writer: the directly changed, refetched and deleted cards written with every
-        raw action of the run, in one batch (the cursor never moves)."""
+        raw action of the run, in one batch (the cursor never moves); with `settle`, the
+        deliveries recorded and dequeued in the same transaction."""
         batch = refetched_batch(
             fetched,
             board_ref=board.id,
@@ -315,7 +375,12 @@ class TrelloApplier:
         batch.actions = action_rows(actions, board_id, "webhook")
         batch.action_id = actions[0]["id"] if len(actions) == 1 else None
         batch.cursor = None  # never: the poll resumes from its own cursor
-        if batch.cards or batch.gone_card_ids:
+        if settle is not None:
+            outcomes, dequeue = settle()
+            self.store.settle_deliveries(outcomes, dequeue, batch=batch)
+            if batch.cards or batch.gone_card_ids:
+                self.note_fetched(_fetched_part(batch, fetched))
+        elif batch.cards or batch.gone_card_ids:
             self.store.write_board(batch)
             self.note_fetched(_fetched_part(batch, fetched))
         else:  # nothing mirrored changes: the raw actions alone (no sync state needed)

@@ -9,6 +9,7 @@ The web layer never imports the daemon.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -24,7 +25,9 @@ class IntakeClosed(Exception):
 
 
 class DeliveryIntake(Protocol):
-    """Where verified deliveries go; both calls answer at once (the work is queued).
+    """Where verified deliveries go. `offer_trello` returns once the delivery is durably queued
+    (the daemon: a group commit into ``webhook_queue``; the route waits for it off the event
+    loop), `offer_figma` once the refresh is queued; the work itself happens later.
 
     What is offered is already checked (`syncd.trello.schema`, `syncd.figma.events`): a
     `TrelloAction` (``as_trello()`` gives it back as JSON for a durable queue; validate it
@@ -34,6 +37,11 @@ class DeliveryIntake(Protocol):
 
     def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
         """Queue a verified Trello action; False when it is a replay. May raise IntakeClosed."""
+        ...
+
+    def queue_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> Future[bool]:
+        """`offer_trello` without blocking: a future resolved once the action is queued (what
+        the route awaits, so the event loop keeps serving). May raise IntakeClosed."""
         ...
 
     def offer_figma(self, key: str, event: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -414,20 +413,17 @@ def test_burst_of_1000_deliveries_during_full_syncs(tmp_path: Path) -> None:
         syncer = threading.Thread(target=full_syncs)
         syncer.start()
         ids = []
-        started = time.perf_counter()
         try:
             for step in steps:
                 action = step()
                 ids.append(action["id"])
                 response = env.post(action)
                 assert response.status_code == 200, response.text
-            intake = time.perf_counter() - started
             assert env.daemon.worker.wait_idle(120), "deliveries not applied in time"
         finally:
             stop.set()
             syncer.join(60)
         assert len(passes) >= 2, "full syncs did not run during the burst"
-        assert intake < 60
         store = env.daemon.store
         table = m.WebhookDelivery.__table__
         with store.reader.begin() as connection:

@@ -274,13 +274,16 @@ def test_every_write_of_a_pass_and_a_webhook_runs_on_the_writer(tmp_path: Path) 
 
         daemon.store._write = recording  # type: ignore[method-assign]
         daemon.sync_pass(full=True)
+        by_the_pass = len(threads)
         world = sandbox.world
         card = world.find_card("Drôme", board=CONSORTIUM_SHORT_LINK)
         action = world.move_card(card["id"], world.find_list(CONSORTIUM_SHORT_LINK, "Fait"))
         board = daemon.settings.trello.boards[0]
         checked = parse_action(action)
+        # (the intake's queue row is committed on its own connection, the documented exception:
+        # `state.queue.DeliveryQueue`; applying the delivery is a write of the writer)
         assert daemon.worker.offer_trello(checked, board, action["data"]["board"]["id"])
         assert daemon.worker.wait_idle(10)
         assert daemon.store.known_actions([action["id"]]) == {action["id"]}
-        assert len(threads) > 5
+        assert by_the_pass > 3 and len(threads) > by_the_pass  # the pass wrote, the webhook too
         assert set(threads) == {"syncd-writer"}

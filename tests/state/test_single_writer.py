@@ -68,6 +68,22 @@ CALLS: dict[str, Callable[[Store], Any]] = {
         [{"action_id": "c" * 24, "board_id": "b" * 24, "received_at": AT}]
     ),
     "mark_delivery": lambda s: s.mark_delivery("a" * 24, "applied", AT),
+    # the durable delivery queue (issue 15)
+    "delivery_queue": lambda s: s.delivery_queue().close(),  # its own engine, no write
+    "queued_deliveries": lambda s: s.queued_deliveries(10),
+    "delivered_actions": lambda s: s.delivered_actions(["d" * 24]),
+    "settle_deliveries": lambda s: s.settle_deliveries(
+        [
+            {
+                "action_id": "d" * 24,
+                "board_id": BOARD,
+                "received_at": AT,
+                "applied_at": AT,
+                "outcome": "applied",
+            }
+        ],
+        [1],
+    ),
     "write_figma_file": lambda s: s.write_figma_file(
         {"key": FILE_KEY, "name": "Maquettes"},
         nodes=[],

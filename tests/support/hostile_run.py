@@ -85,58 +85,83 @@ def _free_port() -> int:
 def running_syncd(folder: Path | None = None, *, log_level: str = "INFO") -> Iterator[RunningSyncd]:
     """The sandbox and ``syncd run`` against it, ready; both stopped at the end."""
     with tempfile.TemporaryDirectory() as scratch, Sandbox(deliver_webhooks=False) as sandbox:
-        where = folder or Path(scratch)
         sandbox.figma = build_sample_figma()
-        port = _free_port()
-        db, config, log = where / "syncd.db", where / "syncd.toml", where / "syncd.log"
-        config.write_text(
-            f'[store]\nurl = "sqlite:///{db}"\n'
-            f'[trello]\napi_base = "{sandbox.trello_api_base}"\n'
-            f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n'
-            f'[[trello.boards]]\nid = "{PRODUCT_SHORT_LINK}"\nrole = "product"\n'
-            f'[figma]\napi_base = "{sandbox.figma_api_base}"\nfiles = ["{FIGMA_FILE_KEY}"]\n'
-            '[governance]\ndepartments = ["14", "22", "26", "55", "62", "77"]\n'
-            "[schedule]\npoll_seconds = 300\nfull_sync_hours = 24\n"
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
-            f'public_url = "http://127.0.0.1:{port}"\n',
-            encoding="utf-8",
-        )
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("SYNCD_", "TRELLO_", "FIGMA_"))
-        }
-        env.update(
-            TRELLO_API_KEY=sandbox.api_key,
-            TRELLO_TOKEN=sandbox.token,
-            TRELLO_API_SECRET=sandbox.api_secret,
-            FIGMA_TOKEN="sandbox-figma-token",
-            FIGMA_WEBHOOK_PASSCODE=PASSCODE,
-            SYNCD_ADMIN_TOKEN=ADMIN,
-            SYNCD_LOG_FORMAT="json",
-            SYNCD_LOG_LEVEL=log_level,
-            PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-        )
-        with log.open("wb") as err:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "syncd", "--config", str(config), "run"],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-        run = RunningSyncd(sandbox, process, port, db, log)
+        run = start_syncd(sandbox, folder or Path(scratch), log_level=log_level)
         try:
-            _wait_ready(run, 90)
             yield run
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
+            stop_syncd(run)
+
+
+def start_syncd(
+    sandbox: Sandbox,
+    where: Path,
+    *,
+    log_level: str = "INFO",
+    env: dict[str, str] | None = None,
+) -> RunningSyncd:
+    """``syncd run`` against `sandbox` (a free port, SQLite ``where/syncd.db``, JSON logs
+    appended to ``where/syncd.log``), ready. Started again in the same folder, it reopens the
+    same store (the kill -9 tests). `env`: more environment variables for it."""
+    port = _free_port()
+    db, config, log = where / "syncd.db", where / "syncd.toml", where / "syncd.log"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{db}"\n'
+        f'[trello]\napi_base = "{sandbox.trello_api_base}"\n'
+        f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n'
+        f'[[trello.boards]]\nid = "{PRODUCT_SHORT_LINK}"\nrole = "product"\n'
+        f'[figma]\napi_base = "{sandbox.figma_api_base}"\nfiles = ["{FIGMA_FILE_KEY}"]\n'
+        '[governance]\ndepartments = ["14", "22", "26", "55", "62", "77"]\n'
+        "[schedule]\npoll_seconds = 300\nfull_sync_hours = 24\n"
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'public_url = "http://127.0.0.1:{port}"\n',
+        encoding="utf-8",
+    )
+    extra = env or {}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SYNCD_", "TRELLO_", "FIGMA_"))
+    }
+    env.update(extra)
+    env.update(
+        TRELLO_API_KEY=sandbox.api_key,
+        TRELLO_TOKEN=sandbox.token,
+        TRELLO_API_SECRET=sandbox.api_secret,
+        FIGMA_TOKEN="sandbox-figma-token",
+        FIGMA_WEBHOOK_PASSCODE=PASSCODE,
+        SYNCD_ADMIN_TOKEN=ADMIN,
+        SYNCD_LOG_FORMAT="json",
+        SYNCD_LOG_LEVEL=log_level,
+        PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    with log.open("ab") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syncd", "--config", str(config), "run"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    run = RunningSyncd(sandbox, process, port, db, log)
+    try:
+        _wait_ready(run, 90)
+    except BaseException:
+        stop_syncd(run)
+        raise
+    return run
+
+
+def stop_syncd(run: RunningSyncd) -> None:
+    """SIGTERM (then SIGKILL after 15 s) unless it already exited."""
+    process = run.process
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 def _wait_ready(run: RunningSyncd, timeout: float) -> None:

@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -112,6 +113,11 @@ class RecordingIntake:
     def offer_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> bool:
         self.trello.append(action.id)
         return True
+
+    def queue_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> Future[bool]:
+        queued: Future[bool] = Future()
+        queued.set_result(self.offer_trello(action, board, board_id))
+        return queued
 
     def offer_figma(self, key: str, event: str) -> None:
         pass

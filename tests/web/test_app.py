@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,11 @@ class RecordingIntake:
         fresh = all(seen != action.id for seen, _, _ in self.trello)
         self.trello.append((action.id, board.id, board_id))
         return fresh
+
+    def queue_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> Future[bool]:
+        queued: Future[bool] = Future()
+        queued.set_result(self.offer_trello(action, board, board_id))
+        return queued
 
     def offer_figma(self, key: str, event: str) -> None:
         if self.closed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -153,6 +154,11 @@ class CheckingIntake:
         fresh = all(seen.id != action.id for seen in self.trello)
         self.trello.append(action)
         return fresh
+
+    def queue_trello(self, action: TrelloAction, board: BoardConfig, board_id: str) -> Future[bool]:
+        queued: Future[bool] = Future()
+        queued.set_result(self.offer_trello(action, board, board_id))
+        return queued
 
     def offer_figma(self, key: str, event: str) -> None:
         self.figma.append((key, event))

@@ -12,9 +12,10 @@ Each delivery goes through the same steps, in this order, and stops at the first
    checked (400 with one line naming the field);
 4. Trello: the board (not ours: 410, so Trello deletes that webhook; 202 while some configured
    board is not resolved yet); then the checked action is handed to the delivery intake and
-   answered 200 at once (a replay too: the intake applies it once). Figma: ``PING`` answered,
-   an event of another file or of a type syncd does not act on ignored, else the file's
-   refresh handed to the intake.
+   answered 200 once the intake has durably queued it (a group commit, awaited: the event
+   loop keeps serving; a replay too: it is applied once); the store failing: 503, Trello retries.
+   Figma: ``PING`` answered, an event of another file or of a type syncd does not act on
+   ignored, else the file's refresh handed to the intake (in memory).
 
 Every answer is counted in ``syncd_webhook_deliveries_total``, and a Trello action type or a
 Figma event type syncd does not model in ``syncd_webhook_unknown_shapes_total``. An answer only
@@ -23,6 +24,8 @@ line at INFO with its reason.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import structlog
 from fastapi import APIRouter, Request
@@ -122,10 +125,13 @@ async def trello_webhook(request: Request, context: ContextDep) -> JSONResponse:
             context, "unknown_board", 202, "board not resolved yet; the poll will catch up"
         )
     board, real_id = match
-    try:
-        fresh = context.intake.offer_trello(action, board, real_id)
+    try:  # answered once durably queued (a group commit), awaited: the loop keeps serving
+        fresh = await asyncio.wrap_future(context.intake.queue_trello(action, board, real_id))
     except IntakeClosed:
         return JSONResponse({"status": "stopping"}, status_code=503)
+    except Exception as exc:  # not queued: let Trello retry later
+        log.warning("webhook delivery not queued", error=one_line(str(exc), 300))
+        return JSONResponse({"status": "unavailable"}, status_code=503)
     outcome = "accepted" if fresh else "replay"
     context.metrics.delivery(outcome)
     if fresh and not action.understood:
