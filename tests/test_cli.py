@@ -174,3 +174,13 @@ def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
     with pytest.raises(RuntimeError, match="a bug"):
         main(["--config", str(path), "report", "--format", "json"])
+
+
+def test_the_collector_pace_is_restored_after_a_command() -> None:
+    """A command runs with a larger young generation (start-up allocates objects that live as
+    long as the process); a caller in the same process gets its own pace back."""
+    import gc
+
+    before = gc.get_threshold()
+    assert main(["--help"]) == 0
+    assert gc.get_threshold() == before
