@@ -16,7 +16,7 @@ from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox
 from adapters.sandbox import build_sample_world as sample
 from adapters.sandbox.figma_world import build_sample_figma
 from adapters.sandbox.sample import FIGMA_FILE_KEY
-from syncd.cli import main
+from syncd.cli import COMMAND_GC_THRESHOLD, main
 
 REPO = Path(__file__).resolve().parents[1]
 # What a sync never needs: the daemon's web server and metrics, the HTML/Markdown templates, the
@@ -176,11 +176,36 @@ def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         main(["--config", str(path), "report", "--format", "json"])
 
 
-def test_the_collector_pace_is_restored_after_a_command() -> None:
-    """A command runs with a larger young generation (start-up allocates objects that live as
-    long as the process); a caller in the same process gets its own pace back."""
+def test_a_short_command_collects_less_often_the_daemon_as_usual(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short command runs with a larger young generation (start-up allocates objects that live
+    as long as the process); `syncd run` keeps the interpreter's pace; either way the caller in
+    the same process gets its own pace back."""
     import gc
 
+    import syncd.daemon.run
+    import syncd.report.build
+    from syncd.errors import SyncFailed
+
+    seen: dict[str, tuple[int, int, int]] = {}
+
+    def daemon(*_args: object, **_kwargs: object) -> int:
+        seen["run"] = gc.get_threshold()
+        return 0
+
+    def report(*_args: object, **_kwargs: object) -> None:
+        seen["report"] = gc.get_threshold()
+        raise SyncFailed("stop here")
+
+    monkeypatch.setattr(syncd.daemon.run, "run_daemon", daemon)
+    monkeypatch.setattr(syncd.report.build, "build_report", report)
+    monkeypatch.setenv("SYNCD_STORE_URL", f"sqlite:///{tmp_path}/store.db")
+    path = tmp_path / "syncd.toml"
+    path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
     before = gc.get_threshold()
-    assert main(["--help"]) == 0
+    assert main(["--config", str(path), "report", "--format", "json"]) == 1
     assert gc.get_threshold() == before
+    assert main(["--config", str(path), "run"]) == 0
+    assert gc.get_threshold() == before
+    assert seen == {"report": COMMAND_GC_THRESHOLD, "run": before}
