@@ -69,6 +69,7 @@ from sqlalchemy.exc import DBAPIError
 from state import history, queue
 from state import models as m
 from state.coordination import xact_lock
+from state.schema_version import at_head, stored_revisions
 
 Row = dict[str, Any]
 _CHUNK = 500
@@ -253,7 +254,7 @@ class Store:
                 if self.is_sqlite
                 else self.engine.execution_options(postgresql_readonly=True)
             )
-            if migrate:
+            if migrate and not self._at_head():
                 self.upgrade()
         except Exception as exc:  # driver errors are long; give one line
             raise StoreError(f"cannot open store {self.safe_url}: {_one_line(exc)}") from None
@@ -321,9 +322,19 @@ class Store:
 
     # -- migrations ---------------------------------------------------------------------
 
+    def _at_head(self) -> bool:
+        """Whether the store already holds the newest schema (`state.schema_version`): plain SQL
+        on a read connection, so opening a store at head imports no Alembic and takes no lock.
+        Any failure (a new store, no table yet) says no: `upgrade` then decides, as before."""
+        try:
+            with self._read() as connection:
+                return at_head(stored_revisions(connection))
+        except DBAPIError:
+            return False
+
     @writes
     def upgrade(self) -> None:
-        """Apply the Alembic migrations up to head."""
+        """Apply the Alembic migrations up to head (Alembic is imported here only)."""
         from alembic import command
         from alembic.config import Config
 

@@ -4,27 +4,39 @@ db.
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, 3 flags open with
 ``--fail-on-flags``. Errors are one line on stderr (a traceback only with ``--debug``); logs go
 to stderr and stdout carries only the command's own output.
+
+Each command imports what it uses, inside its body: `syncd sync` never imports the web server,
+the report's templates or Alembic (a store at head is checked with plain SQL), and `syncd
+--help` imports neither the store nor the clients (`tests/test_cli.py` checks both).
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
 
-from adapters.transport import ApiError
-from state.store import Store, StoreError
-from state.timestamps import BadDate, parse_user_date
-from syncd.config import ConfigError, Settings, load_settings
 from syncd.errors import BadUsage, SyncFailed
 from syncd.logs import configure_logging
 
+if TYPE_CHECKING:
+    from syncd.config import Settings
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
+# Start-up allocates a few hundred thousand objects that live as long as the process (modules,
+# classes, SQLAlchemy tables, pydantic validators). At the collector's default pace (a young
+# collection every 700 allocations) a short command spends about a tenth of its time looking for
+# cycles among them (bench/bench_cold_start.py), so a short command runs with a larger young
+# generation. `syncd run` keeps the interpreter's pace: the daemon measured slower on its first
+# webhook when its modules had been imported under the larger one (tests/daemon/test_e2e.py).
+COMMAND_GC_THRESHOLD = (10_000, 10, 10)
+LONG_LIVED_COMMANDS = frozenset({"run"})
 
 
 def _click_class(name: str) -> type[Exception]:
@@ -64,6 +76,8 @@ class Options:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from syncd.config import load_settings
+
             self._settings = load_settings(self.config)
         return self._settings
 
@@ -82,6 +96,8 @@ def _root(
 ) -> None:
     configure_logging(debug=debug)
     ctx.obj = Options(config, debug)
+    if ctx.invoked_subcommand not in LONG_LIVED_COMMANDS:
+        gc.set_threshold(*COMMAND_GC_THRESHOLD)  # main() gives the caller its own pace back
 
 
 @app.command()
@@ -165,6 +181,7 @@ def report(
     if since_at and at_moment and since_at > at_moment:
         raise BadUsage("--since must not be after --at")
     settings = _options(ctx).settings
+    from state.store import Store
     from syncd.report.build import build_report
     from syncd.report.render import render
 
@@ -184,6 +201,8 @@ def report(
 
 def _user_date(value: str, option: str) -> datetime:
     """An option's ISO date (`state.timestamps.parse_user_date`); a usage error when bad."""
+    from state.timestamps import BadDate, parse_user_date
+
     try:
         return parse_user_date(value)
     except BadDate as exc:
@@ -206,6 +225,8 @@ def digest(
     """The weekly digest: sent to every SYNCD_DIGEST_URLS destination, once per period."""
     settings = _options(ctx).settings
     since_at = _user_date(since, "--since") if since else None
+    from state.store import Store
+    from syncd.config import ConfigError
     from syncd.digest.deliver import parse_destinations
     from syncd.digest.service import build_digest, send_digest
 
@@ -239,11 +260,15 @@ def writeback(
 
     settings = _options(ctx).settings
     if dry_run:
+        from state.store import Store
+
         store = Store(settings.store.url)
         rows = preview(store, settings, datetime.now(UTC))
         sys.stdout.write(render_preview(rows, enabled=settings.writeback.enabled))
         return
     if not settings.writeback.enabled:
+        from syncd.config import ConfigError
+
         raise ConfigError("writeback.enabled: false (turn it on to post, or use --dry-run)")
     from syncd.runtime import build_runtime
 
@@ -298,6 +323,8 @@ def check(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply the database migrations."""
+    from state.store import Store
+
     settings = _options(ctx).settings
     store = Store(settings.store.url, migrate=False)
     store.upgrade()
@@ -315,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map failures to one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    thresholds = gc.get_threshold()  # a short command raises them (`_root`)
+    try:
+        return _run(args, debug)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         result = app(args=args, prog_name="syncd", standalone_mode=False)
         return int(result) if isinstance(result, int) else EXIT_OK
@@ -322,21 +357,49 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 0))
     except typer.Abort:
         return EXIT_FAILURE
-    except (UsageError, ConfigError, BadUsage) as exc:
-        if debug:
+    except Exception as exc:
+        code = _exit_code(exc)
+        if debug or code is None:
             raise
-        if isinstance(exc, ConfigError):
-            _error(f"config error: {exc}")
-        elif isinstance(exc, BadUsage):
-            _error(str(exc))
-        else:
+        if isinstance(exc, UsageError):
             exc.show()  # type: ignore[attr-defined]
+        elif _is_config_error(exc):
+            _error(f"config error: {exc}")
+        else:
+            _error(str(exc))
+        return code
+
+
+def _exit_code(exc: Exception) -> int | None:
+    """The exit code of an error syncd reports in one line; None for anything else (a bug).
+
+    The store's, the remote APIs' and the config's error classes are looked up only now: a
+    command that failed imports nothing more than it used to fail (`_loaded_class`)."""
+    if isinstance(exc, UsageError | BadUsage) or _is_config_error(exc):
         return EXIT_USAGE
-    except (ApiError, StoreError, SyncFailed, OSError, ClickException) as exc:
-        if debug:
-            raise
-        _error(str(exc))
+    failures = (SyncFailed, OSError, ClickException)
+    if isinstance(exc, failures) or any(
+        isinstance(exc, cls)
+        for cls in (
+            _loaded_class("adapters.transport", "ApiError"),
+            _loaded_class("state.store", "StoreError"),
+        )
+        if cls is not None
+    ):
         return EXIT_FAILURE
+    return None
+
+
+def _is_config_error(exc: Exception) -> bool:
+    cls = _loaded_class("syncd.config", "ConfigError")
+    return cls is not None and isinstance(exc, cls)
+
+
+def _loaded_class(module: str, name: str) -> type[Exception] | None:
+    """`module.name` if that module is imported, else None: an exception of a class whose
+    module was never imported cannot have been raised."""
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name, None) if loaded is not None else None
 
 
 def _error(message: str) -> None:

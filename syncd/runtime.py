@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from adapters.figma import FigmaAPI, make_figma_session
 from adapters.transport import RequestEvent, RetryPolicy
@@ -18,7 +19,9 @@ from state.store import BoardBatch, Store, WriteResult
 from syncd.config import ConfigError, Settings
 from syncd.figma.engine import FigmaMirror
 from syncd.trello.engine import Mirror
-from syncd.writeback.service import WriteBack
+
+if TYPE_CHECKING:  # imported by `build_runtime` only with writeback.enabled (Jinja2 and more)
+    from syncd.writeback.service import WriteBack
 
 
 @dataclass
@@ -108,7 +111,9 @@ def build_runtime(
             clock=clock,
             tree_interval=timedelta(minutes=settings.figma.tree_read_interval_minutes),
         )
-    writeback = (
-        WriteBack(store, trello, settings, clock=clock) if settings.writeback.enabled else None
-    )
+    writeback = None
+    if settings.writeback.enabled:
+        from syncd.writeback.service import WriteBack
+
+        writeback = WriteBack(store, trello, settings, clock=clock)
     return Runtime(settings, store, trello, mirror, figma, clock, writeback)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -31,7 +32,9 @@ from syncd.figma.engine import FigmaFileReport
 from syncd.rules.flags import Recomputed, recompute
 from syncd.runtime import Runtime
 from syncd.trello.engine import BoardReport
-from syncd.writeback.service import RoundReport
+
+if TYPE_CHECKING:  # write-back is imported only when enabled (`syncd.runtime`)
+    from syncd.writeback.service import RoundReport
 
 log = structlog.get_logger("syncd.sync")
 

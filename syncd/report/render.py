@@ -17,16 +17,17 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-
-import jinja2
 
 from state.timestamps import parse_iso
 from syncd.report.model import Report
 from syncd.report.sparklines import flag_bars, scale_top, sparkline, weekly_totals
 from syncd.report.strings import DEFAULT_LANG, localised_flag_message, strings_for
 from syncd.rules.governance import FlagCode
+
+if TYPE_CHECKING:  # imported by `_environment`: table and JSON renderings need no Jinja2
+    import jinja2
 
 FORMATS = ("table", "json", "markdown", "html")
 DEFAULT_MAX_PRIORITY_ACTIONS = 3
@@ -362,6 +363,8 @@ def _chart(departments: list[dict[str, Any]], max_prio: int) -> dict[str, Any]:
 
 @cache
 def _environment(kind: str) -> jinja2.Environment:
+    import jinja2
+
     loader = jinja2.PackageLoader("syncd.report", "templates")
     if kind == "html":
         env = jinja2.Environment(

@@ -1,0 +1,245 @@
+"""Benchmark of a cold `syncd` process: `syncd sync` and `syncd report` of the sample, each run as
+a fresh ``python -m syncd.cli`` subprocess against the sandbox (loopback only).
+
+Starts the sandbox (the sample boards and Figma file, no rate limit) in this process, writes a
+config per source tree, takes a first sync (a new store: Alembic creates the schema), then runs
+each command ``--runs`` times and prints, per command: median and min wall time, median CPU
+time (user + sys), requests to the sandbox and the child's peak RSS. Then ``--importtime`` runs
+with ``python -X importtime``: the time spent importing (per module, the min over those runs),
+its share of the median wall time, and the heaviest top-level packages.
+
+``--source DIR`` (repeatable) measures another checkout of syncd, e.g. the code before a change
+(``git archive <commit> | tar -x -C /tmp/before``); with several, the runs are interleaved so
+that every tree sees the same machine load.
+
+    python bench/bench_cold_start.py [--runs 10] [--importtime 3] [--source DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox
+from adapters.sandbox import build_sample_world as sample
+from adapters.sandbox.figma_world import build_sample_figma
+from adapters.sandbox.sample import FIGMA_FILE_KEY
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "sync": ("sync",),
+    "report": ("report", "--format", "json"),
+}
+
+
+@dataclass
+class Tree:
+    """One source tree of syncd, its config and store, and what its runs measured."""
+
+    label: str
+    source: Path
+    config: Path
+    walls: dict[str, list[float]] = field(default_factory=dict)
+    cpus: dict[str, list[float]] = field(default_factory=dict)
+    requests: dict[str, list[int]] = field(default_factory=dict)
+    peak_kib: dict[str, int] = field(default_factory=dict)
+    imports: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def write_config(sandbox: Sandbox, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    path = folder / "syncd.toml"
+    path.write_text(
+        f"""
+[store]
+url = "sqlite:///{folder / "store.db"}"
+
+[trello]
+api_base = "{sandbox.trello_api_base}"
+
+[[trello.boards]]
+id = "{CONSORTIUM_SHORT_LINK}"
+role = "consortium"
+
+[[trello.boards]]
+id = "{PRODUCT_SHORT_LINK}"
+role = "product"
+
+[figma]
+api_base = "{sandbox.figma_api_base}"
+files = ["{FIGMA_FILE_KEY}"]
+
+[governance]
+departments = ["12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def environment(sandbox: Sandbox, tree: Tree) -> dict[str, str]:
+    variables = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SYNCD_", "TRELLO_", "FIGMA_", "PYTHON"))
+    }
+    variables.update(
+        PYTHONPATH=str(tree.source),
+        SYNCD_CONFIG=str(tree.config),
+        SYNCD_LOG_FORMAT="json",
+        TRELLO_API_KEY=sandbox.api_key,
+        TRELLO_TOKEN=sandbox.token,
+        TRELLO_API_SECRET=sandbox.api_secret,
+        FIGMA_TOKEN="sandbox-figma-token",
+    )
+    return variables
+
+
+def run(
+    sandbox: Sandbox, tree: Tree, args: tuple[str, ...], *, importtime: bool = False
+) -> tuple[float, float, int, int, str]:
+    """One fresh process: wall seconds, CPU seconds, requests, peak RSS (KiB), stderr."""
+    command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "syncd.cli"]
+    sandbox.reset_counts()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, *args],
+        cwd=tree.config.parent,
+        env=environment(sandbox, tree),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr.read()  # the only pipe: read to the end, then reap the child
+    process.stderr.close()
+    _, status, usage = os.wait4(process.pid, 0)  # its own CPU time and peak RSS
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{tree.label}: syncd {' '.join(args)} failed:\n{stderr[-2000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, len(sandbox.requests), usage.ru_maxrss, stderr
+
+
+def import_times(stderr: str) -> dict[str, int]:
+    """Module → self import time (µs), from ``-X importtime`` output."""
+    times: dict[str, int] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _cumulative, name = line.removeprefix("import time:").split("|")
+        times[name.strip()] = int(self_us)
+    return times
+
+
+def fastest(samples: list[dict[str, int]]) -> dict[str, int]:
+    """Per module, the fastest of the runs (the machine's load only ever adds time)."""
+    best: dict[str, int] = {}
+    for sample_ in samples:
+        for name, value in sample_.items():
+            best[name] = min(best.get(name, value), value)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--importtime", type=int, default=3, help="-X importtime runs (0: none)")
+    parser.add_argument("--source", type=Path, action="append", help="a syncd source tree")
+    parser.add_argument("--top", type=int, default=12, help="packages listed per tree")
+    options = parser.parse_args()
+    sources = [path.resolve() for path in options.source or [REPO]]
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Sandbox(world=sample(), figma=build_sample_figma(), rate_limit_per_10s=None) as sandbox,
+    ):
+        trees = [
+            Tree(
+                label=f"{source.name}" if len(sources) > 1 else "syncd",
+                source=source,
+                config=write_config(sandbox, Path(tmp) / f"tree{index}"),
+            )
+            for index, source in enumerate(sources)
+        ]
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+            f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min)"
+        )
+        for tree in trees:
+            wall, cpu, requests, _, _ = run(sandbox, tree, ("sync",))
+            print(
+                f"{tree.label:<12} first sync (new store, Alembic creates the schema): "
+                f"{wall:.2f} s wall, {cpu:.2f} s CPU, {requests} requests"
+            )
+        for _ in range(options.runs):
+            for name, args in COMMANDS.items():
+                for tree in trees:
+                    wall, cpu, requests, peak, _ = run(sandbox, tree, args)
+                    tree.walls.setdefault(name, []).append(wall)
+                    tree.cpus.setdefault(name, []).append(cpu)
+                    tree.requests.setdefault(name, []).append(requests)
+                    tree.peak_kib[name] = max(tree.peak_kib.get(name, 0), peak)
+        samples: dict[tuple[str, str], list[dict[str, int]]] = {}
+        for _ in range(options.importtime):
+            for name, args in COMMANDS.items():
+                for tree in trees:
+                    *_, stderr = run(sandbox, tree, args, importtime=True)
+                    samples.setdefault((tree.label, name), []).append(import_times(stderr))
+        for tree in trees:
+            for name in COMMANDS:
+                if (tree.label, name) in samples:
+                    tree.imports[name] = fastest(samples[tree.label, name])
+
+    print(
+        f"\n{options.runs} runs per command and tree (fresh processes, store at head)"
+        f"\n{'tree':<12} {'command':<8} {'median':>8} {'min':>8} {'CPU med':>8} "
+        f"{'requests':>8} {'peak RSS':>9} {'imports':>8} {'share':>6}"
+    )
+    for tree in trees:
+        for name in COMMANDS:
+            median = statistics.median(tree.walls[name])
+            imported = sum(tree.imports.get(name, {}).values()) / 1e6
+            share = f"{imported / median:6.0%}" if tree.imports else "     -"
+            print(
+                f"{tree.label:<12} {name:<8} {median:7.3f}s {min(tree.walls[name]):7.3f}s "
+                f"{statistics.median(tree.cpus[name]):7.3f}s "
+                f"{statistics.median(tree.requests[name]):>8.0f} "
+                f"{tree.peak_kib[name] / 1024:7.0f}MB "
+                + (f"{imported:7.3f}s {share}" if tree.imports else "       -      -")
+            )
+    for tree in trees:
+        for name, times in tree.imports.items():
+            packages: Counter[str] = Counter()
+            for module, value in times.items():
+                packages[module.split(".")[0]] += value
+            print(
+                f"\n{tree.label} {name}: {len(times)} modules imported in "
+                f"{sum(times.values()) / 1e6:.3f} s (min per module over {options.importtime} runs)"
+            )
+            print(
+                "  "
+                + ", ".join(
+                    f"{package} {value / 1000:.0f} ms"
+                    for package, value in packages.most_common(options.top)
+                )
+            )
+            absent = [
+                package
+                for package in ("fastapi", "uvicorn", "starlette", "alembic", "jinja2", "mako")
+                if package not in packages
+            ]
+            print(f"  not imported: {', '.join(absent) or '-'}")
+
+
+if __name__ == "__main__":
+    main()
