@@ -8,7 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from state.models import metadata
 from state.store import Store
@@ -62,4 +62,25 @@ def test_0003_drops_last_poll_at_and_keeps_the_sync_state(store_url: str) -> Non
     (state,) = store.sync_states()
     assert "last_poll_at" not in state
     assert (state["board_id"], state["action_cursor"]) == ("b1", "a9")
+    store.close()
+
+
+def test_a_store_at_0007_gets_the_delivery_queue(store_url: str) -> None:
+    """The last landed schema (0007, with 0006 an empty slot) is upgraded to the durable queue."""
+    engine = create_engine(store_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0007")
+        assert "webhook_queue" not in inspect(connection).get_table_names()
+        connection.execute(
+            text(
+                "INSERT INTO sync_state (board_ref, board_id, role, action_cursor)"
+                " VALUES ('oSmy09cz', 'b1', 'consortium', 'a9')"
+            )
+        )
+    engine.dispose()
+    store = Store(store_url)  # upgrades to head
+    with store.engine.connect() as connection:
+        assert "webhook_queue" in inspect(connection).get_table_names()
+    (state,) = store.sync_states()
+    assert state["action_cursor"] == "a9"
     store.close()
