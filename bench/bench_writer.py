@@ -97,9 +97,7 @@ def changed(snapshot: dict[str, Any], share: float) -> dict[str, Any]:
     return out
 
 
-def batch(
-    snapshot: dict[str, Any], actions: list[dict[str, Any]], observed_at: str
-) -> BoardBatch:
+def batch(snapshot: dict[str, Any], actions: list[dict[str, Any]], observed_at: str) -> BoardBatch:
     out = snapshot_batch(snapshot, board_ref="bench", role="product", observed_at=observed_at)
     out.actions = action_rows(actions, snapshot["id"], "poll")
     return out

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, column, func, or_, select, table, update
+from sqlalchemy import Connection, column, func, or_, select, table
+
+from state import bulk
 
 if TYPE_CHECKING:
     from state.store import BoardBatch
@@ -78,6 +80,7 @@ _BOOLEAN = frozenset({"closed"})
 _FLOAT = frozenset({"pos"})
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
+_VERSION_COLUMNS = ("kind", "key", "valid_from", "valid_to", "data")
 _history = table(
     "mirror_history",
     column("id"),
@@ -165,11 +168,14 @@ def record_write(
     *,
     scope: Sequence[str],
     newly_gone: Sequence[str],
+    cards: Collection[str] | None = None,
 ) -> int:
     """Record what one `write_board` changed (same transaction); returns the versions added.
 
     `scope` are the cards whose children the writer replaced (with the batch's); `newly_gone`
-    the cards it marked deleted. Board-level rows are upserts.
+    the cards it marked deleted. Board-level rows are upserts. `cards`, when given, are the
+    batch's cards whose row or children the writer changed: the others' open versions are
+    their current rows already (the invariant), so they are neither read nor compared.
     """
     at = batch.observed_at
     wanted: dict[tuple[str, str], str] = {}
@@ -183,12 +189,18 @@ def record_write(
         for row in kind_rows:
             wanted[(kind, str(row["id"]))] = encode_row(kind, row)
 
-    children = _by_card(
-        {name: getattr(batch, field) for name, (_c, field) in CARD_CHILDREN.items()}
-    )
     written = {str(card["id"]) for card in batch.cards}
+    compared = written if cards is None else written & {str(card_id) for card_id in cards}
+    children = _by_card(
+        {
+            name: [row for row in getattr(batch, field) if str(row["card_id"]) in compared]
+            for name, (_c, field) in CARD_CHILDREN.items()
+        }
+    )
     for card in batch.cards:
         card_id = str(card["id"])
+        if card_id not in compared:
+            continue
         wanted[("card", card_id)] = encode_card(
             card, {name: rows.get(card_id, ()) for name, rows in children.items()}
         )
@@ -209,22 +221,16 @@ def record_write(
             card["deleted_at"] = at
         wanted[("card", card_id)] = encode_card(card, {} if card_id in in_scope else kept)
 
-    closes: list[int] = []
-    inserts: list[Row] = []
+    closes: list[tuple[str, int]] = []
+    inserts: list[tuple[str, str, str, None, str]] = []
     for (kind, key), data in wanted.items():
         old = current.get((kind, key))
         if old is None or old[1] != data:
             if old is not None:
-                closes.append(old[0])
-            inserts.append(_version(kind, key, data, at))
-    for start in range(0, len(closes), _CHUNK):
-        connection.execute(
-            update(_history)
-            .where(_history.c.id.in_(closes[start : start + _CHUNK]))
-            .values(valid_to=at)
-        )
-    for start in range(0, len(inserts), _CHUNK):
-        connection.execute(_history.insert(), inserts[start : start + _CHUNK])
+                closes.append((at, old[0]))
+            inserts.append((kind, key, at, None, data))
+    bulk.update(connection, "mirror_history", ("valid_to",), ("id",), closes)
+    bulk.insert(connection, "mirror_history", _VERSION_COLUMNS, inserts)
     return len(inserts)
 
 
