@@ -39,13 +39,15 @@ with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core stateme
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
+from operator import itemgetter
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
@@ -351,7 +353,8 @@ class Store:
             # replicas write a board one at a time: the old view is read under this lock, so a
             # change is diffed (and its history written) once, whoever applies it twice
             xact_lock(connection, f"board:{batch.board_ref}")
-            return self._write_board(connection, batch)
+            with _collector_paused():
+                return self._write_board(connection, batch)
 
     def _write_board(self, connection: Connection, batch: BoardBatch) -> WriteResult:
         state = (
@@ -398,16 +401,19 @@ class Store:
         children = self._stored_children(
             connection, board_id if batch.full else None, stored, scope
         )
-        old_views = _views_from_rows({card_id: stored[card_id] for card_id in old_ids}, children)
 
         touched: set[str] = set()  # cards whose stored row or children change
         touched |= self._write_cards(connection, batch, stored)
         touched |= _write_children(connection, batch, children)
+        # a card neither written differently nor gone has no new version: compare the others
+        old_views = _views_from_rows(
+            {card_id: stored[card_id] for card_id in old_ids if card_id in touched}, children
+        )
 
         present = set(card_ids)
         gone = set(batch.gone_card_ids)
         if batch.full:
-            gone |= {card_id for card_id in old_views if card_id not in present}
+            gone |= {card_id for card_id in old_ids if card_id not in present}
         gone = {card_id for card_id in gone if card_id not in present}
         # Only a stored, live card can go: a card never stored (created and deleted before a
         # sync saw it) has no history, and a deletion is recorded once.
@@ -428,7 +434,7 @@ class Store:
             [(batch.observed_at, batch.observed_at, card_id) for card_id in newly_gone],
         )
 
-        new_views = _views_from_batch(batch)
+        new_views = _views_from_batch(batch, cards=touched)
         versions: list[tuple[Any, ...]] = []
 
         def version(card_id: str, name: str, old: Any, new: Any) -> None:
@@ -500,19 +506,24 @@ class Store:
             card.setdefault("first_seen_at", batch.observed_at)
             card["updated_at"] = batch.observed_at
             card["deleted_at"] = None
-            # the last one wins, as a second upsert would
-            written[_stored_form(card["id"], True)] = {
-                name: _stored_form(value, name in texts) for name, value in card.items()
-            }
+            written[_stored_form(card["id"], True)] = card  # the last wins, as an upsert would
+        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         changed: set[str] = set()
         for card_id, card in written.items():
+            shape = tuple(card)
+            if shape not in shapes:  # the columns an upsert sets, and those that may differ
+                columns = tuple(name for name in shape if name not in _CARD_KEPT)
+                shapes[shape] = (columns, tuple(n for n in columns if n != "updated_at"))
+            columns, compared = shapes[shape]
             old = stored.get(card_id)
+            if old is not None and all(card[name] == old[name] for name in compared):
+                touches.append((batch.observed_at, card_id))
+                continue
+            card = {name: _stored_form(value, name in texts) for name, value in card.items()}
             if old is None:
                 inserts.append(tuple(card.get(name, defaults[name]) for name in defaults))
                 changed.add(card_id)
-                continue
-            columns = tuple(name for name in card if name not in _CARD_KEPT)
-            if any(card[name] != old[name] for name in columns if name != "updated_at"):
+            elif any(card[name] != old[name] for name in compared):
                 updates[columns].append((*(card[name] for name in columns), card_id))
                 changed.add(card_id)
             else:
@@ -531,12 +542,12 @@ class Store:
         names = [column.name for column in card.columns]
         found: dict[str, Row] = {}
         if board_id is not None:
-            for row in connection.execute(select(card).where(card.c.board_id == board_id)):
+            for row in connection.execute(select(card).where(card.c.board_id == board_id)).all():
                 found[row[0]] = dict(zip(names, row, strict=True))
         missing = [card_id for card_id in card_ids if card_id not in found]
         for start in range(0, len(missing), _CHUNK):
             chunk = missing[start : start + _CHUNK]
-            for row in connection.execute(select(card).where(card.c.id.in_(chunk))):
+            for row in connection.execute(select(card).where(card.c.id.in_(chunk))).all():
                 found[row[0]] = dict(zip(names, row, strict=True))
         return found
 
@@ -569,7 +580,9 @@ class Store:
                 for start in range(0, len(others), _CHUNK)
             ]
             for statement in statements:
-                rows += [tuple(row) for row in connection.execute(statement) if row[at] in wanted]
+                rows += [
+                    tuple(row) for row in connection.execute(statement).all() if row[at] in wanted
+                ]
             found[name] = rows
         return found
 
@@ -1531,6 +1544,19 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for one write: the write allocates hundreds of
+    thousands of acyclic tuples and dicts, each burst of which would rescan the whole heap."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @functools.cache
 def _column_defaults(table: Table) -> dict[str, Any]:
     """Each column of `table` (in order) with the value an INSERT leaving it out stores."""
@@ -1571,18 +1597,23 @@ def _write_children(
         key_at = tuple(columns.index(key) for key in keys)
         rest_at = tuple(i for i in range(len(columns)) if i not in key_at)
         card_at = columns.index("card_id")
-        current = {tuple(row[i] for i in key_at): row for row in stored[name]}
-        wanted: set[tuple[Any, ...]] = set()
+        whole, key_of = itemgetter(*columns), itemgetter(*key_at)  # tables of >= 2 columns
+        current = {key_of(row): row for row in stored[name]}
+        wanted: set[Any] = set()
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         for row in getattr(batch, name):
-            values = tuple(
-                _stored_form(row[c] if c in row else defaults[c], text)
-                for c, text in zip(columns, texts, strict=True)
-            )
-            key = tuple(values[i] for i in key_at)
-            wanted.add(key)
+            try:
+                values = whole(row)
+            except KeyError:  # a column left out: its default, as an INSERT would
+                values = tuple(row[c] if c in row else defaults[c] for c in columns)
+            key = key_of(values)
             old = current.get(key)
+            if old != values:  # new or changed, or only given in another form (0 for "0")
+                values = tuple(map(_stored_form, values, texts))
+                key = key_of(values)
+                old = current.get(key)
+            wanted.add(key)
             if old is None:
                 inserts.append(values)
             elif old != values:
@@ -1591,8 +1622,9 @@ def _write_children(
             else:
                 continue
             touched.add(values[card_at])
-        deletes = [key for key in current if key not in wanted]
-        touched.update(current[key][card_at] for key in deletes)
+        gone = [key for key in current if key not in wanted]
+        touched.update(current[key][card_at] for key in gone)
+        deletes = [tuple(current[key][i] for i in key_at) for key in gone]
         rest = tuple(columns[i] for i in rest_at)
         plans.append((table.name, columns, keys, rest, inserts, updates, deletes))
     for table_name, columns, _keys, _rest, inserts, _updates, _deletes in reversed(plans):
@@ -1651,7 +1683,8 @@ def _views_from_rows(
     return views
 
 
-def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
+def _views_from_batch(batch: BoardBatch, cards: Collection[str] | None = None) -> dict[str, Row]:
+    """The view of the batch's cards (of those among `cards`, when given)."""
     views: dict[str, Row] = {
         card["id"]: {
             "name": card.get("name", ""),
@@ -1665,6 +1698,7 @@ def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
             "custom_fields": {},
         }
         for card in batch.cards
+        if cards is None or str(card["id"]) in cards
     }
     grouped: dict[str, list[str]] = defaultdict(list)
     for row in batch.card_labels:
