@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, column, func, or_, select, table
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 _CHUNK = 500
+_READ_CHUNK = 5000  # keys per IN when reading open versions
 
 # Board-level kinds: kind -> (mirrored table, tracked columns, BoardBatch field); "id" is the key.
 ROW_KINDS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
@@ -101,8 +103,20 @@ def _typed(columns: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     )
 
 
+@cache
+def _getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    if len(columns) == 1:
+        (name,) = columns
+        return lambda row: [row[name]]
+    many = itemgetter(*columns)
+    return lambda row: list(many(row))
+
+
 def _values(row: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    values = [row.get(name) for name in columns]
+    try:
+        values = _getter(columns)(row)
+    except KeyError:  # a column the row leaves out: None
+        values = [row.get(name) for name in columns]
     booleans, floats = _typed(columns)
     for i in booleans:
         values[i] = bool(values[i])
@@ -241,10 +255,10 @@ def _open(
     found: dict[tuple[str, str], tuple[int, str]] = {}
     for kind, keys in keys_by_kind.items():
         ordered = sorted(keys)
-        for start in range(0, len(ordered), _CHUNK):
+        for start in range(0, len(ordered), _READ_CHUNK):
             statement = select(_history.c.id, _history.c.key, _history.c.data).where(
                 _history.c.kind == kind,
-                _history.c.key.in_(ordered[start : start + _CHUNK]),
+                _history.c.key.in_(ordered[start : start + _READ_CHUNK]),
                 _history.c.valid_to.is_(None),
             )
             for version_id, key, data in connection.execute(statement):

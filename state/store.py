@@ -3,16 +3,20 @@
 Writing (`Store.write_board`) follows one algorithm, in one transaction per board:
 
 1. upsert the board and its lists, labels, members and custom-field definitions;
-2. read the *old view* of every card in scope (all the board's cards for a full snapshot, the
-   given cards otherwise): name, list, closed, due, description, labels, members, check-item
-   states, custom-field values;
-3. upsert the cards, replace their children (labels, members, checklists, check items,
-   custom-field items, attachments, Figma links);
+2. read, once, the stored rows of every card in scope (all the board's cards for a full
+   snapshot, the given cards otherwise) and of their children (labels, members, checklists,
+   check items, custom-field items, attachments, Figma links);
+3. diff them in memory against the batch and write only the difference, in bulk
+   (`state.bulk`): new cards and child rows inserted, changed ones updated, child rows the
+   batch no longer has deleted; an unchanged card only has its ``updated_at`` moved. The rows
+   left are exactly those of upserting the cards and replacing their children as a whole;
 4. mark cards gone from a full snapshot (or reported deleted) with ``deleted_at``, never erase;
    only a stored, live card goes (once): a card never stored has no history;
-5. diff old and new views and write one ``card_version`` row per changed field;
-6. insert the raw actions (a known action id is skipped: applying twice changes nothing);
-7. move the board's ``sync_state`` (cursor, last success) forward.
+5. diff old and new views of the cards the write changed and write one ``card_version`` row per
+   changed field (a card whose row and children are unchanged has none);
+6. record the history versions of what changed (`state.history.record_write`);
+7. insert the raw actions (a known action id is skipped: applying twice changes nothing);
+8. move the board's ``sync_state`` (cursor, last success) forward.
 
 Killed at any moment, the database holds either the previous complete state or the new one.
 
@@ -73,6 +77,7 @@ from state.coordination import xact_lock
 
 Row = dict[str, Any]
 _CHUNK = 500
+_READ_CHUNK = 5000  # ids per IN of the writer's reads (SQLite allows 32,766 parameters)
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -498,6 +503,7 @@ class Store:
         table = _table(m.Card)
         defaults = _column_defaults(table)
         texts = _text_columns(table)
+        every = itemgetter(*defaults)
         inserts: list[tuple[Any, ...]] = []
         updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         touches: list[tuple[Any, ...]] = []
@@ -519,9 +525,13 @@ class Store:
             if old is not None and all(card[name] == old[name] for name in compared):
                 touches.append((batch.observed_at, card_id))
                 continue
-            card = {name: _stored_form(value, name in texts) for name, value in card.items()}
+            if int in set(map(type, card.values())):
+                card = {name: _stored_form(value, name in texts) for name, value in card.items()}
             if old is None:
-                inserts.append(tuple(card.get(name, defaults[name]) for name in defaults))
+                try:
+                    inserts.append(every(card))
+                except KeyError:  # a column left out: its default, as an INSERT would
+                    inserts.append(tuple(card.get(name, defaults[name]) for name in defaults))
                 changed.add(card_id)
             elif any(card[name] != old[name] for name in compared):
                 updates[columns].append((*(card[name] for name in columns), card_id))
@@ -545,8 +555,8 @@ class Store:
             for row in connection.execute(select(card).where(card.c.board_id == board_id)).all():
                 found[row[0]] = dict(zip(names, row, strict=True))
         missing = [card_id for card_id in card_ids if card_id not in found]
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start : start + _CHUNK]
+        for start in range(0, len(missing), _READ_CHUNK):
+            chunk = missing[start : start + _READ_CHUNK]
             for row in connection.execute(select(card).where(card.c.id.in_(chunk))).all():
                 found[row[0]] = dict(zip(names, row, strict=True))
         return found
@@ -576,8 +586,8 @@ class Store:
                 on_board = select(card.c.id).where(card.c.board_id == board_id)
                 statements.append(select(table).where(table.c.card_id.in_(on_board)))
             statements += [
-                select(table).where(table.c.card_id.in_(others[start : start + _CHUNK]))
-                for start in range(0, len(others), _CHUNK)
+                select(table).where(table.c.card_id.in_(others[start : start + _READ_CHUNK]))
+                for start in range(0, len(others), _READ_CHUNK)
             ]
             for statement in statements:
                 rows += [
@@ -1609,7 +1619,7 @@ def _write_children(
                 values = tuple(row[c] if c in row else defaults[c] for c in columns)
             key = key_of(values)
             old = current.get(key)
-            if old != values:  # new or changed, or only given in another form (0 for "0")
+            if old != values and int in set(map(type, values)):  # 0 is stored as "0"
                 values = tuple(map(_stored_form, values, texts))
                 key = key_of(values)
                 old = current.get(key)
