@@ -439,7 +439,8 @@ class Store:
             [(batch.observed_at, batch.observed_at, card_id) for card_id in newly_gone],
         )
 
-        new_views = _views_from_batch(batch, cards=touched)
+        # the first snapshot of a board records no "created" version: only stored cards compare
+        new_views = _views_from_batch(batch, cards=set(old_views) if initial else touched)
         versions: list[tuple[Any, ...]] = []
 
         def version(card_id: str, name: str, old: Any, new: Any) -> None:
