@@ -514,16 +514,17 @@ class Store:
             card["updated_at"] = batch.observed_at
             card["deleted_at"] = None
             written[_stored_form(card["id"], True)] = card  # the last wins, as an upsert would
-        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...], Any]] = {}
         changed: set[str] = set()
         for card_id, card in written.items():
             shape = tuple(card)
             if shape not in shapes:  # the columns an upsert sets, and those that may differ
                 columns = tuple(name for name in shape if name not in _CARD_KEPT)
-                shapes[shape] = (columns, tuple(n for n in columns if n != "updated_at"))
-            columns, compared = shapes[shape]
+                compared = tuple(n for n in columns if n != "updated_at")
+                shapes[shape] = (columns, compared, itemgetter(*compared, "id"))
+            columns, compared, values_of = shapes[shape]
             old = stored.get(card_id)
-            if old is not None and all(card[name] == old[name] for name in compared):
+            if old is not None and values_of(card) == values_of(old):
                 touches.append((batch.observed_at, card_id))
                 continue
             if int in set(map(type, card.values())):
@@ -1609,8 +1610,7 @@ def _write_children(
         rest_at = tuple(i for i in range(len(columns)) if i not in key_at)
         card_at = columns.index("card_id")
         whole, key_of = itemgetter(*columns), itemgetter(*key_at)  # tables of >= 2 columns
-        current = {key_of(row): row for row in stored[name]}
-        wanted: set[Any] = set()
+        current = {key_of(row): row for row in stored[name]}  # what is left is deleted
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         for row in getattr(batch, name):
@@ -1619,12 +1619,13 @@ def _write_children(
             except KeyError:  # a column left out: its default, as an INSERT would
                 values = tuple(row[c] if c in row else defaults[c] for c in columns)
             key = key_of(values)
-            old = current.get(key)
+            old = current.pop(key, None)  # a key given twice is inserted twice: refused
             if old != values and int in set(map(type, values)):  # 0 is stored as "0"
+                if old is not None:
+                    current[key] = old
                 values = tuple(map(_stored_form, values, texts))
                 key = key_of(values)
-                old = current.get(key)
-            wanted.add(key)
+                old = current.pop(key, None)
             if old is None:
                 inserts.append(values)
             elif old != values:
@@ -1633,9 +1634,8 @@ def _write_children(
             else:
                 continue
             touched.add(values[card_at])
-        gone = [key for key in current if key not in wanted]
-        touched.update(current[key][card_at] for key in gone)
-        deletes = [tuple(current[key][i] for i in key_at) for key in gone]
+        touched.update(row[card_at] for row in current.values())
+        deletes = [tuple(row[i] for i in key_at) for row in current.values()]
         rest = tuple(columns[i] for i in rest_at)
         plans.append((table.name, columns, keys, rest, inserts, updates, deletes))
     for table_name, columns, _keys, _rest, inserts, _updates, _deletes in reversed(plans):
