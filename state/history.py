@@ -30,17 +30,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, column, func, or_, select, table, update
+from sqlalchemy import Connection, column, func, or_, select, table
+
+from state import bulk
 
 if TYPE_CHECKING:
     from state.store import BoardBatch
 
 Row = dict[str, Any]
 _CHUNK = 500
+_READ_CHUNK = 5000  # keys per IN when reading open versions
 
 # Board-level kinds: kind -> (mirrored table, tracked columns, BoardBatch field); "id" is the key.
 ROW_KINDS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
@@ -78,6 +82,7 @@ _BOOLEAN = frozenset({"closed"})
 _FLOAT = frozenset({"pos"})
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
+_VERSION_COLUMNS = ("kind", "key", "valid_from", "valid_to", "data")
 _history = table(
     "mirror_history",
     column("id"),
@@ -98,8 +103,20 @@ def _typed(columns: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     )
 
 
+@cache
+def _getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    if len(columns) == 1:
+        (name,) = columns
+        return lambda row: [row[name]]
+    many = itemgetter(*columns)
+    return lambda row: list(many(row))
+
+
 def _values(row: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    values = [row.get(name) for name in columns]
+    try:
+        values = _getter(columns)(row)
+    except KeyError:  # a column the row leaves out: None
+        values = [row.get(name) for name in columns]
     booleans, floats = _typed(columns)
     for i in booleans:
         values[i] = bool(values[i])
@@ -165,11 +182,14 @@ def record_write(
     *,
     scope: Sequence[str],
     newly_gone: Sequence[str],
+    cards: Collection[str] | None = None,
 ) -> int:
     """Record what one `write_board` changed (same transaction); returns the versions added.
 
     `scope` are the cards whose children the writer replaced (with the batch's); `newly_gone`
-    the cards it marked deleted. Board-level rows are upserts.
+    the cards it marked deleted. Board-level rows are upserts. `cards`, when given, are the
+    batch's cards whose row or children the writer changed: the others' open versions are
+    their current rows already (the invariant), so they are neither read nor compared.
     """
     at = batch.observed_at
     wanted: dict[tuple[str, str], str] = {}
@@ -183,12 +203,18 @@ def record_write(
         for row in kind_rows:
             wanted[(kind, str(row["id"]))] = encode_row(kind, row)
 
-    children = _by_card(
-        {name: getattr(batch, field) for name, (_c, field) in CARD_CHILDREN.items()}
-    )
     written = {str(card["id"]) for card in batch.cards}
+    compared = written if cards is None else written & {str(card_id) for card_id in cards}
+    children = _by_card(
+        {
+            name: [row for row in getattr(batch, field) if str(row["card_id"]) in compared]
+            for name, (_c, field) in CARD_CHILDREN.items()
+        }
+    )
     for card in batch.cards:
         card_id = str(card["id"])
+        if card_id not in compared:
+            continue
         wanted[("card", card_id)] = encode_card(
             card, {name: rows.get(card_id, ()) for name, rows in children.items()}
         )
@@ -209,22 +235,16 @@ def record_write(
             card["deleted_at"] = at
         wanted[("card", card_id)] = encode_card(card, {} if card_id in in_scope else kept)
 
-    closes: list[int] = []
-    inserts: list[Row] = []
+    closes: list[tuple[str, int]] = []
+    inserts: list[tuple[str, str, str, None, str]] = []
     for (kind, key), data in wanted.items():
         old = current.get((kind, key))
         if old is None or old[1] != data:
             if old is not None:
-                closes.append(old[0])
-            inserts.append(_version(kind, key, data, at))
-    for start in range(0, len(closes), _CHUNK):
-        connection.execute(
-            update(_history)
-            .where(_history.c.id.in_(closes[start : start + _CHUNK]))
-            .values(valid_to=at)
-        )
-    for start in range(0, len(inserts), _CHUNK):
-        connection.execute(_history.insert(), inserts[start : start + _CHUNK])
+                closes.append((at, old[0]))
+            inserts.append((kind, key, at, None, data))
+    bulk.update(connection, "mirror_history", ("valid_to",), ("id",), closes)
+    bulk.insert(connection, "mirror_history", _VERSION_COLUMNS, inserts)
     return len(inserts)
 
 
@@ -235,10 +255,10 @@ def _open(
     found: dict[tuple[str, str], tuple[int, str]] = {}
     for kind, keys in keys_by_kind.items():
         ordered = sorted(keys)
-        for start in range(0, len(ordered), _CHUNK):
+        for start in range(0, len(ordered), _READ_CHUNK):
             statement = select(_history.c.id, _history.c.key, _history.c.data).where(
                 _history.c.kind == kind,
-                _history.c.key.in_(ordered[start : start + _CHUNK]),
+                _history.c.key.in_(ordered[start : start + _READ_CHUNK]),
                 _history.c.valid_to.is_(None),
             )
             for version_id, key, data in connection.execute(statement):

@@ -3,16 +3,20 @@
 Writing (`Store.write_board`) follows one algorithm, in one transaction per board:
 
 1. upsert the board and its lists, labels, members and custom-field definitions;
-2. read the *old view* of every card in scope (all the board's cards for a full snapshot, the
-   given cards otherwise): name, list, closed, due, description, labels, members, check-item
-   states, custom-field values;
-3. upsert the cards, replace their children (labels, members, checklists, check items,
-   custom-field items, attachments, Figma links);
+2. read, once, the stored rows of every card in scope (all the board's cards for a full
+   snapshot, the given cards otherwise) and of their children (labels, members, checklists,
+   check items, custom-field items, attachments, Figma links);
+3. diff them in memory against the batch and write only the difference, in bulk
+   (`state.bulk`): new cards and child rows inserted, changed ones updated, child rows the
+   batch no longer has deleted; an unchanged card only has its ``updated_at`` moved. The rows
+   left are exactly those of upserting the cards and replacing their children as a whole;
 4. mark cards gone from a full snapshot (or reported deleted) with ``deleted_at``, never erase;
    only a stored, live card goes (once): a card never stored has no history;
-5. diff old and new views and write one ``card_version`` row per changed field;
-6. insert the raw actions (a known action id is skipped: applying twice changes nothing);
-7. move the board's ``sync_state`` (cursor, last success) forward.
+5. diff old and new views of the cards the write changed and write one ``card_version`` row per
+   changed field (a card whose row and children are unchanged has none);
+6. record the history versions of what changed (`state.history.record_write`);
+7. insert the raw actions (a known action id is skipped: applying twice changes nothing);
+8. move the board's ``sync_state`` (cursor, last success) forward.
 
 Killed at any moment, the database holds either the previous complete state or the new one.
 
@@ -40,18 +44,21 @@ with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core stateme
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib.resources import files
+from operator import itemgetter
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
+    String,
     Table,
     case,
     create_engine,
@@ -66,13 +73,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from state import history, queue
+from state import bulk, history, queue
 from state import models as m
 from state.coordination import xact_lock
 from state.schema_version import at_head, stored_revisions
 
 Row = dict[str, Any]
 _CHUNK = 500
+_READ_CHUNK = 5000  # ids per IN of the writer's reads (SQLite allows 32,766 parameters)
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -183,6 +191,17 @@ _CARD_CHILDREN: tuple[tuple[str, Table], ...] = (
     ("figma_links", m.CardFigmaLink.__table__),  # type: ignore[attr-defined]
 )
 _VIEW_FIELDS = ("name", "list", "closed", "due", "desc", "labels", "members")
+_CARD_KEPT = frozenset({"id", "first_seen_at"})  # never set by a card's upsert
+_VERSION_COLUMNS = (
+    "card_id",
+    "board_id",
+    "observed_at",
+    "field",
+    "old",
+    "new",
+    "source",
+    "action_id",
+)
 
 
 def _table(model: type[m.SQLModel]) -> Table:
@@ -399,7 +418,8 @@ class Store:
             # replicas write a board one at a time: the old view is read under this lock, so a
             # change is diffed (and its history written) once, whoever applies it twice
             xact_lock(connection, f"board:{batch.board_ref}")
-            return self._write_board(connection, batch)
+            with _collector_paused():
+                return self._write_board(connection, batch)
 
     def _write_board(self, connection: Connection, batch: BoardBatch) -> WriteResult:
         state = (
@@ -432,58 +452,69 @@ class Store:
             )
         self._upsert(connection, m.CustomField, batch.custom_fields, ["id"])
 
-        card_ids = [card["id"] for card in batch.cards]
-        old_views = self._card_views(connection, board_id if batch.full else None, card_ids)
-        for card in batch.cards:
-            card.setdefault("first_seen_at", batch.observed_at)
-            card["updated_at"] = batch.observed_at
-            card["deleted_at"] = None
-        self._upsert(connection, m.Card, batch.cards, ["id"], keep=("first_seen_at",))
+        card_ids = list(dict.fromkeys(card["id"] for card in batch.cards))
+        stored = self._stored_cards(connection, board_id if batch.full else None, card_ids)
+        if batch.full:  # the board's live cards
+            old_ids = [
+                card_id
+                for card_id, row in stored.items()
+                if row["board_id"] == board_id and row["deleted_at"] is None
+            ]
+        else:  # the given cards the store holds, deleted or not
+            old_ids = [card_id for card_id in card_ids if card_id in stored]
+        scope = sorted(set(old_ids) | set(card_ids))
+        children = self._stored_children(
+            connection, board_id if batch.full else None, stored, scope
+        )
 
-        scope = list(old_views) if batch.full else card_ids
-        scope = sorted(set(scope) | set(card_ids))
-        for _name, table in _CARD_CHILDREN:  # children first: check items before checklists
-            for start in range(0, len(scope), _CHUNK):
-                chunk = scope[start : start + _CHUNK]
-                connection.execute(delete(table).where(table.c.card_id.in_(chunk)))
-        for name, table in reversed(_CARD_CHILDREN):  # parents first
-            rows = getattr(batch, name)
-            if rows:
-                for start in range(0, len(rows), _CHUNK):
-                    connection.execute(table.insert(), rows[start : start + _CHUNK])
+        touched: set[str] = set()  # cards whose stored row or children change
+        touched |= self._write_cards(connection, batch, stored)
+        touched |= _write_children(connection, batch, children)
+        # a card neither written differently nor gone has no new version: compare the others
+        old_views = _views_from_rows(
+            {card_id: stored[card_id] for card_id in old_ids if card_id in touched}, children
+        )
 
         present = set(card_ids)
         gone = set(batch.gone_card_ids)
         if batch.full:
-            gone |= {card_id for card_id, view in old_views.items() if card_id not in present}
+            gone |= {card_id for card_id in old_ids if card_id not in present}
         gone = {card_id for card_id in gone if card_id not in present}
         # Only a stored, live card can go: a card never stored (created and deleted before a
         # sync saw it) has no history, and a deletion is recorded once.
-        gone_names = self._live_names(connection, gone)
+        gone_names = {
+            card_id: stored[card_id]["name"]
+            for card_id in gone
+            if card_id in stored and stored[card_id]["deleted_at"] is None
+        }
+        gone_names.update(
+            self._live_names(connection, [card_id for card_id in gone if card_id not in stored])
+        )
         newly_gone = sorted(gone_names)
-        card_table = _table(m.Card)
-        for start in range(0, len(newly_gone), _CHUNK):
-            connection.execute(
-                update(card_table)
-                .where(card_table.c.id.in_(newly_gone[start : start + _CHUNK]))
-                .values(deleted_at=batch.observed_at, updated_at=batch.observed_at)
-            )
+        bulk.update(
+            connection,
+            "card",
+            ("deleted_at", "updated_at"),
+            ("id",),
+            [(batch.observed_at, batch.observed_at, card_id) for card_id in newly_gone],
+        )
 
-        new_views = _views_from_batch(batch)
-        versions: list[Row] = []
+        # the first snapshot of a board records no "created" version: only stored cards compare
+        new_views = _views_from_batch(batch, cards=set(old_views) if initial else touched)
+        versions: list[tuple[Any, ...]] = []
 
         def version(card_id: str, name: str, old: Any, new: Any) -> None:
             versions.append(
-                {
-                    "card_id": card_id,
-                    "board_id": board_id,
-                    "observed_at": batch.observed_at,
-                    "field": name,
-                    "old": None if old is None else _history_json(old),
-                    "new": None if new is None else _history_json(new),
-                    "source": batch.source,
-                    "action_id": batch.action_id,
-                }
+                (
+                    card_id,
+                    board_id,
+                    batch.observed_at,
+                    name,
+                    None if old is None else _history_json(old),
+                    None if new is None else _history_json(new),
+                    batch.source,
+                    batch.action_id,
+                )
             )
 
         for card_id, new in new_views.items():
@@ -516,15 +547,116 @@ class Store:
                     version(card_id, "custom_field", {field_id: before}, {field_id: after})
         for card_id in newly_gone:
             version(card_id, "deleted", gone_names[card_id], None)
-        if versions:
-            connection.execute(_table(m.CardVersion).insert(), versions)
-        history.record_write(connection, batch, scope=scope, newly_gone=newly_gone)
+        bulk.insert(connection, "card_version", _VERSION_COLUMNS, versions)
+        history.record_write(connection, batch, scope=scope, newly_gone=newly_gone, cards=touched)
 
         actions_before = len(batch.actions)
         self._upsert(connection, m.Action, batch.actions, ["id"], do_nothing=True)
 
         self._move_state(connection, batch, board_id, state)
         return WriteResult(len(batch.cards), len(versions), len(newly_gone), actions_before)
+
+    def _write_cards(
+        self, connection: Connection, batch: BoardBatch, stored: Mapping[str, Row]
+    ) -> set[str]:
+        """Upsert the batch's cards against their stored rows (`first_seen_at` kept): insert
+        the new, update the changed, move only ``updated_at`` of the others. The changed ids."""
+        table = _table(m.Card)
+        defaults = _column_defaults(table)
+        texts = _text_columns(table)
+        every = itemgetter(*defaults)
+        inserts: list[tuple[Any, ...]] = []
+        updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+        touches: list[tuple[Any, ...]] = []
+        written: dict[str, Row] = {}
+        for card in batch.cards:
+            card.setdefault("first_seen_at", batch.observed_at)
+            card["updated_at"] = batch.observed_at
+            card["deleted_at"] = None
+            written[_stored_form(card["id"], True)] = card  # the last wins, as an upsert would
+        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...], Any]] = {}
+        changed: set[str] = set()
+        for card_id, card in written.items():
+            shape = tuple(card)
+            if shape not in shapes:  # the columns an upsert sets, and those that may differ
+                columns = tuple(name for name in shape if name not in _CARD_KEPT)
+                compared = tuple(n for n in columns if n != "updated_at")
+                shapes[shape] = (columns, compared, itemgetter(*compared, "id"))
+            columns, compared, values_of = shapes[shape]
+            old = stored.get(card_id)
+            if old is not None and values_of(card) == values_of(old):
+                touches.append((batch.observed_at, card_id))
+                continue
+            if int in set(map(type, card.values())):
+                card = {name: _stored_form(value, name in texts) for name, value in card.items()}
+            if old is None:
+                try:
+                    inserts.append(every(card))
+                except KeyError:  # a column left out: its default, as an INSERT would
+                    inserts.append(tuple(card.get(name, defaults[name]) for name in defaults))
+                changed.add(card_id)
+            elif any(card[name] != old[name] for name in compared):
+                updates[columns].append((*(card[name] for name in columns), card_id))
+                changed.add(card_id)
+            else:
+                touches.append((batch.observed_at, card_id))
+        bulk.insert(connection, table.name, tuple(defaults), inserts)
+        for columns, rows in updates.items():
+            bulk.update(connection, table.name, columns, ("id",), rows)
+        bulk.update(connection, table.name, ("updated_at",), ("id",), touches)
+        return changed
+
+    def _stored_cards(
+        self, connection: Connection, board_id: str | None, card_ids: Sequence[str]
+    ) -> dict[str, Row]:
+        """The stored rows of the board's cards (any state; `board_id` given) and of these."""
+        card = _table(m.Card)
+        names = [column.name for column in card.columns]
+        found: dict[str, Row] = {}
+        if board_id is not None:
+            for row in connection.execute(select(card).where(card.c.board_id == board_id)).all():
+                found[row[0]] = dict(zip(names, row, strict=True))
+        missing = [card_id for card_id in card_ids if card_id not in found]
+        for start in range(0, len(missing), _READ_CHUNK):
+            chunk = missing[start : start + _READ_CHUNK]
+            for row in connection.execute(select(card).where(card.c.id.in_(chunk))).all():
+                found[row[0]] = dict(zip(names, row, strict=True))
+        return found
+
+    def _stored_children(
+        self,
+        connection: Connection,
+        board_id: str | None,
+        stored: Mapping[str, Row],
+        scope: Sequence[str],
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """The stored child rows (whole, in table column order) of the stored cards in `scope`,
+        by `_CARD_CHILDREN` name: the board's in one query per table, the others by id."""
+        wanted = {card_id for card_id in scope if card_id in stored}
+        others = sorted(
+            card_id
+            for card_id in wanted
+            if board_id is None or stored[card_id]["board_id"] != board_id
+        )
+        card = _table(m.Card)
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for name, table in _CARD_CHILDREN:
+            rows: list[tuple[Any, ...]] = []
+            at = list(table.columns).index(table.c.card_id)
+            statements = []
+            if board_id is not None and len(others) < len(wanted):
+                on_board = select(card.c.id).where(card.c.board_id == board_id)
+                statements.append(select(table).where(table.c.card_id.in_(on_board)))
+            statements += [
+                select(table).where(table.c.card_id.in_(others[start : start + _READ_CHUNK]))
+                for start in range(0, len(others), _READ_CHUNK)
+            ]
+            for statement in statements:
+                rows += [
+                    tuple(row) for row in connection.execute(statement).all() if row[at] in wanted
+                ]
+            found[name] = rows
+        return found
 
     def _move_state(
         self,
@@ -560,64 +692,6 @@ class Store:
             ):
                 found[row[0]] = row[1]
         return found
-
-    def _card_views(
-        self, connection: Connection, board_id: str | None, card_ids: Sequence[str]
-    ) -> dict[str, Row]:
-        """The stored view of cards: the board's live cards (full) or the given ones."""
-        card = _table(m.Card)
-        if board_id is not None:
-            condition = [card.c.board_id == board_id, card.c.deleted_at.is_(None)]
-            chunks: list[Any] = [condition]
-        else:
-            chunks = [
-                [card.c.id.in_(card_ids[start : start + _CHUNK])]
-                for start in range(0, len(card_ids), _CHUNK)
-            ]
-        views: dict[str, Row] = {}
-        for where in chunks:
-            for row in connection.execute(select(card).where(*where)).mappings():
-                views[row["id"]] = {
-                    "name": row["name"],
-                    "list": row["list_id"],
-                    "closed": bool(row["closed"]),
-                    "due": row["due"],
-                    "desc": row["desc"],
-                    "labels": [],
-                    "members": [],
-                    "checklist": {},
-                    "custom_fields": {},
-                    "deleted": row["deleted_at"] is not None,
-                }
-        ids = list(views)
-        children = (
-            (m.CardLabel, "label_id", "labels"),
-            (m.CardMember, "member_id", "members"),
-        )
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            for model, column, key in children:
-                table = _table(model)
-                for row in connection.execute(
-                    select(table.c.card_id, table.c[column]).where(table.c.card_id.in_(chunk))
-                ):
-                    views[row[0]][key].append(row[1])
-            items = _table(m.CheckItem)
-            for row in connection.execute(
-                select(items.c.card_id, items.c.id, items.c.state).where(items.c.card_id.in_(chunk))
-            ):
-                views[row[0]]["checklist"][row[1]] = row[2]
-            values = _table(m.CustomFieldItem)
-            for row in connection.execute(
-                select(values.c.card_id, values.c.custom_field_id, values.c.value).where(
-                    values.c.card_id.in_(chunk)
-                )
-            ):
-                views[row[0]]["custom_fields"][row[1]] = row[2]
-        for view in views.values():
-            view["labels"].sort()
-            view["members"].sort()
-        return views
 
     @writes
     def record_error(self, board_ref: str, message: str, at: str) -> None:
@@ -1596,7 +1670,146 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for one write: the write allocates hundreds of
+    thousands of acyclic tuples and dicts, each burst of which would rescan the whole heap."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@functools.cache
+def _column_defaults(table: Table) -> dict[str, Any]:
+    """Each column of `table` (in order) with the value an INSERT leaving it out stores."""
+    return {
+        column.name: None if column.default is None else column.default.arg  # type: ignore[attr-defined]
+        for column in table.columns
+    }
+
+
+@functools.cache
+def _text_columns(table: Table) -> frozenset[str]:
+    return frozenset(
+        column.name
+        for column in table.columns
+        if isinstance(getattr(column.type, "impl_instance", column.type), String)
+    )
+
+
+def _stored_form(value: Any, text: bool) -> Any:
+    """A value as a text column gives it back (both backends store an integer as its digits),
+    so a written row compares equal to the row read back."""
+    return str(value) if text and type(value) is int else value
+
+
+def _write_children(
+    connection: Connection, batch: BoardBatch, stored: Mapping[str, Sequence[tuple[Any, ...]]]
+) -> set[str]:
+    """Make the children of the cards in scope (`stored`: their rows now, by `_CARD_CHILDREN`
+    name) the batch's: insert the new rows, update the changed, delete the others. The same
+    rows as deleting them all and inserting the batch's, written as a diff. The cards touched."""
+    touched: set[str] = set()
+    plans = []
+    for name, table in _CARD_CHILDREN:
+        defaults = _column_defaults(table)
+        columns = tuple(defaults)
+        texts = tuple(name in _text_columns(table) for name in columns)
+        keys = tuple(column.name for column in table.primary_key.columns)
+        key_at = tuple(columns.index(key) for key in keys)
+        rest_at = tuple(i for i in range(len(columns)) if i not in key_at)
+        card_at = columns.index("card_id")
+        whole, key_of = itemgetter(*columns), itemgetter(*key_at)  # tables of >= 2 columns
+        current = {key_of(row): row for row in stored[name]}  # what is left is deleted
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for row in getattr(batch, name):
+            try:
+                values = whole(row)
+            except KeyError:  # a column left out: its default, as an INSERT would
+                values = tuple(row[c] if c in row else defaults[c] for c in columns)
+            key = key_of(values)
+            old = current.pop(key, None)  # a key given twice is inserted twice: refused
+            if old != values and int in set(map(type, values)):  # 0 is stored as "0"
+                if old is not None:
+                    current[key] = old
+                values = tuple(map(_stored_form, values, texts))
+                key = key_of(values)
+                old = current.pop(key, None)
+            if old is None:
+                inserts.append(values)
+            elif old != values:
+                updates.append(tuple(values[i] for i in (*rest_at, *key_at)))
+                touched.add(old[card_at])
+            else:
+                continue
+            touched.add(values[card_at])
+        touched.update(row[card_at] for row in current.values())
+        deletes = [tuple(row[i] for i in key_at) for row in current.values()]
+        rest = tuple(columns[i] for i in rest_at)
+        plans.append((table.name, columns, keys, rest, inserts, updates, deletes))
+    for table_name, columns, _keys, _rest, inserts, _updates, _deletes in reversed(plans):
+        bulk.insert(connection, table_name, columns, inserts)  # parents first
+    for table_name, _columns, keys, rest, _inserts, updates, _deletes in reversed(plans):
+        bulk.update(connection, table_name, rest, keys, updates)
+    for table_name, _columns, keys, _rest, _inserts, _updates, deletes in plans:
+        bulk.delete(connection, table_name, keys, deletes)  # children first
+    return touched
+
+
+def _views_from_rows(
+    cards: Mapping[str, Row], children: Mapping[str, Sequence[tuple[Any, ...]]]
+) -> dict[str, Row]:
+    """The stored view of these cards (the rows read by `_write_board`): what card versions
+    compare."""
+    views: dict[str, Row] = {
+        card_id: {
+            "name": row["name"],
+            "list": row["list_id"],
+            "closed": bool(row["closed"]),
+            "due": row["due"],
+            "desc": row["desc"],
+            "labels": [],
+            "members": [],
+            "checklist": {},
+            "custom_fields": {},
+            "deleted": row["deleted_at"] is not None,
+        }
+        for card_id, row in cards.items()
+    }
+    tables = dict(_CARD_CHILDREN)
+
+    def at(name: str, *columns: str) -> tuple[int, ...]:
+        names = [column.name for column in tables[name].columns]
+        return tuple(names.index(column) for column in columns)
+
+    for name, key, (card_at, value_at) in (
+        ("card_labels", "labels", at("card_labels", "card_id", "label_id")),
+        ("card_members", "members", at("card_members", "card_id", "member_id")),
+    ):
+        for row in children[name]:
+            if row[card_at] in views:
+                views[row[card_at]][key].append(row[value_at])
+    card_at, item_at, state_at = at("check_items", "card_id", "id", "state")
+    for row in children["check_items"]:
+        if row[card_at] in views:
+            views[row[card_at]]["checklist"][row[item_at]] = row[state_at]
+    card_at, field_at, value_at = at("custom_field_items", "card_id", "custom_field_id", "value")
+    for row in children["custom_field_items"]:
+        if row[card_at] in views:
+            views[row[card_at]]["custom_fields"][row[field_at]] = row[value_at]
+    for view in views.values():
+        view["labels"].sort()
+        view["members"].sort()
+    return views
+
+
+def _views_from_batch(batch: BoardBatch, cards: Collection[str] | None = None) -> dict[str, Row]:
+    """The view of the batch's cards (of those among `cards`, when given)."""
     views: dict[str, Row] = {
         card["id"]: {
             "name": card.get("name", ""),
@@ -1610,6 +1823,7 @@ def _views_from_batch(batch: BoardBatch) -> dict[str, Row]:
             "custom_fields": {},
         }
         for card in batch.cards
+        if cards is None or str(card["id"]) in cards
     }
     grouped: dict[str, list[str]] = defaultdict(list)
     for row in batch.card_labels:
