@@ -377,7 +377,7 @@ def _evaluation(
 ) -> tuple[MirrorFacts, Evaluation]:
     if recomputed is not None:
         return recomputed.facts, recomputed.evaluation
-    facts = facts_from_rows(store.read_mirror())
+    facts = facts_from_rows(store.read_rules_mirror())
     return facts, evaluate(facts.cards, facts.lists, rules, now)
 
 
