@@ -258,7 +258,7 @@ def coalesced(receiver: Receiver, queued: list[Delivery]) -> None:
     per_board: dict[str, tuple[Any, str, list[dict]]] = {}
     for delivery in queued:
         action, board, board_id = receiver.received(delivery)
-        if store.record_delivery(action.id, board_id, utc_iso()):
+        if action.id not in store.delivered_actions([action.id]):
             per_board.setdefault(board.id, (board, board_id, []))[2].append(action.as_trello())
     for board, board_id, actions in per_board.values():
         checklists = {c for a in actions if (c := action_checklist_id(a)) is not None}
@@ -274,9 +274,13 @@ def coalesced(receiver: Receiver, queued: list[Delivery]) -> None:
             source="webhook",
         )
         batch.actions = action_rows(actions, board_id, "webhook")
-        store.write_board(batch)
-        for action in actions:
-            store.mark_delivery(action["id"], "applied", utc_iso())
+        now = utc_iso()
+        outcomes = [
+            {"action_id": a["id"], "board_id": board_id, "received_at": now}
+            | {"applied_at": now, "outcome": "applied"}
+            for a in actions
+        ]
+        store.settle_deliveries(outcomes, batch=batch)
         receiver.hows["refetch"] += len(actions)
 
 

@@ -823,51 +823,7 @@ class Store:
         if rows:
             connection.execute(table.insert(), rows)
 
-    # -- webhooks -----------------------------------------------------------------------
-
-    @writes
-    def record_delivery(self, action_id: str, board_id: str, at: str) -> bool:
-        """Remember a webhook delivery; False when this action id was delivered before."""
-        rows = [{"action_id": action_id, "board_id": board_id, "received_at": at}]
-        return action_id in self.record_deliveries(rows)
-
-    @writes
-    def record_deliveries(self, rows: Sequence[Row]) -> set[str]:
-        """Remember webhook deliveries (action_id, board_id, received_at) in one statement;
-        returns the action ids recorded now, i.e. not delivered before, here or on any replica.
-
-        ``INSERT … ON CONFLICT DO NOTHING RETURNING``: of two replicas recording the same action
-        at the same moment, the second waits for the first to commit and gets nothing back, so
-        exactly one applies it. Rows go in action id order, so two batches never deadlock.
-        """
-        if not rows:
-            return set()
-        table = _table(m.WebhookDelivery)
-        insert = sqlite_insert if self.is_sqlite else pg_insert
-        unique = sorted({row["action_id"]: row for row in rows}.values(), key=_by_action)
-        recorded: set[str] = set()
-        with self._write() as connection:
-            for start in range(0, len(unique), _CHUNK):
-                statement = (
-                    insert(table)
-                    .values(unique[start : start + _CHUNK])
-                    .on_conflict_do_nothing(index_elements=["action_id"])
-                    .returning(table.c.action_id)
-                )
-                recorded.update(connection.execute(statement).scalars())
-        return recorded
-
-    @writes
-    def mark_delivery(self, action_id: str, outcome: str, at: str) -> None:
-        table = _table(m.WebhookDelivery)
-        with self._write() as connection:
-            connection.execute(
-                update(table)
-                .where(table.c.action_id == action_id)
-                .values(outcome=outcome, applied_at=at)
-            )
-
-    # -- the durable delivery queue (issue 15): `state.queue` ------------------------------
+    # -- webhooks: the durable delivery queue (issue 15), `state.queue` -------------------
 
     def delivery_queue(self) -> queue.DeliveryQueue:
         """The durable delivery queue's writer, on an engine of its own set up like this
@@ -1844,10 +1800,6 @@ def _views_from_batch(batch: BoardBatch, cards: Collection[str] | None = None) -
         if row["card_id"] in views:
             views[row["card_id"]]["custom_fields"][row["custom_field_id"]] = row.get("value", "")
     return views
-
-
-def _by_action(row: Row) -> str:
-    return str(row["action_id"])
 
 
 # PostgreSQL's "try again" answers: deadlock_detected, serialization_failure.

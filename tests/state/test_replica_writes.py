@@ -76,22 +76,35 @@ def card(card_id: str, list_id: str) -> dict[str, Any]:
     return {"id": card_id, "idBoard": BOARD, "idList": list_id, "name": "Drôme (26)", "pos": 1}
 
 
-def test_a_delivery_is_recorded_by_exactly_one_replica(two: tuple[Store, Store]) -> None:
-    first, second = two
+def queue_row(action_id: str) -> dict[str, Any]:
+    return {
+        "action_id": action_id,
+        "board_ref": "oSmy09cz",
+        "board_id": BOARD,
+        "action": "{}",
+        "queued_at": AT,
+        "queued_by": "test",
+    }
+
+
+def test_a_delivery_is_queued_by_exactly_one_replica(two: tuple[Store, Store]) -> None:
+    """Two replicas given the same deliveries at once (Trello's retry reaching the other
+    replica): the queue's unique action id lets exactly one of them queue each."""
+    queues = [store.delivery_queue() for store in two]
     for number in range(20):
         action = f"{number:024x}"
         results = at_once(
-            lambda action=action: first.record_delivery(action, BOARD, AT),
-            lambda action=action: second.record_delivery(action, BOARD, AT),
+            lambda action=action: queues[0].enqueue([queue_row(action)]),
+            lambda action=action: queues[1].enqueue([queue_row(action)]),
         )
-        assert sorted(results) == [False, True], action
-    batch = [{"action_id": f"{n:024x}", "board_id": BOARD, "received_at": AT} for n in range(30)]
-    recorded = at_once(
-        lambda: first.record_deliveries(batch[::-1]), lambda: second.record_deliveries(batch)
-    )
-    assert recorded[0] | recorded[1] == {f"{n:024x}" for n in range(20, 30)}
-    assert not recorded[0] & recorded[1]
-    assert first.count(m.WebhookDelivery) == 30
+        assert sorted(len(result) for result in results) == [0, 1], action
+    batch = [queue_row(f"{n:024x}") for n in range(30)]
+    queued = at_once(lambda: queues[0].enqueue(batch), lambda: queues[1].enqueue(batch))
+    assert queued[0].keys() | queued[1].keys() == {f"{n:024x}" for n in range(20, 30)}
+    assert not queued[0].keys() & queued[1].keys()
+    assert two[0].count(m.WebhookQueue) == 30
+    for queue in queues:
+        queue.close()
 
 
 def test_the_same_change_applied_by_two_replicas_is_diffed_once(two: tuple[Store, Store]) -> None:

@@ -62,12 +62,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "write_board": lambda s: s.write_board(_batch()),
     "record_error": lambda s: s.record_error("oSmy09cz", "boom", AT),
     "record_evaluation": lambda s: s.record_evaluation([("77", "NO_REFERENT", "m")], {}, [], AT),
-    "record_delivery": lambda s: s.record_delivery("a" * 24, "b" * 24, AT),
     "record_checked": lambda s: s.record_checked(["oSmy09cz"], AT),
-    "record_deliveries": lambda s: s.record_deliveries(
-        [{"action_id": "c" * 24, "board_id": "b" * 24, "received_at": AT}]
-    ),
-    "mark_delivery": lambda s: s.mark_delivery("a" * 24, "applied", AT),
     # the durable delivery queue (issue 15)
     "delivery_queue": lambda s: s.delivery_queue().close(),  # its own engine, no write
     "queued_deliveries": lambda s: s.queued_deliveries(10),
