@@ -28,10 +28,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox
+from adapters.sandbox import Sandbox
 from adapters.sandbox import build_sample_world as sample
 from adapters.sandbox.figma_world import build_sample_figma
-from adapters.sandbox.sample import FIGMA_FILE_KEY
+from syncd.demo import KNOWN_DEPARTMENTS, demo_config
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -58,28 +58,9 @@ def write_config(sandbox: Sandbox, folder: Path) -> Path:
     folder.mkdir(parents=True)
     path = folder / "syncd.toml"
     path.write_text(
-        f"""
-[store]
-url = "sqlite:///{folder / "store.db"}"
-
-[trello]
-api_base = "{sandbox.trello_api_base}"
-
-[[trello.boards]]
-id = "{CONSORTIUM_SHORT_LINK}"
-role = "consortium"
-
-[[trello.boards]]
-id = "{PRODUCT_SHORT_LINK}"
-role = "product"
-
-[figma]
-api_base = "{sandbox.figma_api_base}"
-files = ["{FIGMA_FILE_KEY}"]
-
-[governance]
-departments = ["12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95"]
-""",
+        demo_config(
+            sandbox, store_url=f"sqlite:///{folder / 'store.db'}", departments=KNOWN_DEPARTMENTS
+        ),
         encoding="utf-8",
     )
     return path

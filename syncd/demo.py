@@ -8,6 +8,7 @@ it would be against the real APIs (only ``api_base`` differs).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +32,33 @@ from syncd.runtime import build_runtime
 from syncd.sync_pass import sync_pass
 
 KNOWN_DEPARTMENTS = ("12", "14", "22", "26", "55", "62", "64", "77", "78", "80", "92", "95")
+
+
+def demo_config(
+    sandbox: Sandbox,
+    *,
+    store_url: str | None = None,
+    departments: Sequence[str] | None = None,
+    figma: bool = True,
+    trello_timeout: int | None = None,
+    extra: str = "",
+) -> str:
+    """The TOML an operator would write for the sandbox's two sample boards (and its Figma
+    file), for a `syncd` process run by a test or a benchmark; `extra` (more sections) is
+    appended. Secrets stay in the environment, as in production."""
+    parts = [f'[store]\nurl = "{store_url}"\n'] if store_url else []
+    timeout = f"timeout_seconds = {trello_timeout}\n" if trello_timeout else ""
+    parts.append(f'[trello]\napi_base = "{sandbox.trello_api_base}"\n{timeout}')
+    for board, role in ((CONSORTIUM_SHORT_LINK, "consortium"), (PRODUCT_SHORT_LINK, "product")):
+        parts.append(f'[[trello.boards]]\nid = "{board}"\nrole = "{role}"\n')
+    if figma:
+        parts.append(
+            f'[figma]\napi_base = "{sandbox.figma_api_base}"\nfiles = ["{FIGMA_FILE_KEY}"]\n'
+        )
+    if departments is not None:
+        listed = ", ".join(f'"{code}"' for code in departments)
+        parts.append(f"[governance]\ndepartments = [{listed}]\n")
+    return "\n".join(parts) + extra
 
 
 def demo_settings(sandbox: Sandbox, db: Path) -> Settings:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox
+from adapters.sandbox import CONSORTIUM_SHORT_LINK, Sandbox
 from adapters.sandbox import build_sample_world as sample
 from adapters.sandbox.figma_world import build_sample_figma
-from adapters.sandbox.sample import FIGMA_FILE_KEY
 from syncd.cli import COMMAND_GC_THRESHOLD, main
+from syncd.demo import demo_config
 
 REPO = Path(__file__).resolve().parents[1]
 # What a sync never needs: the daemon's web server and metrics, the HTML/Markdown templates, the
@@ -49,29 +49,12 @@ def sandbox() -> Iterator[Sandbox]:
 def config(sandbox: Sandbox, tmp_path: Path) -> Path:
     path = tmp_path / "syncd.toml"
     path.write_text(
-        f"""
-[store]
-url = "sqlite:///{tmp_path / "store.db"}"
-
-[trello]
-api_base = "{sandbox.trello_api_base}"
-timeout_seconds = 5
-
-[[trello.boards]]
-id = "{CONSORTIUM_SHORT_LINK}"
-role = "consortium"
-
-[[trello.boards]]
-id = "{PRODUCT_SHORT_LINK}"
-role = "product"
-
-[figma]
-api_base = "{sandbox.figma_api_base}"
-files = ["{FIGMA_FILE_KEY}"]
-
-[governance]
-departments = ["77", "95"]
-""",
+        demo_config(
+            sandbox,
+            store_url=f"sqlite:///{tmp_path / 'store.db'}",
+            trello_timeout=5,
+            departments=["77", "95"],
+        ),
         encoding="utf-8",
     )
     return path

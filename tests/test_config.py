@@ -212,3 +212,37 @@ def test_login_secrets_are_not_config_overrides_and_scopes_split_on_spaces() -> 
     settings = load_settings(EXAMPLE, {**LOGIN_ENV, "SYNCD_AUTH_OIDC_SCOPES": "openid email"})
     assert settings.auth.login_configured
     assert settings.auth.oidc_scopes == ("openid", "email")
+
+
+def test_the_demo_config_reads_as_the_demo_settings(tmp_path: Path) -> None:
+    """`demo_config` (the TOML the subprocess tests and benches write) says what
+    `demo_settings` builds in process: the same boards, Figma file, bases and départements."""
+    from types import SimpleNamespace
+
+    from syncd.demo import KNOWN_DEPARTMENTS, demo_config, demo_settings
+
+    sandbox = SimpleNamespace(
+        trello_api_base="http://127.0.0.1:1/1",
+        figma_api_base="http://127.0.0.1:1/figma/v1",
+        api_key="k",
+        token="t",
+        api_secret="s",
+    )
+    path = tmp_path / "syncd.toml"
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    path.write_text(demo_config(sandbox, store_url=url, departments=KNOWN_DEPARTMENTS))  # type: ignore[arg-type]
+    read = load_settings(path, environ={})
+    built = demo_settings(sandbox, tmp_path / "demo.db")  # type: ignore[arg-type]
+    assert read.store.url == built.store.url
+    assert read.trello.api_base == built.trello.api_base
+    assert read.trello.boards == built.trello.boards
+    assert (read.figma.api_base, read.figma.files) == (built.figma.api_base, built.figma.files)
+    assert read.governance.departments == built.governance.departments
+    bare = load_settings(_written(tmp_path, demo_config(sandbox, figma=False)), environ={})  # type: ignore[arg-type]
+    assert bare.figma.files == () and len(bare.trello.boards) == 2
+
+
+def _written(folder: Path, text: str) -> Path:
+    path = folder / "bare.toml"
+    path.write_text(text)
+    return path

@@ -23,11 +23,11 @@ import pytest
 
 from adapters.sandbox import (
     CONSORTIUM_SHORT_LINK,
-    FIGMA_FILE_KEY,
     PRODUCT_SHORT_LINK,
     Sandbox,
 )
 from adapters.sandbox.figma_world import build_sample_figma
+from syncd.demo import demo_config
 
 pytestmark = pytest.mark.slow
 
@@ -62,37 +62,15 @@ class Running:
 
 def _write_config(path: Path, sandbox: Sandbox, db: Path, port: int) -> None:
     path.write_text(
-        f"""
-[store]
-url = "sqlite:///{db}"
-
-[trello]
-api_base = "{sandbox.trello_api_base}"
-
-[[trello.boards]]
-id = "{CONSORTIUM_SHORT_LINK}"
-role = "consortium"
-
-[[trello.boards]]
-id = "{PRODUCT_SHORT_LINK}"
-role = "product"
-
-[figma]
-api_base = "{sandbox.figma_api_base}"
-files = ["{FIGMA_FILE_KEY}"]
-
-[governance]
-departments = ["14", "22", "26", "55", "62", "77"]
-
-[schedule]
-poll_seconds = 300
-full_sync_hours = 24
-
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-""",
+        demo_config(
+            sandbox,
+            store_url=f"sqlite:///{db}",
+            departments=["14", "22", "26", "55", "62", "77"],
+            extra=(
+                "\n[schedule]\npoll_seconds = 300\nfull_sync_hours = 24\n"
+                f'\n[server]\nhost = "127.0.0.1"\nport = {port}\npublic_url = "http://127.0.0.1:{port}"\n'
+            ),
+        ),
         encoding="utf-8",
     )
 

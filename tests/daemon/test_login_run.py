@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox
+from adapters.sandbox import Sandbox
+from syncd.demo import demo_config
 
 pytestmark = pytest.mark.slow
 
@@ -32,31 +33,16 @@ def _setup(tmp_path: Path, sandbox: Sandbox) -> tuple[Path, dict[str, str], int]
     port = _free_port()
     config = tmp_path / "syncd.toml"
     config.write_text(
-        f"""
-[store]
-url = "sqlite:///{tmp_path / "syncd.db"}"
-
-[trello]
-api_base = "{sandbox.trello_api_base}"
-
-[[trello.boards]]
-id = "{CONSORTIUM_SHORT_LINK}"
-role = "consortium"
-
-[[trello.boards]]
-id = "{PRODUCT_SHORT_LINK}"
-role = "product"
-
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-
-[auth]
-oidc_issuer = "{UNREACHABLE}"
-oidc_client_id = "syncd"
-allowed_domains = ["beta.gouv.fr"]
-""",
+        demo_config(
+            sandbox,
+            store_url=f"sqlite:///{tmp_path / 'syncd.db'}",
+            figma=False,
+            extra=(
+                f'\n[server]\nhost = "127.0.0.1"\nport = {port}\npublic_url = "http://127.0.0.1:{port}"\n'
+                f'\n[auth]\noidc_issuer = "{UNREACHABLE}"\noidc_client_id = "syncd"\n'
+                'allowed_domains = ["beta.gouv.fr"]\n'
+            ),
+        ),
         encoding="utf-8",
     )
     env = {

@@ -38,6 +38,7 @@ from adapters.sandbox import (
 )
 from adapters.sandbox.figma_world import build_sample_figma
 from state.store import Store
+from syncd.demo import demo_config
 
 pytestmark = pytest.mark.slow
 
@@ -152,33 +153,14 @@ def cluster(pg_store_url: str, tmp_path: Path) -> Iterator[Cluster]:
         sandbox.figma = build_sample_figma()
         config = tmp_path / "syncd.toml"
         config.write_text(
-            f"""
-[trello]
-api_base = "{sandbox.trello_api_base}"
-
-[[trello.boards]]
-id = "{CONSORTIUM_SHORT_LINK}"
-role = "consortium"
-
-[[trello.boards]]
-id = "{PRODUCT_SHORT_LINK}"
-role = "product"
-
-[figma]
-api_base = "{sandbox.figma_api_base}"
-files = ["{FIGMA_FILE_KEY}"]
-
-[governance]
-departments = ["14", "22", "26", "55", "62", "77"]
-
-[schedule]
-poll_seconds = {POLL_SECONDS}
-full_sync_hours = 24
-
-[server]
-host = "127.0.0.1"
-public_url = "{PUBLIC_URL}"
-""",
+            demo_config(
+                sandbox,
+                departments=["14", "22", "26", "55", "62", "77"],
+                extra=(
+                    f"\n[schedule]\npoll_seconds = {POLL_SECONDS}\nfull_sync_hours = 24\n"
+                    f'\n[server]\nhost = "127.0.0.1"\npublic_url = "{PUBLIC_URL}"\n'
+                ),
+            ),
             encoding="utf-8",
         )
         env = {

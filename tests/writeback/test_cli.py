@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox
+from adapters.sandbox import Sandbox
 from adapters.sandbox import build_sample_world as sample
 from state.store import Store
+from syncd.demo import demo_config
 
 pytestmark = pytest.mark.slow
 
@@ -33,31 +34,17 @@ def sandbox() -> Iterator[Sandbox]:
 def config(sandbox: Sandbox, tmp_path: Path) -> Path:
     path = tmp_path / "syncd.toml"
     path.write_text(
-        f"""
-[store]
-url = "sqlite:///{tmp_path / "store.db"}"
-
-[trello]
-api_base = "{sandbox.trello_api_base}"
-timeout_seconds = 5
-
-[[trello.boards]]
-id = "{CONSORTIUM_SHORT_LINK}"
-role = "consortium"
-
-[[trello.boards]]
-id = "{PRODUCT_SHORT_LINK}"
-role = "product"
-
-[governance]
-departments = ["77", "95"]
-
-[server]
-public_url = "https://syncd.example.fr"
-
-[writeback]
-enabled = true
-""",
+        demo_config(
+            sandbox,
+            store_url=f"sqlite:///{tmp_path / 'store.db'}",
+            trello_timeout=5,
+            figma=False,
+            departments=["77", "95"],
+            extra=(
+                '\n[server]\npublic_url = "https://syncd.example.fr"\n'
+                "\n[writeback]\nenabled = true\n"
+            ),
+        ),
         encoding="utf-8",
     )
     return path
