@@ -4,8 +4,9 @@
 
 - **the writer** (`writer.Writer`): installed as the store's write route, so every store write
   (mirror batches, webhook applies, flags, Figma rows, delivery records) runs on this one
-  thread, in order. Flags are recomputed after each pass, and after webhook changes once the
-  writer is idle (a burst is one recomputation);
+  thread, in order, and nothing else runs there. Flags are recomputed after each pass, and
+  after webhook changes once they go quiet (`debounce.Debounced`, its own thread: a burst is
+  one recomputation, and only its recording is a write step);
 - **the webhook worker** (`worker.WebhookWorker`): the web layer's delivery intake; a Trello
   delivery is answered 200 once durably queued (group commit into ``webhook_queue``), then
   applied in runs; what a crash left queued is applied at start-up;
@@ -48,6 +49,7 @@ from state.coordination import Notifications, SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, StoreClosing, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
+from syncd.daemon.debounce import Debounced
 from syncd.daemon.health import REPORT_EVERY, SyncHealth
 from syncd.daemon.leases import (
     Leases,
@@ -112,7 +114,9 @@ class Daemon:
         self.replica: str | None = new_replica_id() if replicated else None
         app_name = application_name(self.replica) if self.replica else None
         self.store = store or Store(url, application_name=app_name)
-        self.writer = Writer(on_idle=self._flags_after_webhooks, metrics=self.metrics)
+        self.writer = Writer(metrics=self.metrics)
+        # after webhook changes: the flags, once the burst is over (on a thread of its own)
+        self.flags_after = Debounced(self._flags_after_webhooks, name="syncd-flags")
         self.store.route_writes(self.writer.call)
         self.runtime: Runtime = build_runtime(
             settings,
@@ -139,7 +143,7 @@ class Daemon:
             metrics=self.metrics,
             figma=self.runtime.figma,
             sync_lock=self.sync_lock,
-            on_change=self.writer.mark_dirty,
+            on_change=self.flags_after.mark_dirty,
             store=self.store,
             boards=settings.trello.boards,
             replica=self.replica or "",
@@ -229,6 +233,7 @@ class Daemon:
 
     def start_workers(self) -> None:
         self.writer.start()
+        self.flags_after.start()
         self.worker.start()
         if self.writeback is not None:
             self.writeback.start()
@@ -254,6 +259,7 @@ class Daemon:
         if self.writeback is not None:
             self.writeback.stop(max(0.5, deadline - time.monotonic()))
         self.worker.stop(max(0.5, deadline - time.monotonic()))
+        self.flags_after.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
         self.leases.release()  # replicas: the others take over at once
@@ -315,7 +321,7 @@ class Daemon:
             log.warning("cannot record the change check", error=" ".join(str(exc).split())[:300])
 
     def _flags_after_webhooks(self) -> None:
-        """The writer's idle hook: webhook changes may change flags. This replica recomputes
+        """After webhook changes (`flags_after`): they may change flags. This replica recomputes
         them when it holds the flags; otherwise it asks the holder (replicas, `pg_notify`)."""
         if FLAGS in self.leases.held():
             self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
@@ -324,7 +330,7 @@ class Daemon:
 
     def _listen_for_duty_requests(self) -> None:
         """Replicas: another replica asks this duty's holder to act now: the flags after
-        webhook changes it applied (as after our own: the writer's idle hook), write-back after
+        webhook changes it applied (as after our own: `flags_after`), write-back after
         flags it computed."""
         assert self.duty_requests is not None
         backoff = 1.0
@@ -341,7 +347,7 @@ class Daemon:
             if self._stop.is_set():
                 return
             if FLAGS in asked and FLAGS in held:
-                self.writer.mark_dirty()
+                self.flags_after.mark_dirty()
             if WRITEBACK in asked and WRITEBACK in held and self.writeback is not None:
                 self.writeback.wake(None)
 
