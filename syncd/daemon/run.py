@@ -24,10 +24,13 @@
 - **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app` over
   `Daemon.web_context()`).
 
-Once the workers start, what start-up built (modules, settings, the store's engines) is moved
-out of the cyclic garbage collector's reach (`gc.freeze`, after a collection; undone at stop):
-a full collection then scans only what the daemon made since, so it no longer pauses every
-thread for a quarter of a second in the middle of a webhook's path (`bench/bench_webhooks.py`).
+With SQLite the write-ahead log is checkpointed every second by a thread of its own, never
+inside a commit (`Store(background_checkpoints=True)`): a webhook's 200 no longer waits behind
+an ``fsync`` of the database. Once the workers start, what start-up built (modules, settings,
+the store's engines) is moved out of the cyclic garbage collector's reach (`gc.freeze`, after
+a collection; undone at stop): a full collection then scans only what the daemon made since,
+so it no longer pauses every thread for a quarter of a second in the middle of a webhook's
+path (`bench/bench_webhooks.py`).
 
 The main thread waits for SIGTERM/SIGINT, then stops taking work, lets the transaction in
 flight finish and returns 0 within a few seconds. With SQLite, an ``fcntl.flock`` on
@@ -94,6 +97,7 @@ from syncd.writeback.service import RoundReport, WritebackWorker
 log = structlog.get_logger("syncd.daemon")
 
 STOP_SECONDS = 5.0
+CHECKPOINT_SECONDS = 1.0  # SQLite: how often the write-ahead log is copied into the database
 # replicas: "the holder of this duty should act now" (payload: flags, writeback)
 DUTY_CHANNEL = "syncd_duties"
 MIN_FULL_SYNC_SECONDS = 60
@@ -119,7 +123,7 @@ class Daemon:
         replicated = leases is None and is_postgresql(url)
         self.replica: str | None = new_replica_id() if replicated else None
         app_name = application_name(self.replica) if self.replica else None
-        self.store = store or Store(url, application_name=app_name)
+        self.store = store or Store(url, application_name=app_name, background_checkpoints=True)
         self.writer = Writer(metrics=self.metrics)
         # after webhook changes: the flags, once the burst is over (on a thread of its own)
         self.flags_after = Debounced(self._flags_after_webhooks, name="syncd-flags")
@@ -178,6 +182,7 @@ class Daemon:
             else None
         )
         self._listener: threading.Thread | None = None
+        self._checkpoints: threading.Thread | None = None
         self.health = SyncHealth(
             settings,
             self.store,
@@ -246,6 +251,11 @@ class Daemon:
         elif self.store.writeback_state().get("enabled_since"):
             # write-back off: the flag events until it is on again are not commented
             self.store.set_writeback_enabled(False, utc_iso(self.clock()))
+        if self.store.is_sqlite and self.store.background_checkpoints:
+            self._checkpoints = threading.Thread(
+                target=self._checkpoint_loop, name="syncd-checkpoints", daemon=True
+            )
+            self._checkpoints.start()
         gc.collect()  # start-up's garbage freed, then what is left kept out of every collection
         gc.freeze()
 
@@ -269,6 +279,8 @@ class Daemon:
         self.worker.stop(max(0.5, deadline - time.monotonic()))
         self.flags_after.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
+        if self._checkpoints is not None:
+            self._checkpoints.join(max(0.1, deadline - time.monotonic()))
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
         self.leases.release()  # replicas: the others take over at once
         self.sync_lock.close()
@@ -278,6 +290,15 @@ class Daemon:
             self.duty_requests.close()
         self.store.close()
         gc.unfreeze()  # what start-up made is collectable again (tests run many daemons)
+
+    def _checkpoint_loop(self) -> None:
+        """SQLite: the log copied into the database every `CHECKPOINT_SECONDS`, off every
+        commit (`Store.checkpoint`; the store's last connection closing does the final one)."""
+        while not self._stop.wait(CHECKPOINT_SECONDS):
+            try:
+                self.store.checkpoint()
+            except Exception as exc:  # the next one tries again; the log only grows meanwhile
+                log.warning("store checkpoint failed", error=" ".join(str(exc).split())[:300])
 
     # -- duties -------------------------------------------------------------------------
 
