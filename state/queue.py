@@ -136,6 +136,13 @@ class DeliveryQueue:
         with self.lock or nullcontext(), self.engine.begin() as connection:
             return enqueue(connection, rows)
 
+    def warm(self) -> None:
+        """Open this engine's connection and compile the replay check, writing nothing: the
+        first delivery after start-up then pays only for its own commit (on PostgreSQL, a
+        connection opened on demand cost it tens of milliseconds)."""
+        with self.lock or nullcontext(), self.engine.begin() as connection:
+            delivered(connection, ["(warm-up)"])
+
     def close(self) -> None:
         self.engine.dispose()
 

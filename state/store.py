@@ -37,8 +37,14 @@ deliveries is settled in the transaction that writes its rows (`settle_deliverie
 see `state.queue`). A write step PostgreSQL aborts as a deadlock is run again, whole.
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout; write transactions start with
-``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. PostgreSQL is reached
-with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core statements.
+``BEGIN IMMEDIATE`` so a writer never fails half-way on a lock upgrade. With
+``background_checkpoints`` (the daemon) the writing connections never checkpoint the log in
+their commit (SQLite's automatic checkpoint, an ``fsync`` of the database, ran inside whichever
+commit crossed 1,000 pages, with the process's write lock held: a webhook's commit waited
+behind it for up to ~80 ms); the owner calls `Store.checkpoint` from a thread of its own
+instead. Same durability: the log is written at each commit as before, only copied later.
+PostgreSQL is reached with ``postgresql+psycopg://``. Both go through the same SQLAlchemy Core
+statements.
 """
 
 from __future__ import annotations
@@ -256,9 +262,16 @@ class Store:
     """A mirror database: SQLite (default) or PostgreSQL."""
 
     def __init__(
-        self, url: str, *, migrate: bool = True, application_name: str | None = None
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        application_name: str | None = None,
+        background_checkpoints: bool = False,
     ) -> None:
         self.url = url
+        # SQLite: the writing connections leave checkpoints to `checkpoint` (module docstring)
+        self.background_checkpoints = background_checkpoints
         self.is_sqlite = url.startswith("sqlite")
         self.application_name = application_name  # PostgreSQL: names this process's sessions
         self._route: WriteRoute | None = None
@@ -303,6 +316,8 @@ class Store:
             cursor.execute("PRAGMA synchronous=NORMAL")
             if not immediate:  # the reader: a write through it fails
                 cursor.execute("PRAGMA query_only=ON")
+            elif self.background_checkpoints:  # never in a commit: `checkpoint` does it
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -315,6 +330,21 @@ class Store:
         self.engine.dispose()
         if self.is_sqlite:
             self.reader.dispose()
+
+    def checkpoint(self) -> None:
+        """SQLite: copy what the write-ahead log holds into the database, waiting for no reader
+        nor writer (``PASSIVE``: commits go on meanwhile); on a read connection (a checkpoint
+        changes no row), no transaction, no lock of this process. PostgreSQL: nothing to do."""
+        if not self.is_sqlite:
+            return
+        connection = self.reader.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+            cursor.close()
+        finally:
+            connection.close()
 
     # -- the write route ----------------------------------------------------------------
 

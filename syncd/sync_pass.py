@@ -11,9 +11,12 @@ passed in, never written a second time:
   of `/readyz`) and how write-back follows the flags (the CLI: a round inline,
   `writeback_round`; the daemon: its write-back thread woken).
 
-The flags are recomputed as one routed write step (`Store.serialised`): inline in the CLI, on
-the writer thread in the daemon, so no write lands between reading the mirror and recording
-the flags.
+The flags are recomputed by `syncd.rules.flags.recompute`: the mirror read in one read
+transaction on the calling thread and evaluated there, only the recording a routed write step
+(inline in the CLI, on the writer thread in the daemon), one evaluation at a time. A write
+landing between the read and the recording is in the next evaluation (a webhook change asks for
+one; a pass ends with one): the flags recorded are always those of one consistent mirror state,
+and the writer never waits behind an evaluation.
 """
 
 from __future__ import annotations
@@ -143,9 +146,9 @@ def sync_pass(
 
 
 def recompute_flags(runtime: Runtime) -> Recomputed:
-    """Evaluate the rules over the mirror and record the flag changes, as one write step."""
-    rules = runtime.settings.governance
-    result = runtime.store.serialised(lambda: recompute(runtime.store, rules, runtime.clock()))
+    """Evaluate the rules over the mirror and record the flag changes (only the recording is a
+    write step: the reading and the evaluation never hold the writer)."""
+    result = recompute(runtime.store, runtime.settings.governance, runtime.clock())
     if result.opened or result.resolved:
         log.info("flags changed", opened=result.opened, resolved=result.resolved)
     return result

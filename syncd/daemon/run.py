@@ -4,8 +4,9 @@
 
 - **the writer** (`writer.Writer`): installed as the store's write route, so every store write
   (mirror batches, webhook applies, flags, Figma rows, delivery records) runs on this one
-  thread, in order. Flags are recomputed after each pass, and after webhook changes once the
-  writer is idle (a burst is one recomputation);
+  thread, in order, and nothing else runs there. Flags are recomputed after each pass, and
+  after webhook changes once they go quiet (`debounce.Debounced`, its own thread: a burst is
+  one recomputation, and only its recording is a write step);
 - **the webhook worker** (`worker.WebhookWorker`): the web layer's delivery intake; a Trello
   delivery is answered 200 once durably queued (group commit into ``webhook_queue``), then
   applied in runs; what a crash left queued is applied at start-up;
@@ -23,6 +24,14 @@
 - **the HTTP server** (uvicorn, in a thread, serving `syncd.web.app.create_app` over
   `Daemon.web_context()`).
 
+With SQLite the write-ahead log is checkpointed every second by a thread of its own, never
+inside a commit (`Store(background_checkpoints=True)`): a webhook's 200 no longer waits behind
+an ``fsync`` of the database. Once the workers start, what start-up built (modules, settings,
+the store's engines) is moved out of the cyclic garbage collector's reach (`gc.freeze`, after
+a collection; undone at stop): a full collection then scans only what the daemon made since,
+so it no longer pauses every thread for a quarter of a second in the middle of a webhook's
+path (`bench/bench_webhooks.py`).
+
 The main thread waits for SIGTERM/SIGINT, then stops taking work, lets the transaction in
 flight finish and returns 0 within a few seconds. With SQLite, an ``fcntl.flock`` on
 ``<db>.lock`` keeps a second `syncd run` off the same store (it exits 1 with one line). With
@@ -34,6 +43,7 @@ serialised across replicas (`locks.BoardLocks`, and the store's write locks).
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -48,6 +58,7 @@ from state.coordination import Notifications, SessionLocks, is_postgresql
 from state.store import BoardBatch, Store, StoreClosing, WriteResult
 from state.timestamps import utc_iso
 from syncd.config import Settings, secret_text
+from syncd.daemon.debounce import Debounced
 from syncd.daemon.health import REPORT_EVERY, SyncHealth
 from syncd.daemon.leases import (
     Leases,
@@ -86,6 +97,7 @@ from syncd.writeback.service import RoundReport, WritebackWorker
 log = structlog.get_logger("syncd.daemon")
 
 STOP_SECONDS = 5.0
+CHECKPOINT_SECONDS = 1.0  # SQLite: how often the write-ahead log is copied into the database
 # replicas: "the holder of this duty should act now" (payload: flags, writeback)
 DUTY_CHANNEL = "syncd_duties"
 MIN_FULL_SYNC_SECONDS = 60
@@ -111,8 +123,10 @@ class Daemon:
         replicated = leases is None and is_postgresql(url)
         self.replica: str | None = new_replica_id() if replicated else None
         app_name = application_name(self.replica) if self.replica else None
-        self.store = store or Store(url, application_name=app_name)
-        self.writer = Writer(on_idle=self._flags_after_webhooks, metrics=self.metrics)
+        self.store = store or Store(url, application_name=app_name, background_checkpoints=True)
+        self.writer = Writer(metrics=self.metrics)
+        # after webhook changes: the flags, once the burst is over (on a thread of its own)
+        self.flags_after = Debounced(self._flags_after_webhooks, name="syncd-flags")
         self.store.route_writes(self.writer.call)
         self.runtime: Runtime = build_runtime(
             settings,
@@ -139,7 +153,7 @@ class Daemon:
             metrics=self.metrics,
             figma=self.runtime.figma,
             sync_lock=self.sync_lock,
-            on_change=self.writer.mark_dirty,
+            on_change=self.flags_after.mark_dirty,
             store=self.store,
             boards=settings.trello.boards,
             replica=self.replica or "",
@@ -168,6 +182,7 @@ class Daemon:
             else None
         )
         self._listener: threading.Thread | None = None
+        self._checkpoints: threading.Thread | None = None
         self.health = SyncHealth(
             settings,
             self.store,
@@ -229,12 +244,20 @@ class Daemon:
 
     def start_workers(self) -> None:
         self.writer.start()
+        self.flags_after.start()
         self.worker.start()
         if self.writeback is not None:
             self.writeback.start()
         elif self.store.writeback_state().get("enabled_since"):
             # write-back off: the flag events until it is on again are not commented
             self.store.set_writeback_enabled(False, utc_iso(self.clock()))
+        if self.store.is_sqlite and self.store.background_checkpoints:
+            self._checkpoints = threading.Thread(
+                target=self._checkpoint_loop, name="syncd-checkpoints", daemon=True
+            )
+            self._checkpoints.start()
+        gc.collect()  # start-up's garbage freed, then what is left kept out of every collection
+        gc.freeze()
 
     def start_scheduler(self) -> None:
         if self.pg_leases is not None:
@@ -254,7 +277,10 @@ class Daemon:
         if self.writeback is not None:
             self.writeback.stop(max(0.5, deadline - time.monotonic()))
         self.worker.stop(max(0.5, deadline - time.monotonic()))
+        self.flags_after.stop(max(0.5, deadline - time.monotonic()))
         self.writer.stop(max(0.5, deadline - time.monotonic()))
+        if self._checkpoints is not None:
+            self._checkpoints.join(max(0.1, deadline - time.monotonic()))
         self.scheduler.join(max(0.1, deadline - time.monotonic()))
         self.leases.release()  # replicas: the others take over at once
         self.sync_lock.close()
@@ -263,6 +289,16 @@ class Daemon:
         if self.duty_requests is not None:
             self.duty_requests.close()
         self.store.close()
+        gc.unfreeze()  # what start-up made is collectable again (tests run many daemons)
+
+    def _checkpoint_loop(self) -> None:
+        """SQLite: the log copied into the database every `CHECKPOINT_SECONDS`, off every
+        commit (`Store.checkpoint`; the store's last connection closing does the final one)."""
+        while not self._stop.wait(CHECKPOINT_SECONDS):
+            try:
+                self.store.checkpoint()
+            except Exception as exc:  # the next one tries again; the log only grows meanwhile
+                log.warning("store checkpoint failed", error=" ".join(str(exc).split())[:300])
 
     # -- duties -------------------------------------------------------------------------
 
@@ -315,7 +351,7 @@ class Daemon:
             log.warning("cannot record the change check", error=" ".join(str(exc).split())[:300])
 
     def _flags_after_webhooks(self) -> None:
-        """The writer's idle hook: webhook changes may change flags. This replica recomputes
+        """After webhook changes (`flags_after`): they may change flags. This replica recomputes
         them when it holds the flags; otherwise it asks the holder (replicas, `pg_notify`)."""
         if FLAGS in self.leases.held():
             self._writeback_after_flags(self.runtime, recompute_flags(self.runtime))
@@ -324,7 +360,7 @@ class Daemon:
 
     def _listen_for_duty_requests(self) -> None:
         """Replicas: another replica asks this duty's holder to act now: the flags after
-        webhook changes it applied (as after our own: the writer's idle hook), write-back after
+        webhook changes it applied (as after our own: `flags_after`), write-back after
         flags it computed."""
         assert self.duty_requests is not None
         backoff = 1.0
@@ -341,7 +377,7 @@ class Daemon:
             if self._stop.is_set():
                 return
             if FLAGS in asked and FLAGS in held:
-                self.writer.mark_dirty()
+                self.flags_after.mark_dirty()
             if WRITEBACK in asked and WRITEBACK in held and self.writeback is not None:
                 self.writeback.wake(None)
 

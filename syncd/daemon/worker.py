@@ -248,6 +248,11 @@ class WebhookWorker:
         return True
 
     def _run(self) -> None:
+        if self.durable is not None:
+            try:
+                self.durable.warm()  # the intake's connection, before the first delivery
+            except Exception as exc:  # the first enqueue opens it then (and reports errors)
+                log.warning("webhook queue warm-up failed", error=str(exc)[:300])
         self._guarded_replay(None, counted=True)  # what a previous process left
         swept = time.monotonic()
         while True:

@@ -1,14 +1,19 @@
 """Recompute the governance flags after a sync and keep their history.
 
-`recompute` evaluates the pure rules over the whole mirror, then in one transaction opens new
-flags (with the time first seen), resolves the ones gone (with the time resolved), and records
-what changed per département since the last evaluation (priority actions added, completed or
-removed; referents changed) for the drift report's ``changes``. A stored row it cannot read
-degrades only its card (`syncd.rules.facts`), named in the logs.
+`recompute` evaluates the pure rules over the whole mirror (read on the store's reader, off the
+one writer), then in one write step opens new flags (with the time first seen), resolves the
+ones gone (with the time resolved), and records what changed per département since the last
+evaluation (priority actions added, completed or removed; referents changed) for the drift
+report's ``changes``. A stored row it cannot read
+degrades only its card (`syncd.rules.facts`), named in the logs. Evaluations run one at a time
+in the process (each diffs against the snapshot the previous one recorded), but never hold the
+writer: only `Store.record_evaluation` runs on it, so a webhook delivery's write never waits
+behind a whole evaluation.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +23,8 @@ from state.store import Store
 from state.timestamps import utc_iso
 from syncd.rules.facts import MirrorFacts, collection_paused, facts_from_rows, log_degraded
 from syncd.rules.governance import Evaluation, Rules, evaluate
+
+_one_at_a_time = threading.Lock()  # the events diff against the last recorded snapshot
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,13 @@ class Recomputed:
 
 
 def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
-    """Evaluate the rules over the stored mirror and persist flags and governance changes."""
+    """Evaluate the rules over the stored mirror and persist flags and governance changes
+    (the reads on the calling thread, the write a routed step; one evaluation at a time)."""
+    with _one_at_a_time:
+        return _recompute(store, rules, now)
+
+
+def _recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
     with collection_paused():
         facts = facts_from_rows(store.read_rules_mirror())
         evaluation = evaluate(facts.cards, facts.lists, rules, now)

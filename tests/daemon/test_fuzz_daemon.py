@@ -70,6 +70,8 @@ class Fuzzed:
 
     def traces(self, action_id: str) -> list[str]:
         store = self.daemon.store
+        if not _storable(action_id):  # no database holds it: nothing to look up (nor to find)
+            return []
         found = []
         if store.known_actions([action_id]):
             found.append("action")
@@ -208,3 +210,13 @@ def test_hostile_requests_against_a_daemon(fuzzed: Fuzzed, data: st.DataObject) 
     fuzzed.sent += 1
     if fuzzed.sent % 10 == 0:
         fuzzed.post_real_change()
+
+
+def _storable(text: str) -> bool:
+    """Whether a database can hold this text at all (UTF-8 without lone surrogates, no NUL):
+    a query with any other raises in the driver before reaching the store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text

@@ -65,6 +65,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "record_checked": lambda s: s.record_checked(["oSmy09cz"], AT),
     # the durable delivery queue (issue 15)
     "delivery_queue": lambda s: s.delivery_queue().close(),  # its own engine, no write
+    "checkpoint": lambda s: s.checkpoint(),  # SQLite: the log copied, no transaction
     "queued_deliveries": lambda s: s.queued_deliveries(10),
     "delivered_actions": lambda s: s.delivered_actions(["d" * 24]),
     "settle_deliveries": lambda s: s.settle_deliveries(
