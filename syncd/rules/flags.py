@@ -16,7 +16,7 @@ from typing import Any
 
 from state.store import Store
 from state.timestamps import utc_iso
-from syncd.rules.facts import MirrorFacts, collection_paused, facts_from_rows, log_degraded
+from syncd.rules.facts import MirrorFacts, collection_paused, log_degraded, stored_facts
 from syncd.rules.governance import Evaluation, Rules, evaluate
 
 
@@ -31,7 +31,7 @@ class Recomputed:
 def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
     """Evaluate the rules over the stored mirror and persist flags and governance changes."""
     with collection_paused():
-        facts = facts_from_rows(store.read_rules_mirror())
+        facts = stored_facts(store)
         evaluation = evaluate(facts.cards, facts.lists, rules, now)
     log_degraded(facts.degraded)
     at = utc_iso(now)

@@ -100,21 +100,21 @@ class Rules(BaseModel):
 # --------------------------------------------------------------------------- inputs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckItemFacts:
     id: str
     name: str
     complete: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChecklistFacts:
     id: str
     name: str
     items: tuple[CheckItemFacts, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListFacts:
     id: str
     board_id: str
@@ -123,7 +123,7 @@ class ListFacts:
     pos: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardFacts:
     id: str
     board_id: str
@@ -144,7 +144,7 @@ class CardFacts:
 # --------------------------------------------------------------------------- outputs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """``card_id`` links to ``department`` for ``reason`` (dashboard, label, list, name)."""
 
@@ -155,7 +155,7 @@ class Link:
     detail: str  # the card title, label name or list name that carried the link
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PriorityAction:
     title: str
     source: str  # "checklist" | "card"
@@ -163,7 +163,7 @@ class PriorityAction:
     url: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A flag found on one département: its code and its message (template and parameters)."""
 

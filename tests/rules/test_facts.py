@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from state.store import MirrorRows
+from state.store import MirrorRows, RulesMirror
 from syncd.rules.facts import Degraded, facts_from_rows, log_degraded
 
 BOARD = "b" * 24
@@ -30,7 +30,7 @@ def _card(card_id: str, **values: Any) -> dict[str, Any]:
     }
 
 
-def _rows(cards: list[dict[str, Any]], **more: Any) -> MirrorRows:
+def _rows(cards: list[dict[str, Any]], **more: Any) -> RulesMirror:
     base: dict[str, Any] = {
         "boards": [{"id": BOARD, "role": "consortium", "name": "b"}],
         "lists": [{"id": "l1", "board_id": BOARD, "name": "Départements", "closed": 0, "pos": 1}],
@@ -46,7 +46,7 @@ def _rows(cards: list[dict[str, Any]], **more: Any) -> MirrorRows:
         "attachments": [],
         "figma_links": [],
     }
-    return MirrorRows(**{**base, **more})
+    return RulesMirror.from_rows(MirrorRows(**{**base, **more}))
 
 
 def test_clean_rows_degrade_nothing() -> None:
