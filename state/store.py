@@ -247,10 +247,11 @@ class RulesMirror:
     they use (`RULES_COLUMNS`), deleted cards included, no attachments.
 
     The board-level tables (a few hundred rows) and the cards' Figma links are lists of dict
-    rows. The per-card tables (`CARD_TABLES`) are **tuples in `RULES_COLUMNS` order, iterable
-    once**: `Store.rules_mirror` streams them from the read transaction's cursor, so a reader
-    that consumes them row by row never holds the whole mirror (at 100,000 cards the rows as
-    dicts were 340 MB, more than the facts built from them).
+    rows. The per-card tables (`CARD_TABLES`) are **iterables of tuples in `RULES_COLUMNS`
+    order**: `Store.rules_mirror` streams them from the read transaction's cursor (each
+    iteration runs its query again, in the same snapshot), so a reader that consumes them row
+    by row never holds the whole mirror (at 100,000 cards the rows as dicts were 340 MB, more
+    than the facts built from them).
     """
 
     boards: list[Row]
@@ -291,20 +292,38 @@ def _plain_rows(
 ) -> list[Row]:
     """These columns of every row of `model`'s table as dicts, as the driver gives the values
     (SQLite: booleans as 0/1), fetched on the DBAPI cursor of the transaction."""
-    return [dict(zip(columns, row, strict=True)) for row in _streamed(connection, model, columns)]
+    with _Streamed(connection, model, columns) as rows:
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def _streamed(
-    connection: Connection, model: type[m.SQLModel], columns: tuple[str, ...]
-) -> Iterator[Tuple]:
-    """These columns of every row of `model`'s table, as tuples, one at a time from the DBAPI
-    cursor of the open transaction (SQLAlchemy's rows cost more than the rest of the read)."""
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(_select_text(connection.dialect, model, columns))
-        yield from cursor
-    finally:
-        cursor.close()
+class _Streamed:
+    """These columns of every row of `model`'s table, as tuples: iterating runs the query on a
+    DBAPI cursor of the open transaction and gives the cursor itself, row by row (SQLAlchemy's
+    rows, or a generator around the cursor, cost more than the rest of the read)."""
+
+    def __init__(
+        self, connection: Connection, model: type[m.SQLModel], columns: tuple[str, ...]
+    ) -> None:
+        self._connection = connection
+        self._sql = _select_text(connection.dialect, model, columns)
+        self._cursors: list[Any] = []
+
+    def __iter__(self) -> Iterator[Tuple]:
+        cursor = self._connection.connection.cursor()
+        self._cursors.append(cursor)
+        cursor.execute(self._sql)
+        return iter(cursor)
+
+    def close(self) -> None:
+        for cursor in self._cursors:
+            cursor.close()
+        self._cursors.clear()
+
+    def __enter__(self) -> _Streamed:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 @functools.cache
@@ -1045,22 +1064,21 @@ class Store:
     @contextmanager
     def rules_mirror(self) -> Iterator[RulesMirror]:
         """The mirror as the rules read it (`RulesMirror`), in one read transaction that stays
-        open while the caller reads: its per-card tables stream from the database cursor, each
-        iterable once."""
+        open while the caller reads: its per-card tables stream from the database cursor."""
         with self._read() as connection:
             tables: dict[str, Any] = {}
-            streams: list[Iterator[Tuple]] = []
+            streams: list[_Streamed] = []
             for name, (model, columns) in RULES_COLUMNS.items():
                 if name in CARD_TABLES:
-                    streams.append(_streamed(connection, model, columns))
+                    streams.append(_Streamed(connection, model, columns))
                     tables[name] = streams[-1]
                 else:
                     tables[name] = _plain_rows(connection, model, columns)
             try:
                 yield RulesMirror(**tables, **self._own_comment_rows(connection))
             finally:
-                for stream in streams:  # the cursors of tables left unread, closed
-                    stream.close()  # type: ignore[attr-defined]
+                for stream in streams:
+                    stream.close()
 
     def sync_states(self) -> list[Row]:
         with self._read() as connection:

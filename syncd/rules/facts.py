@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import math
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -165,23 +165,20 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
 
     # Every order below is total (ties broken by id): the same rows give the same facts whatever
     # order the database returns them in, so a report rebuilt from history equals the original.
-    card_labels: dict[str, list[str]] = defaultdict(list)
-    named = sorted(
-        (labels[label_id], label_id, card_id)
-        for card_id, label_id in rows.card_labels
-        if label_id in labels
-    )
-    for name, _label_id, card_id in named:
-        card_labels[card_id].append(name)
-    card_members: dict[str, list[str]] = defaultdict(list)
-    named = sorted(
-        (members[member_id], member_id, card_id)
-        for card_id, member_id in rows.card_members
-        if member_id in members
-    )
-    for name, _member_id, card_id in named:
-        card_members[card_id].append(name)
-    del named
+    # A card's labels and members in (name, id) order: each known one gets its rank in that
+    # order once, a card keeps the ranks (small ints) and sorts its own few.
+    label_names, label_rank = _ranked(labels)
+    card_labels: dict[str, list[int]] = defaultdict(list)
+    for card_id, label_id in rows.card_labels:
+        rank = label_rank.get(label_id)
+        if rank is not None:
+            card_labels[card_id].append(rank)
+    member_names, member_rank = _ranked(members)
+    card_members: dict[str, list[int]] = defaultdict(list)
+    for card_id, member_id in rows.card_members:
+        rank = member_rank.get(member_id)
+        if rank is not None:
+            card_members[card_id].append(rank)
     items: dict[str, list[tuple[float, CheckItemFacts]]] = defaultdict(list)
     for row in rows.check_items:
         item_id, checklist_id, card_id, name, state, pos = row
@@ -220,18 +217,35 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
     actions_by_card: dict[str, list[dict]] = defaultdict(list)
     for action in rows.own_comment_card_actions:
         actions_by_card[action["card_id"]].append(action)
-    values: dict[str, dict[str, str]] = defaultdict(dict)
-    for row in sorted(
-        (row for row in rows.custom_field_items if row[1] in fields), key=itemgetter(1)
-    ):
+    # A card's value per field name; of two fields of the same name, the one of the greater id.
+    shared_names = {name for name, count in Counter(fields.values()).items() if count > 1}
+    winners: dict[tuple[str, str], str] = {}  # (card, shared name) -> the field id kept
+    values: dict[str, dict[str, str]] = {}
+    for row in rows.custom_field_items:
         card_id, field_id, value = row
+        name = fields.get(field_id)
+        if name is None:
+            continue
         if value.__class__ is not str or "\x00" in value:
             value = read.row_text("custom_field_item", row, _CUSTOM_FIELD_ITEM, "value")
-        values[card_id][fields[field_id]] = value
+        if name in shared_names:
+            kept = winners.get((card_id, name))
+            if kept is not None and kept > field_id:
+                continue
+            winners[(card_id, name)] = field_id
+        card_values = values.get(card_id)
+        if card_values is None:
+            values[card_id] = {name: value}
+        else:
+            card_values[name] = value
+    del winners
     cards: list[tuple[tuple[str, float, str], CardFacts]] = []
     pending = read.pending
+    same: dict[Any, Any] = {}  # one object per board and list id (not one per card)
     for row in rows.cards:
         card_id, board_id, list_id, name, desc, url, closed, pos, activity, deleted_at = row
+        board_id = same.setdefault(board_id, board_id)
+        list_id = same.setdefault(list_id, list_id)
         if pending and card_id in pending:
             read.boards_of[card_id] = board_id
         if pos.__class__ is not float or not _isfinite(pos):
@@ -252,7 +266,15 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
         if own:
             moment = activity_without_own_comments(moment, own, actions_by_card.get(card_id, ()))
         labelled = card_labels.get(card_id)
+        if labelled:
+            if len(labelled) > 1:
+                labelled.sort()
+            labelled = tuple([label_names[rank] for rank in labelled])
         membered = card_members.get(card_id)
+        if membered:
+            if len(membered) > 1:
+                membered.sort()
+            membered = tuple([member_names[rank] for rank in membered])
         listed = checklists.get(card_id)
         if listed and len(listed) > 1:
             listed.sort(key=lambda pair: (pair[0], pair[1].id))
@@ -264,8 +286,8 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
             desc,
             url,
             list_id,
-            tuple(labelled) if labelled else (),  # labels
-            tuple(membered) if membered else (),  # members
+            labelled or (),  # labels
+            membered or (),  # members
             tuple(checklist for _, checklist in listed) if listed else (),  # checklists
             values.get(card_id) or _NO_VALUES,  # custom_fields
             bool(closed),  # closed
@@ -295,6 +317,12 @@ _CHECKLIST = RULES_COLUMNS["checklists"][1]
 _CHECK_ITEM = RULES_COLUMNS["check_items"][1]
 _CUSTOM_FIELD_ITEM = RULES_COLUMNS["custom_field_items"][1]
 _NO_VALUES: Mapping[str, str] = MappingProxyType({})  # a card without custom-field values
+
+
+def _ranked(names: Mapping[Any, str]) -> tuple[list[str], dict[Any, int]]:
+    """The names in (name, id) order, and each id's rank in it."""
+    order = sorted(names, key=lambda key: (names[key], key))
+    return [names[key] for key in order], {key: rank for rank, key in enumerate(order)}
 
 
 def stored_facts(store: Store) -> MirrorFacts:
