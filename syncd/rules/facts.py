@@ -265,17 +265,17 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
         own = own_by_card.get(card_id)
         if own:
             moment = activity_without_own_comments(moment, own, actions_by_card.get(card_id, ()))
-        labelled = card_labels.get(card_id)
+        labelled = card_labels.pop(card_id, None)
         if labelled:
             if len(labelled) > 1:
                 labelled.sort()
             labelled = tuple([label_names[rank] for rank in labelled])
-        membered = card_members.get(card_id)
+        membered = card_members.pop(card_id, None)
         if membered:
             if len(membered) > 1:
                 membered.sort()
             membered = tuple([member_names[rank] for rank in membered])
-        listed = checklists.get(card_id)
+        listed = checklists.pop(card_id, None)
         if listed and len(listed) > 1:
             listed.sort(key=lambda pair: (pair[0], pair[1].id))
         facts = CardFacts(  # positional, in the field order: a third cheaper than by keyword

@@ -53,11 +53,13 @@ def governance_events(
     at: str,
 ) -> list[dict[str, str]]:
     """What changed per département since the previous evaluation (none the first time)."""
-    completed_by_card: dict[str, set[str]] = {
+    dashboards = {status.dashboard_card_id for status in evaluation.departments}
+    completed_by_card: dict[str, set[str]] = {  # the dashboard cards' (not a set per card)
         card.id: {
             item.name for checklist in card.checklists for item in checklist.items if item.complete
         }
         for card in facts.cards
+        if card.id in dashboards
     }
     archived_titles = {card.name for card in facts.cards if card.closed}
     events: list[dict[str, str]] = []
