@@ -2,7 +2,8 @@
 
 The sandbox (``adapters/sandbox/scale.py``: ``--boards`` boards of ``--cards`` cards and
 ``--actions`` listed actions *each*, seeded) runs in this process; every syncd step is its own
-``python -m syncd`` subprocess, so the peak RSS printed is syncd's alone (``os.wait4``). Prints:
+``python -m syncd`` subprocess started through a small launcher (``bench/peak_rss.py``), so the
+peak RSS printed is syncd's alone, not the sandbox's it was forked from. Prints:
 
 1. the first sync: requests against the floor, per board 1 nested snapshot + ⌈actions/1000⌉
    action pages, i.e. ``boards × (1 + ⌈actions/1000⌉)``; seconds (and the part the rate budget
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from peak_rss import Measured
 
 from adapters.sandbox import Sandbox
 from adapters.sandbox.scale import ScaleWorld, build_scale_world, scale_short_link
@@ -110,28 +112,21 @@ def run_syncd(
     log = logs / f"{label.replace(' ', '-')}.log"
     with log.open("wb") as err, tempfile.TemporaryFile() as out:
         started = time.perf_counter()
-        process = subprocess.Popen(
+        usage = Measured(
             [sys.executable, "-m", "syncd", "--config", str(config), *args],
             cwd=REPO,
             env=env,
             stdout=out,
             stderr=err,
-        )
-        _pid, status, usage = os.wait4(process.pid, 0)
+        ).wait()
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         output = out.read().decode("utf-8", "replace")
-    if process.returncode != 0:
+    if usage.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise SystemExit(f"{label}: syncd exited {process.returncode}\n{tail}")
+        raise SystemExit(f"{label}: syncd exited {usage.returncode}\n{tail}")
     return Step(
-        label,
-        len(sandbox.requests),
-        seconds,
-        usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024,
-        output,
+        label, len(sandbox.requests), seconds, usage.cpu_seconds, usage.peak_rss_kb / 1024, output
     )
 
 

@@ -214,12 +214,14 @@ def _table(model: type[m.SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
-# What the rules and the report read of each mirrored table (`Store.read_rules_mirror`).
+# What the rules and the report read of each mirrored table (`Store.rules_mirror`), in order.
 RULES_COLUMNS: dict[str, tuple[type[m.SQLModel], tuple[str, ...]]] = {
     "boards": (m.Board, ("id", "short_link", "name", "url", "closed", "role")),
     "lists": (m.BoardList, ("id", "board_id", "name", "closed", "pos")),
     "labels": (m.Label, ("id", "board_id", "name")),
     "members": (m.Member, ("id", "full_name", "username")),
+    "custom_fields": (m.CustomField, ("id", "board_id", "name")),
+    "figma_links": (m.CardFigmaLink, ("card_id", "file_key", "node_id")),
     "cards": (
         m.Card,
         (
@@ -231,24 +233,103 @@ RULES_COLUMNS: dict[str, tuple[type[m.SQLModel], tuple[str, ...]]] = {
     "card_members": (m.CardMember, ("card_id", "member_id")),
     "checklists": (m.Checklist, ("id", "card_id", "name", "pos")),
     "check_items": (m.CheckItem, ("id", "checklist_id", "card_id", "name", "state", "pos")),
-    "custom_fields": (m.CustomField, ("id", "board_id", "name")),
     "custom_field_items": (m.CustomFieldItem, ("card_id", "custom_field_id", "value")),
-    "figma_links": (m.CardFigmaLink, ("card_id", "file_key", "node_id")),
 }
+# The per-card tables of `RulesMirror`: tuples in `RULES_COLUMNS` order, each read once.
+CARD_TABLES = (
+    "cards",
+    "card_labels",
+    "card_members",
+    "checklists",
+    "check_items",
+    "custom_field_items",
+)
+Tuple = tuple[Any, ...]
+
+
+@dataclass
+class RulesMirror:
+    """The mirror as the rules and the report read it (`syncd.rules.facts`): only the columns
+    they use (`RULES_COLUMNS`), deleted cards included, no attachments.
+
+    The board-level tables (a few hundred rows) and the cards' Figma links are lists of dict
+    rows. The per-card tables (`CARD_TABLES`) are **iterables of tuples in `RULES_COLUMNS`
+    order**: `Store.rules_mirror` streams them from the read transaction's cursor (each
+    iteration runs its query again, in the same snapshot), so a reader that consumes them row
+    by row never holds the whole mirror (at 100,000 cards the rows as dicts were 340 MB, more
+    than the facts built from them).
+    """
+
+    boards: list[Row]
+    lists: list[Row]
+    labels: list[Row]
+    members: list[Row]
+    custom_fields: list[Row]
+    figma_links: list[Row]
+    cards: Iterable[Tuple]
+    card_labels: Iterable[Tuple]
+    card_members: Iterable[Tuple]
+    checklists: Iterable[Tuple]
+    check_items: Iterable[Tuple]
+    custom_field_items: Iterable[Tuple]
+    own_comments: list[Row] = field(default_factory=list)
+    own_comment_card_actions: list[Row] = field(default_factory=list)
+
+    @classmethod
+    def from_rows(cls, rows: MirrorRows) -> RulesMirror:
+        """The same mirror from whole dict rows (a past moment's, `Store.mirror_at`; tests): a
+        column a row leaves out reads as None."""
+        tables: dict[str, Any] = {}
+        for name, (_model, columns) in RULES_COLUMNS.items():
+            given: list[Row] = getattr(rows, name)
+            if name in CARD_TABLES:
+                tables[name] = [tuple(row.get(c) for c in columns) for row in given]
+            else:
+                tables[name] = given
+        return cls(
+            **tables,
+            own_comments=rows.own_comments,
+            own_comment_card_actions=rows.own_comment_card_actions,
+        )
 
 
 def _plain_rows(
     connection: Connection, model: type[m.SQLModel], columns: tuple[str, ...]
 ) -> list[Row]:
-    """These columns of every row of `model`'s table, in the table's own order, as the driver
-    gives them (SQLite: booleans as 0/1). Fetched on the DBAPI cursor of the transaction:
-    SQLAlchemy's rows cost more than the rest of the read for 100,000 cards."""
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(_select_text(connection.dialect, model, columns))
-        return [dict(zip(columns, row, strict=True)) for row in cursor]
-    finally:
-        cursor.close()
+    """These columns of every row of `model`'s table as dicts, as the driver gives the values
+    (SQLite: booleans as 0/1), fetched on the DBAPI cursor of the transaction."""
+    with _Streamed(connection, model, columns) as rows:
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+class _Streamed:
+    """These columns of every row of `model`'s table, as tuples: iterating runs the query on a
+    DBAPI cursor of the open transaction and gives the cursor itself, row by row (SQLAlchemy's
+    rows, or a generator around the cursor, cost more than the rest of the read)."""
+
+    def __init__(
+        self, connection: Connection, model: type[m.SQLModel], columns: tuple[str, ...]
+    ) -> None:
+        self._connection = connection
+        self._sql = _select_text(connection.dialect, model, columns)
+        self._cursors: list[Any] = []
+
+    def __iter__(self) -> Iterator[Tuple]:
+        cursor = self._connection.connection.cursor()
+        self._cursors.append(cursor)
+        cursor.execute(self._sql)
+        return iter(cursor)
+
+    def close(self) -> None:
+        for cursor in self._cursors:
+            cursor.close()
+        self._cursors.clear()
+
+    def __enter__(self) -> _Streamed:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 @functools.cache
@@ -284,7 +365,10 @@ class Store:
             self.reader = (
                 self._make_engine(url, immediate=False)
                 if self.is_sqlite
-                else self.engine.execution_options(postgresql_readonly=True)
+                # one snapshot for every statement of a read: a report reads a dozen tables
+                else self.engine.execution_options(
+                    postgresql_readonly=True, isolation_level="REPEATABLE READ"
+                )
             )
             if migrate and not self._at_head():
                 self.upgrade()
@@ -1007,16 +1091,24 @@ class Store:
                 **self._own_comment_rows(connection),
             )
 
-    def read_rules_mirror(self) -> MirrorRows:
-        """The mirror as the rules and the report read it (`syncd.rules.facts`): every row,
-        deleted cards included, but only the columns they use (`RULES_COLUMNS`), fetched as
-        plain tuples; no attachments (the rules read a card's Figma links instead)."""
+    @contextmanager
+    def rules_mirror(self) -> Iterator[RulesMirror]:
+        """The mirror as the rules read it (`RulesMirror`), in one read transaction that stays
+        open while the caller reads: its per-card tables stream from the database cursor."""
         with self._read() as connection:
-            tables = {
-                name: _plain_rows(connection, model, columns)
-                for name, (model, columns) in RULES_COLUMNS.items()
-            }
-            return MirrorRows(**tables, attachments=[], **self._own_comment_rows(connection))
+            tables: dict[str, Any] = {}
+            streams: list[_Streamed] = []
+            for name, (model, columns) in RULES_COLUMNS.items():
+                if name in CARD_TABLES:
+                    streams.append(_Streamed(connection, model, columns))
+                    tables[name] = streams[-1]
+                else:
+                    tables[name] = _plain_rows(connection, model, columns)
+            try:
+                yield RulesMirror(**tables, **self._own_comment_rows(connection))
+            finally:
+                for stream in streams:
+                    stream.close()
 
     def sync_states(self) -> list[Row]:
         with self._read() as connection:

@@ -9,10 +9,11 @@ store's history with one line saying from when it knows the boards.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from state.store import MirrorRows, Row, Store
+from state.store import Row, RulesMirror, Store
 from state.timestamps import utc_iso
 from syncd.errors import BadUsage
 
@@ -28,8 +29,11 @@ class StoreAt:
     store: Store
     at: str | None = None
 
-    def mirror(self) -> MirrorRows:
-        return self.store.read_rules_mirror() if self.at is None else self.store.mirror_at(self.at)
+    def mirror(self) -> AbstractContextManager[RulesMirror]:
+        """What the rules read, open while the caller reads it (now: streamed from the store)."""
+        if self.at is None:
+            return self.store.rules_mirror()
+        return nullcontext(RulesMirror.from_rows(self.store.mirror_at(self.at)))
 
     def flags(self, *, resolved_since: str | None = None) -> list[Row]:
         if self.at is None:

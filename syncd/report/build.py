@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from state.store import MirrorRows, Store
+from state.store import RulesMirror, Store
 from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
 from syncd.history.moment import StoreAt, store_at
@@ -29,7 +29,13 @@ from syncd.report.figma import build_figma_section
 from syncd.report.model import ChangeEntry, DegradedEntry, DepartmentEntry, FlagEntry, Report
 from syncd.report.strings import flag_label, localised_flag_message, strings_for
 from syncd.rules.departments import by_code
-from syncd.rules.facts import Degraded, collection_paused, facts_from_rows, log_degraded
+from syncd.rules.facts import (
+    Degraded,
+    MirrorFacts,
+    collection_paused,
+    facts_from_rows,
+    log_degraded,
+)
 from syncd.rules.governance import evaluate
 
 
@@ -64,8 +70,8 @@ def _build(
     source = store_at(store, at, now)
     moment = parse_iso(source.at) if source.at else now
     assert moment is not None
-    rows = source.mirror()
-    facts = facts_from_rows(rows)
+    with source.mirror() as rows:  # its per-card tables are read once, by the facts
+        facts = facts_from_rows(rows)
     degraded = list(facts.degraded)
     rules = settings.governance
     evaluation = evaluate(facts.cards, facts.lists, rules, moment)
@@ -76,7 +82,7 @@ def _build(
         if flag["resolved_at"] is None:
             open_codes.setdefault(flag["department"], []).append(flag["code"])
 
-    live_cards = Counter(card["board_id"] for card in rows.cards if card["deleted_at"] is None)
+    live_cards = Counter(card.board_id for card in facts.cards if not card.deleted)
     states = {state["board_id"]: state for state in store.sync_states() if state["board_id"]}
     boards = [
         {
@@ -144,7 +150,9 @@ def _build(
                 flags, key=lambda row: (row["department"], row["code"], row["since"])
             )
         ],
-        "changes": _changes(source, rows, flags, since_iso, lang, degraded) if since_iso else [],
+        "changes": (
+            _changes(source, rows, facts, flags, since_iso, lang, degraded) if since_iso else []
+        ),
         "trends": build_trends(store, departments, end=moment, zone=settings.digest.zone),
         "figma": build_figma_section(  # Figma files as they are now, the cards as at `moment`
             store.figma_rows(), rows, facts, priority_card_ids, settings.figma.files, now
@@ -192,7 +200,8 @@ def _bare_department(code: str, flags: list[str]) -> DepartmentEntry:
 
 def _changes(
     store: StoreAt,
-    rows: MirrorRows,
+    rows: RulesMirror,
+    facts: MirrorFacts,
     flags: list[dict[str, Any]],
     since: str,
     lang: str,
@@ -207,7 +216,7 @@ def _changes(
     changes: list[ChangeEntry] = []
 
     names = _Names(
-        cards={card["id"]: card for card in rows.cards},
+        cards={card.id: card.name for card in facts.cards},
         lists={item["id"]: item["name"] for item in rows.lists},
         labels={label["id"]: label["name"] for label in rows.labels},
         members={m["id"]: m["full_name"] or m["username"] for m in rows.members},
@@ -264,7 +273,7 @@ def _changes(
 class _Names:
     """What a card history row's ids are called in the mirror."""
 
-    cards: dict[str, Any]
+    cards: dict[str, str]  # card id -> title
     lists: dict[str, str]
     labels: dict[str, str]
     members: dict[str, str]
@@ -276,11 +285,14 @@ def _card_change(
     version: dict[str, Any], names: _Names, text: dict[str, str]
 ) -> ChangeEntry | None:
     """One card history row told as a change (None: a kind the report does not tell)."""
-    card = names.cards.get(version["card_id"], {})
     old = json.loads(version["old"]) if version["old"] else None
     new = json.loads(version["new"]) if version["new"] else None
     kind = version["field"]
-    values: dict[str, Any] = {"card": card.get("name", version["card_id"]), "old": old, "new": new}
+    values: dict[str, Any] = {
+        "card": names.cards.get(version["card_id"], version["card_id"]),
+        "old": old,
+        "new": new,
+    }
     lists = names.lists
     if kind == "name":
         kind = "renamed"

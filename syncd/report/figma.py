@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from state.store import MirrorRows
+from state.store import RulesMirror
 from state.timestamps import parse_iso, utc_iso
 from syncd.report.model import BrokenLink, FigmaFileEntry, FigmaSection, NewerDesign, OpenComment
 from syncd.rules.facts import MirrorFacts
@@ -31,7 +31,7 @@ Row = dict[str, Any]
 
 def build_figma_section(
     figma_rows: Mapping[str, Sequence[Row]],
-    rows: MirrorRows,
+    rows: RulesMirror,
     facts: MirrorFacts,
     priority_card_ids: set[str],
     configured_files: Sequence[str],

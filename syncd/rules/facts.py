@@ -14,17 +14,18 @@ from __future__ import annotations
 import gc
 import math
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 import structlog
 
-from state.store import MirrorRows
+from state.store import RULES_COLUMNS, RulesMirror, Store
 from state.timestamps import parse_iso
 from syncd.rules.activity import (
     OwnComment,
@@ -56,11 +57,16 @@ class MirrorFacts:
     degraded: tuple[Degraded, ...] = ()
 
 
+_PENDING: Any = object()  # a child row's board: its card's, known once the cards are read
+
+
 @dataclass
 class _Reader:
     """Reads columns of stored rows, noting every unreadable value."""
 
     degraded: list[Degraded] = field(default_factory=list)
+    pending: set[Any] = field(default_factory=set)  # cards of noted child rows
+    boards_of: dict[Any, Any] = field(default_factory=dict)  # their boards, as read
 
     def note(self, row: str, data: Mapping[str, Any], column: str, why: str, **where: Any) -> None:
         self.degraded.append(
@@ -71,6 +77,26 @@ class _Reader:
                 row_id=_id(data.get("id")),
                 reason=f"{column}: {why}",
             )
+        )
+
+    def of_row(
+        self, row: str, values: tuple[Any, ...], columns: tuple[str, ...]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A per-card table's row as a dict, and where it is: its card and that card's board
+        (a card row's own; a child row's once the cards are read, see `notes`)."""
+        data = dict(zip(columns, values, strict=True))
+        if row == "card":
+            return data, {"card_id": data["id"], "board_id": data["board_id"]}
+        self.pending.add(data["card_id"])
+        return data, {"card_id": data["card_id"], "board_id": _PENDING}
+
+    def notes(self) -> tuple[Degraded, ...]:
+        """Every note, in the order noted, each child row's with its card's board."""
+        return tuple(
+            replace(entry, board_id=self.boards_of.get(entry.card_id))
+            if entry.board_id is _PENDING
+            else entry
+            for entry in self.degraded
         )
 
     def text(self, row: str, data: Mapping[str, Any], column: str, **where: Any) -> str:
@@ -101,17 +127,31 @@ class _Reader:
             self.note(row, data, column, "not a date", **where)
         return moment
 
+    def row_text(
+        self, row: str, values: tuple[Any, ...], columns: tuple[str, ...], column: str
+    ) -> str:
+        data, where = self.of_row(row, values, columns)
+        return self.text(row, data, column, **where)
+
+    def row_number(
+        self, row: str, values: tuple[Any, ...], columns: tuple[str, ...], column: str
+    ) -> float:
+        data, where = self.of_row(row, values, columns)
+        return self.number(row, data, column, **where)
+
 
 def _id(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)[:40]
 
 
-def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
+def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
     """Build the facts of every card (deleted ones included, marked) and list.
 
-    One pass per table. A value of the expected kind is taken as it is (the common case, kept
-    cheap: a report reads every card); anything else goes through `_Reader`, which notes it.
-    The values and the order of the notes are those of reading every value through `_Reader`.
+    One pass per table; each per-card table is read once, row by row, as `RulesMirror` streams
+    it (tuples in `RULES_COLUMNS` order, unpacked below in that order): only the facts are
+    kept. A value of the expected kind is taken as it is (the common case, kept cheap: a
+    report reads every card); anything else goes through `_Reader`, which notes it. The values
+    and the order of the notes are those of reading every value through `_Reader`.
     """
     read = _Reader()
     roles = {board["id"]: board["role"] for board in sorted(rows.boards, key=lambda b: b["id"])}
@@ -122,112 +162,122 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
         for member in rows.members
     }
     fields = {field["id"]: read.text("custom_field", field, "name") for field in rows.custom_fields}
-    card_boards: dict[Any, Any] = {}  # made at the first unreadable value (rare)
-
-    def of_card(card_id: Any) -> dict[str, Any]:
-        if not card_boards:
-            card_boards.update((card["id"], card.get("board_id")) for card in rows.cards)
-        return {"card_id": card_id, "board_id": card_boards.get(card_id)}
 
     # Every order below is total (ties broken by id): the same rows give the same facts whatever
     # order the database returns them in, so a report rebuilt from history equals the original.
-    card_labels: dict[str, list[str]] = defaultdict(list)
-    for row in sorted(
-        rows.card_labels, key=lambda row: (labels.get(row["label_id"], ""), row["label_id"])
-    ):
-        if row["label_id"] in labels:
-            card_labels[row["card_id"]].append(labels[row["label_id"]])
-    card_members: dict[str, list[str]] = defaultdict(list)
-    for row in sorted(
-        rows.card_members, key=lambda row: (members.get(row["member_id"], ""), row["member_id"])
-    ):
-        if row["member_id"] in members:
-            card_members[row["card_id"]].append(members[row["member_id"]])
+    # A card's labels and members in (name, id) order: each known one gets its rank in that
+    # order once, a card keeps the ranks (small ints) and sorts its own few.
+    label_names, label_rank = _ranked(labels)
+    card_labels: dict[str, list[int]] = defaultdict(list)
+    for card_id, label_id in rows.card_labels:
+        rank = label_rank.get(label_id)
+        if rank is not None:
+            card_labels[card_id].append(rank)
+    member_names, member_rank = _ranked(members)
+    card_members: dict[str, list[int]] = defaultdict(list)
+    for card_id, member_id in rows.card_members:
+        rank = member_rank.get(member_id)
+        if rank is not None:
+            card_members[card_id].append(rank)
     items: dict[str, list[tuple[float, CheckItemFacts]]] = defaultdict(list)
-    for item in rows.check_items:
-        state = item.get("state")
+    for row in rows.check_items:
+        item_id, checklist_id, card_id, name, state, pos = row
         if state not in ("complete", "incomplete"):
-            read.note(
-                "check_item", item, "state", "neither complete nor incomplete",
-                **of_card(item.get("card_id")),
-            )  # fmt: skip
-        pos = item.get("pos")
+            data, where = read.of_row("check_item", row, _CHECK_ITEM)
+            read.note("check_item", data, "state", "neither complete nor incomplete", **where)
         if pos.__class__ is not float or not _isfinite(pos):
-            pos = read.number("check_item", item, "pos", **of_card(item.get("card_id")))
-        name = item.get("name")
+            pos = read.row_number("check_item", row, _CHECK_ITEM, "pos")
         if name.__class__ is not str or "\x00" in name:
-            name = read.text("check_item", item, "name", **of_card(item.get("card_id")))
-        items[item["checklist_id"]].append(
-            (pos, CheckItemFacts(item["id"], name, state == "complete"))
-        )
+            name = read.row_text("check_item", row, _CHECK_ITEM, "name")
+        items[checklist_id].append((pos, CheckItemFacts(item_id, name, state == "complete")))
     checklists: dict[str, list[tuple[float, ChecklistFacts]]] = defaultdict(list)
-    for checklist in rows.checklists:
-        pos = checklist.get("pos")
+    for row in rows.checklists:
+        checklist_id, card_id, name, pos = row
         if pos.__class__ is not float or not _isfinite(pos):
-            pos = read.number("checklist", checklist, "pos", **of_card(checklist.get("card_id")))
-        name = checklist.get("name")
+            pos = read.row_number("checklist", row, _CHECKLIST, "pos")
         if name.__class__ is not str or "\x00" in name:
-            name = read.text("checklist", checklist, "name", **of_card(checklist.get("card_id")))
-        ordered = items.get(checklist["id"])
+            name = read.row_text("checklist", row, _CHECKLIST, "name")
+        ordered = items.pop(checklist_id, None)
         if ordered and len(ordered) > 1:
             ordered.sort(key=lambda pair: (pair[0], pair[1].id))
-        checklists[checklist["card_id"]].append(
+        checklists[card_id].append(
             (
                 pos,
                 ChecklistFacts(
-                    id=checklist["id"],
+                    id=checklist_id,
                     name=name,
                     items=tuple(item for _, item in ordered) if ordered else (),
                 ),
             )
         )
+    del items
     own_by_card: dict[str, list[OwnComment]] = defaultdict(list)
     for comment in own_comments_from_rows(rows.own_comments):
         own_by_card[comment.card_id].append(comment)
     actions_by_card: dict[str, list[dict]] = defaultdict(list)
     for action in rows.own_comment_card_actions:
         actions_by_card[action["card_id"]].append(action)
-    values: dict[str, dict[str, str]] = defaultdict(dict)
-    for row in sorted(rows.custom_field_items, key=lambda row: row["custom_field_id"]):
-        if row["custom_field_id"] in fields:
-            value = row.get("value")
-            if value.__class__ is not str or "\x00" in value:
-                value = read.text("custom_field_item", row, "value", **of_card(row.get("card_id")))
-            values[row["card_id"]][fields[row["custom_field_id"]]] = value
+    # A card's value per field name; of two fields of the same name, the one of the greater id.
+    shared_names = {name for name, count in Counter(fields.values()).items() if count > 1}
+    winners: dict[tuple[str, str], str] = {}  # (card, shared name) -> the field id kept
+    values: dict[str, dict[str, str]] = {}
+    for row in rows.custom_field_items:
+        card_id, field_id, value = row
+        name = fields.get(field_id)
+        if name is None:
+            continue
+        if value.__class__ is not str or "\x00" in value:
+            value = read.row_text("custom_field_item", row, _CUSTOM_FIELD_ITEM, "value")
+        if name in shared_names:
+            kept = winners.get((card_id, name))
+            if kept is not None and kept > field_id:
+                continue
+            winners[(card_id, name)] = field_id
+        card_values = values.get(card_id)
+        if card_values is None:
+            values[card_id] = {name: value}
+        else:
+            card_values[name] = value
+    del winners
     cards: list[tuple[tuple[str, float, str], CardFacts]] = []
-    for card in rows.cards:
-        card_id = card["id"]
-        pos = card.get("pos")
+    pending = read.pending
+    same: dict[Any, Any] = {}  # one object per board and list id (not one per card)
+    for row in rows.cards:
+        card_id, board_id, list_id, name, desc, url, closed, pos, activity, deleted_at = row
+        board_id = same.setdefault(board_id, board_id)
+        list_id = same.setdefault(list_id, list_id)
+        if pending and card_id in pending:
+            read.boards_of[card_id] = board_id
         if pos.__class__ is not float or not _isfinite(pos):
-            pos = read.number("card", card, "pos", **of_card(card_id))
-        name, desc, url, list_id = (
-            card.get("name"),
-            card.get("desc"),
-            card.get("url"),
-            card.get("list_id"),
-        )
+            pos = read.row_number("card", row, _CARD, "pos")
         if name.__class__ is not str or "\x00" in name:
-            name = read.text("card", card, "name", **of_card(card_id))
+            name = read.row_text("card", row, _CARD, "name")
         if desc.__class__ is not str or "\x00" in desc:
-            desc = read.text("card", card, "desc", **of_card(card_id))
+            desc = read.row_text("card", row, _CARD, "desc")
         if url.__class__ is not str or "\x00" in url:
-            url = read.text("card", card, "url", **of_card(card_id))
+            url = read.row_text("card", row, _CARD, "url")
         if list_id.__class__ is not str or "\x00" in list_id:
-            list_id = read.text("card", card, "list_id", **of_card(card_id))
-        activity = _moment(card.get("date_last_activity"))
-        if activity is _UNREAD:
-            activity = read.moment("card", card, "date_last_activity", **of_card(card_id))
+            list_id = read.row_text("card", row, _CARD, "list_id")
+        moment = _moment(activity)
+        if moment is _UNREAD:
+            data, where = read.of_row("card", row, _CARD)
+            moment = read.moment("card", data, "date_last_activity", **where)
         own = own_by_card.get(card_id)
         if own:
-            activity = activity_without_own_comments(
-                activity, own, actions_by_card.get(card_id, ())
-            )
-        labelled = card_labels.get(card_id)
-        membered = card_members.get(card_id)
-        listed = checklists.get(card_id)
+            moment = activity_without_own_comments(moment, own, actions_by_card.get(card_id, ()))
+        labelled = card_labels.pop(card_id, None)
+        if labelled:
+            if len(labelled) > 1:
+                labelled.sort()
+            labelled = tuple([label_names[rank] for rank in labelled])
+        membered = card_members.pop(card_id, None)
+        if membered:
+            if len(membered) > 1:
+                membered.sort()
+            membered = tuple([member_names[rank] for rank in membered])
+        listed = checklists.pop(card_id, None)
         if listed and len(listed) > 1:
             listed.sort(key=lambda pair: (pair[0], pair[1].id))
-        board_id = card["board_id"]
         facts = CardFacts(  # positional, in the field order: a third cheaper than by keyword
             card_id,
             board_id,
@@ -236,13 +286,13 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
             desc,
             url,
             list_id,
-            tuple(labelled) if labelled else (),  # labels
-            tuple(membered) if membered else (),  # members
+            labelled or (),  # labels
+            membered or (),  # members
             tuple(checklist for _, checklist in listed) if listed else (),  # checklists
-            values.get(card_id) or {},  # custom_fields
-            bool(card["closed"]),  # closed
-            card["deleted_at"] is not None,  # deleted
-            activity,  # date_last_activity
+            values.get(card_id) or _NO_VALUES,  # custom_fields
+            bool(closed),  # closed
+            deleted_at is not None,  # deleted
+            moment,  # date_last_activity
         )
         cards.append(((str(board_id), pos, str(card_id)), facts))
     cards.sort(key=itemgetter(0))
@@ -258,7 +308,27 @@ def facts_from_rows(rows: MirrorRows) -> MirrorFacts:
                 read.number("list", row, "pos", **where),
             )
         )
-    return MirrorFacts([facts for _, facts in cards], lists, tuple(read.degraded))
+    return MirrorFacts([facts for _, facts in cards], lists, read.notes())
+
+
+# The per-card tables' columns, as `RulesMirror` gives them (the tolerant reader's view of a row).
+_CARD = RULES_COLUMNS["cards"][1]
+_CHECKLIST = RULES_COLUMNS["checklists"][1]
+_CHECK_ITEM = RULES_COLUMNS["check_items"][1]
+_CUSTOM_FIELD_ITEM = RULES_COLUMNS["custom_field_items"][1]
+_NO_VALUES: Mapping[str, str] = MappingProxyType({})  # a card without custom-field values
+
+
+def _ranked(names: Mapping[Any, str]) -> tuple[list[str], dict[Any, int]]:
+    """The names in (name, id) order, and each id's rank in it."""
+    order = sorted(names, key=lambda key: (names[key], key))
+    return [names[key] for key in order], {key: rank for rank, key in enumerate(order)}
+
+
+def stored_facts(store: Store) -> MirrorFacts:
+    """The facts of the store's mirror now, built as its rows stream (`Store.rules_mirror`)."""
+    with store.rules_mirror() as rows:
+        return facts_from_rows(rows)
 
 
 _UNREAD: Any = object()  # `_moment`: not the store's own shape, read it through `_Reader`

@@ -21,7 +21,7 @@ from typing import Any
 
 from state.store import Store
 from state.timestamps import utc_iso
-from syncd.rules.facts import MirrorFacts, collection_paused, facts_from_rows, log_degraded
+from syncd.rules.facts import MirrorFacts, collection_paused, log_degraded, stored_facts
 from syncd.rules.governance import Evaluation, Rules, evaluate
 
 _one_at_a_time = threading.Lock()  # the events diff against the last recorded snapshot
@@ -44,7 +44,7 @@ def recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
 
 def _recompute(store: Store, rules: Rules, now: datetime) -> Recomputed:
     with collection_paused():
-        facts = facts_from_rows(store.read_rules_mirror())
+        facts = stored_facts(store)
         evaluation = evaluate(facts.cards, facts.lists, rules, now)
     log_degraded(facts.degraded)
     at = utc_iso(now)
@@ -66,11 +66,13 @@ def governance_events(
     at: str,
 ) -> list[dict[str, str]]:
     """What changed per département since the previous evaluation (none the first time)."""
-    completed_by_card: dict[str, set[str]] = {
+    dashboards = {status.dashboard_card_id for status in evaluation.departments}
+    completed_by_card: dict[str, set[str]] = {  # the dashboard cards' (not a set per card)
         card.id: {
             item.name for checklist in card.checklists for item in checklist.items if item.complete
         }
         for card in facts.cards
+        if card.id in dashboards
     }
     archived_titles = {card.name for card in facts.cards if card.closed}
     events: list[dict[str, str]] = []

@@ -42,7 +42,7 @@ from state.store import Row, Store
 from state.timestamps import parse_iso, utc_iso
 from syncd.config import Settings
 from syncd.rules.activity import activity_without_own_comments, own_comments_from_rows
-from syncd.rules.facts import MirrorFacts, facts_from_rows
+from syncd.rules.facts import MirrorFacts, stored_facts
 from syncd.rules.flags import Recomputed
 from syncd.rules.governance import Evaluation, evaluate
 from syncd.writeback.attempts import ProcessIdentity, settled
@@ -377,7 +377,7 @@ def _evaluation(
 ) -> tuple[MirrorFacts, Evaluation]:
     if recomputed is not None:
         return recomputed.facts, recomputed.evaluation
-    facts = facts_from_rows(store.read_rules_mirror())
+    facts = stored_facts(store)
     return facts, evaluate(facts.cards, facts.lists, rules, now)
 
 

@@ -26,7 +26,7 @@ from adapters.sandbox.figma_world import (
     build_sample_figma,
 )
 from adapters.transport import ApiError, HttpStatusError, RateLimited, RetryPolicy
-from state.store import MirrorRows, Store
+from state.store import MirrorRows, RulesMirror, Store
 from state.timestamps import parse_iso, utc_iso
 from syncd.figma.engine import FigmaMirror, comment_rows, node_rows
 from syncd.report.figma import build_figma_section
@@ -474,9 +474,9 @@ def _card(card_id: str, name: str, activity: datetime | None, **flags: bool) -> 
     )
 
 
-def _mirror_rows(links: list[dict[str, Any]]) -> MirrorRows:
+def _mirror_rows(links: list[dict[str, Any]]) -> RulesMirror:
     empty: list[dict[str, Any]] = []
-    return MirrorRows(
+    rows = MirrorRows(
         boards=empty,
         lists=empty,
         labels=empty,
@@ -491,6 +491,7 @@ def _mirror_rows(links: list[dict[str, Any]]) -> MirrorRows:
         attachments=empty,
         figma_links=links,
     )
+    return RulesMirror.from_rows(rows)
 
 
 def _link(card_id: str, node_id: str = "") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from state.store import MirrorRows
+from state.store import MirrorRows, RulesMirror
 from syncd.rules.facts import Degraded, facts_from_rows, log_degraded
 
 BOARD = "b" * 24
@@ -30,7 +30,7 @@ def _card(card_id: str, **values: Any) -> dict[str, Any]:
     }
 
 
-def _rows(cards: list[dict[str, Any]], **more: Any) -> MirrorRows:
+def _rows(cards: list[dict[str, Any]], **more: Any) -> RulesMirror:
     base: dict[str, Any] = {
         "boards": [{"id": BOARD, "role": "consortium", "name": "b"}],
         "lists": [{"id": "l1", "board_id": BOARD, "name": "Départements", "closed": 0, "pos": 1}],
@@ -46,7 +46,7 @@ def _rows(cards: list[dict[str, Any]], **more: Any) -> MirrorRows:
         "attachments": [],
         "figma_links": [],
     }
-    return MirrorRows(**{**base, **more})
+    return RulesMirror.from_rows(MirrorRows(**{**base, **more}))
 
 
 def test_clean_rows_degrade_nothing() -> None:
@@ -96,6 +96,67 @@ def test_a_bad_value_degrades_its_card_only() -> None:
         (None, "list", "pos: not a finite number"),
     }
     assert facts.lists[0].name == "" and facts.lists[0].pos == 0.0
+
+
+def test_a_degraded_child_row_names_its_cards_board() -> None:
+    """A child row is read before the cards (they stream in that order): its card's board is
+    filled in once the cards are read."""
+    rows = _rows(
+        [_card("c1")],
+        check_items=[
+            {"id": "i1", "checklist_id": "k1", "card_id": "c1", "name": 7, "state": "complete"},
+            {"id": "i2", "checklist_id": "k1", "card_id": "gone", "name": 8, "state": "complete"},
+        ],
+    )
+    degraded = {d.row_id: d for d in facts_from_rows(rows).degraded}
+    assert degraded["i1"].board_id == BOARD and degraded["i1"].card_id == "c1"
+    assert degraded["i2"].board_id is None  # a card the store does not hold
+
+
+def test_labels_members_and_fields_in_a_total_order_whatever_the_row_order() -> None:
+    """Labels and members by (name, id); of two custom fields of one name, the greater id's
+    value; the same facts for the rows in any order."""
+    labels = [
+        {"id": "lb", "board_id": BOARD, "name": "Prioritaire"},
+        {"id": "la", "board_id": BOARD, "name": "Prioritaire"},
+        {"id": "lc", "board_id": BOARD, "name": "Calvados"},
+    ]
+    members = [
+        {"id": "m2", "full_name": "Zoé", "username": "z"},
+        {"id": "m1", "full_name": "", "username": "anne"},
+    ]
+    fields = [
+        {"id": "f2", "board_id": BOARD, "name": "Référent territorial"},
+        {"id": "f1", "board_id": BOARD, "name": "Référent territorial"},
+    ]
+    card_labels = [{"card_id": "c1", "label_id": i} for i in ("lb", "lc", "la", "unknown")]
+    card_members = [{"card_id": "c1", "member_id": i} for i in ("m2", "m1")]
+    items = [
+        {"card_id": "c1", "custom_field_id": "f2", "value": "Léa"},
+        {"card_id": "c1", "custom_field_id": "f1", "value": "Paul"},
+        {"card_id": "c2", "custom_field_id": "f1", "value": "Marc"},
+    ]
+    seen = []
+    for flip in (False, True):
+        order = reversed if flip else list
+        facts = facts_from_rows(
+            _rows(
+                [_card("c1"), _card("c2")],
+                labels=list(order(labels)),
+                members=list(order(members)),
+                custom_fields=list(order(fields)),
+                card_labels=list(order(card_labels)),
+                card_members=list(order(card_members)),
+                custom_field_items=list(order(items)),
+            )
+        )
+        c1, c2 = facts.cards
+        assert c1.labels == ("Calvados", "Prioritaire", "Prioritaire")
+        assert c1.members == ("Zoé", "anne")  # code point order, as before
+        assert dict(c1.custom_fields) == {"Référent territorial": "Léa"}
+        assert dict(c2.custom_fields) == {"Référent territorial": "Marc"}
+        seen.append(facts)
+    assert seen[0] == seen[1]
 
 
 def test_each_degraded_row_is_logged_once() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -432,7 +431,7 @@ def test_stale_priority_with_fixed_now() -> None:
             closed=True,
         ),
     ]
-    cards[4] = replace(cards[4], date_last_activity=None)  # card() defaults None to "yesterday"
+    cards[4] = cards[4]._replace(date_last_activity=None)  # card() defaults None to "yesterday"
     evaluation = run(cards, max_priority_actions=10)
     stale = [f for f in evaluation.findings if f.code == "STALE_PRIORITY"]
     assert [f.message for f in stale] == [

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from state import models as m
-from state.store import BoardBatch, Store, StoreError, is_write_method, writes
+from state.store import CARD_TABLES, BoardBatch, Store, StoreError, is_write_method, writes
 
 AT = "2026-11-01T00:00:00.000Z"
 BOARD = "b0000000000000000000000b"
@@ -94,7 +94,7 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     ),
     "known_actions": lambda s: s.known_actions(["a" * 24]),
     "read_mirror": lambda s: s.read_mirror(),
-    "read_rules_mirror": lambda s: s.read_rules_mirror(),
+    "rules_mirror": lambda s: _read_all(s.rules_mirror()),
     "sync_states": lambda s: s.sync_states(),
     "sync_state": lambda s: s.sync_state("oSmy09cz"),
     "flags": lambda s: s.flags(resolved_since=AT),
@@ -175,6 +175,12 @@ def _writer_route(store: Store) -> Iterator[list[tuple[str, str]]]:
     finally:
         store.route_writes(None)
         writer.shutdown()
+
+
+def _read_all(mirror: Any) -> None:
+    with mirror as rows:
+        for name in CARD_TABLES:
+            list(getattr(rows, name))
 
 
 def test_every_public_method_has_a_sample_call() -> None:

@@ -29,7 +29,7 @@ from syncd.config import (
     WritebackConfig,
 )
 from syncd.report.build import build_report
-from syncd.rules.facts import facts_from_rows
+from syncd.rules.facts import stored_facts
 from syncd.rules.governance import Rules
 from syncd.runtime import Runtime, build_runtime
 from syncd.sync_pass import sync_pass
@@ -168,9 +168,7 @@ def test_own_comments_are_mirrored_but_are_never_activity(sandbox: Sandbox, stor
     assert first.writeback is not None and first.writeback.posted >= 5
     assert ("26", "STALE_PRIORITY", "opened") in events(runtime.store)
     commented = {r["card_id"] for r in runtime.store.writeback_comments()}
-    activity = {
-        c.id: c.date_last_activity for c in facts_from_rows(runtime.store.read_mirror()).cards
-    }
+    activity = {c.id: c.date_last_activity for c in stored_facts(runtime.store).cards}
     stale_since = _open_flag(runtime.store, "26", "STALE_PRIORITY")["since"]
 
     full = sync_pass(runtime, full=True)  # Trello's snapshot: every commented card was bumped
@@ -178,7 +176,7 @@ def test_own_comments_are_mirrored_but_are_never_activity(sandbox: Sandbox, stor
     stored = {row["id"]: row for row in runtime.store.read_mirror().cards}
     for card_id in commented:
         assert stored[card_id]["date_last_activity"] >= utc_iso(before)  # the raw mirror moved
-    after = {c.id: c.date_last_activity for c in facts_from_rows(runtime.store.read_mirror()).cards}
+    after = {c.id: c.date_last_activity for c in stored_facts(runtime.store).cards}
     assert {card: after[card] for card in commented} == {card: activity[card] for card in commented}
     assert _open_flag(runtime.store, "26", "STALE_PRIORITY")["since"] == stale_since  # no reset
     comment_ids = runtime.store.writeback_comment_ids()
