@@ -20,7 +20,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import structlog
 import typer
 
 from syncd.errors import BadUsage, SyncFailed
@@ -348,6 +347,8 @@ def db_upgrade(ctx: typer.Context) -> None:
 def _progress() -> object | None:
     if not sys.stderr.isatty():
         return None
+    import structlog  # imported by syncd.logs, without Rich for JSON lines
+
     progress_log = structlog.get_logger("syncd.progress")
     return lambda message: progress_log.info(message)
 
