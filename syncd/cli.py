@@ -40,12 +40,13 @@ LONG_LIVED_COMMANDS = frozenset({"run"})
 
 
 def _collect_then_freeze() -> None:
-    """At a short command's exit: collect the garbage once (every finaliser runs as before, e.g.
-    SQLite's checkpoint when the store's last connection closes), then freeze what is left
-    alive (`gc.freeze`). The interpreter's own shutdown runs several full collections over every
-    object still alive (modules, classes, SQLAlchemy tables), a fifth of a cold `syncd sync`
-    (bench/bench_cold_start.py). A frozen object is still freed when its last reference goes;
-    what stays in a cycle is left to the operating system, as the process ends."""
+    """At the exit of a `syncd` process running a short command: collect the garbage once (every
+    finaliser runs as before, e.g. SQLite's checkpoint when the store's last connection closes),
+    then freeze what is left alive (`gc.freeze`). The interpreter's own shutdown runs several
+    full collections over every object still alive (modules, classes, SQLAlchemy tables): a
+    fifth of a cold `syncd sync` (bench/bench_cold_start.py). A frozen object is still freed
+    when its last reference goes; what stays in a cycle is left to the operating system, as the
+    process ends."""
     gc.collect()
     gc.freeze()
 
@@ -79,10 +80,19 @@ class Format(StrEnum):
 
 
 class Options:
-    def __init__(self, config: Path | None, debug: bool) -> None:
+    def __init__(self, config: Path | None, debug: bool, *, process: bool = False) -> None:
         self.config = config
         self.debug = debug
+        self.process = process  # the `syncd` process itself, not Python code calling main(argv)
         self._settings: Settings | None = None
+
+    def imported(self) -> None:
+        """A short command has imported its modules: in a `syncd` process, freeze them
+        (`gc.freeze`), so that no later collection, the one at exit included, traverses the
+        objects they made (~100,000 for `syncd sync`). Code calling main(argv) keeps its
+        collector as it was."""
+        if self.process:
+            gc.freeze()
 
     @property
     def settings(self) -> Settings:
@@ -106,11 +116,12 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks.")] = False,
 ) -> None:
     configure_logging(debug=debug)
-    ctx.obj = Options(config, debug)
+    process = ctx.obj is _PROCESS  # main() without argv: `syncd` itself
+    ctx.obj = Options(config, debug, process=process)
     if ctx.invoked_subcommand not in LONG_LIVED_COMMANDS:
         gc.set_threshold(*COMMAND_GC_THRESHOLD)  # main() gives the caller its own pace back
-        atexit.unregister(_collect_then_freeze)  # once per process, however often main() runs
-        atexit.register(_collect_then_freeze)
+        if process:
+            atexit.register(_collect_then_freeze)
 
 
 @app.command()
@@ -136,8 +147,9 @@ def sync(
     from syncd.runtime import build_runtime
     from syncd.sync_pass import sync_pass
 
-    settings = _options(ctx).settings
-    runtime = build_runtime(settings, progress=_progress())
+    options = _options(ctx)
+    options.imported()
+    runtime = build_runtime(options.settings, progress=_progress())
     result = sync_pass(runtime, full=full)
     for report in result.boards:
         typer.echo(
@@ -193,11 +205,13 @@ def report(
     at_moment = _user_date(at, "--at") if at else None
     if since_at and at_moment and since_at > at_moment:
         raise BadUsage("--since must not be after --at")
-    settings = _options(ctx).settings
+    options = _options(ctx)
+    settings = options.settings
     from state.store import Store
     from syncd.report.build import build_report
     from syncd.report.render import render
 
+    options.imported()
     store = Store(settings.store.url)
     chosen = fmt.value if fmt else ("table" if sys.stdout.isatty() and not output else "json")
     data = build_report(
@@ -359,14 +373,19 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     thresholds = gc.get_threshold()  # a short command raises them (`_root`)
     try:
-        return _run(args, debug)
+        return _run(args, debug, process=argv is None)
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _run(args: list[str], debug: bool) -> int:
+_PROCESS = object()  # main()'s mark, for `_root`, that it runs as the `syncd` process
+
+
+def _run(args: list[str], debug: bool, *, process: bool) -> int:
     try:
-        result = app(args=args, prog_name="syncd", standalone_mode=False)
+        result = app(
+            args=args, prog_name="syncd", standalone_mode=False, obj=_PROCESS if process else None
+        )
         return int(result) if isinstance(result, int) else EXIT_OK
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0))

@@ -122,6 +122,8 @@ def test_a_sync_imports_only_what_it_uses(sandbox: Sandbox, config: Path) -> Non
         "adapters.trello",
     ]
     assert imported(again, NOT_FOR_SYNC) == []
+    # the store's connections were closed at exit: SQLite checkpointed and removed its WAL
+    assert not config.with_name("store.db-wal").exists()
 
 
 @pytest.mark.slow
@@ -161,6 +163,20 @@ def test_console_logs_still_format_with_rich(sandbox: Sandbox, config: Path) -> 
         "rich.console",
         "rich.traceback",
     ]
+
+
+def test_code_calling_main_keeps_its_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the `syncd` process freezes its imported objects (main() without argv)."""
+    import gc
+
+    monkeypatch.setenv("SYNCD_STORE_URL", f"sqlite:///{tmp_path}/store.db")
+    path = tmp_path / "syncd.toml"
+    path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
+    frozen = gc.get_freeze_count()
+    assert main(["--config", str(path), "report", "--format", "json"]) == 0
+    assert gc.get_freeze_count() == frozen
 
 
 def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
