@@ -42,6 +42,8 @@ NOT_FOR_SYNC = (
     "rich.traceback",
     "pygments",
     "attr",
+    # a SQLite store never loads SQLAlchemy's PostgreSQL dialect
+    "sqlalchemy.dialects.postgresql",
 )
 
 
