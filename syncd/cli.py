@@ -89,13 +89,17 @@ class Options:
     def imported(self) -> None:
         """A short command has imported its modules: in a `syncd` process, freeze them
         (`gc.freeze`), so that no later collection, the one at exit included, traverses the
-        objects they made (~100,000 for `syncd sync`). Code calling main(argv) keeps its
-        collector as it was."""
+        objects they made (~100,000 for `syncd sync`), and resume collecting (`_root` held
+        the collector off while they were imported: they live as long as the process). Code
+        calling main(argv) keeps its collector as it was."""
         if self.process:
             gc.freeze()
+            gc.enable()
 
     @property
     def settings(self) -> Settings:
+        if self.process:
+            gc.enable()  # at the latest when a command reads its settings (`_root`)
         if self._settings is None:
             from syncd.config import load_settings
 
@@ -121,11 +125,13 @@ def _root(
     if ctx.invoked_subcommand not in LONG_LIVED_COMMANDS:
         gc.set_threshold(*COMMAND_GC_THRESHOLD)  # main() gives the caller its own pace back
         if process:
+            gc.disable()  # until the command's modules are imported (`Options.imported`)
             atexit.register(_collect_then_freeze)
 
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     db: Annotated[Path, typer.Option(help="SQLite file to mirror into.")] = Path("syncd-demo.db"),
     fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.table,
     lang: Annotated[str, typer.Option(help="Report language: fr or en.")] = "fr",
@@ -133,6 +139,7 @@ def demo(
     """Start the bundled sandbox, mirror it into a local SQLite file, print the drift report."""
     from syncd.demo import run_demo
 
+    _options(ctx).imported()
     run_demo(db, fmt.value, lang)
 
 
@@ -205,13 +212,13 @@ def report(
     at_moment = _user_date(at, "--at") if at else None
     if since_at and at_moment and since_at > at_moment:
         raise BadUsage("--since must not be after --at")
-    options = _options(ctx)
-    settings = options.settings
     from state.store import Store
     from syncd.report.build import build_report
     from syncd.report.render import render
 
+    options = _options(ctx)
     options.imported()
+    settings = options.settings
     store = Store(settings.store.url)
     chosen = fmt.value if fmt else ("table" if sys.stdout.isatty() and not output else "json")
     data = build_report(
