@@ -8,6 +8,11 @@ to stderr and stdout carries only the command's own output.
 Each command imports what it uses, inside its body: `syncd sync` never imports the web server,
 the report's templates or Alembic (a store at head is checked with plain SQL), and `syncd
 --help` imports neither the store nor the clients (`tests/test_cli.py` checks both).
+
+A short command run as the `syncd` process (main() without argv) spends no collection on what it
+imports: the collector is held off while it imports (`_root`), what was imported is frozen
+(`Options.imported`), and at exit the garbage is collected once before the rest is frozen
+(`_collect_then_freeze`), instead of the interpreter's full collections at shutdown.
 """
 
 from __future__ import annotations
