@@ -467,12 +467,13 @@ class DutyLease(SQLModel, table=True):
 
 
 # At most one open flag per (département, code), whatever replicas do: the database says no to
-# a second one.
+# a second one. Migration 0007 creates it, on PostgreSQL with the same WHERE; it is not declared
+# here as `postgresql_where`: that would import SQLAlchemy's PostgreSQL dialect (~30 ms) into
+# every process, SQLite ones included, and no table is ever created from these models.
 Index(
     "uq_flag_open",
     Flag.__table__.c.department,  # type: ignore[attr-defined]
     Flag.__table__.c.code,  # type: ignore[attr-defined]
     unique=True,
-    postgresql_where=text("resolved_at IS NULL"),
     sqlite_where=text("resolved_at IS NULL"),
 )

@@ -35,13 +35,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine, Executable, bindparam, delete, select
 
 from state import models as m
+from state.bulk import conflict_insert
 
 Row = dict[str, Any]
 _CHUNK = 500
@@ -54,12 +54,15 @@ DELIVERY = m.WebhookDelivery.__table__  # type: ignore[attr-defined]
 _DELIVERED = select(DELIVERY.c.action_id).where(
     DELIVERY.c.action_id.in_(bindparam("ids", expanding=True))
 )
-_ENQUEUE = {
-    name: insert(QUEUE)
-    .on_conflict_do_nothing(index_elements=["action_id"])
-    .returning(QUEUE.c.action_id, QUEUE.c.seq)
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
-}
+
+
+@cache
+def _enqueue(dialect: str) -> Executable:
+    return (
+        conflict_insert(dialect)(QUEUE)
+        .on_conflict_do_nothing(index_elements=["action_id"])
+        .returning(QUEUE.c.action_id, QUEUE.c.seq)
+    )
 
 
 def delivered(connection: Connection, action_ids: Iterable[str]) -> set[str]:
@@ -85,7 +88,7 @@ def enqueue(connection: Connection, rows: Sequence[Row]) -> dict[str, int]:
     if not unique:
         return {}
     # one INSERT … RETURNING (SQLAlchemy's "insertmanyvalues" batches the rows)
-    result = connection.execute(_ENQUEUE[connection.dialect.name], list(unique.values()))
+    result = connection.execute(_enqueue(connection.dialect.name), list(unique.values()))
     return {action_id: seq for action_id, seq in result}
 
 
@@ -101,10 +104,11 @@ def pending(
     return [dict(row) for row in rows]
 
 
-_RECORD = {
-    name: insert(DELIVERY).on_conflict_do_nothing(index_elements=["action_id"])
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
-}
+@cache
+def _record(dialect: str) -> Executable:
+    return conflict_insert(dialect)(DELIVERY).on_conflict_do_nothing(index_elements=["action_id"])
+
+
 _DEQUEUE = delete(QUEUE).where(QUEUE.c.seq.in_(bindparam("seqs", expanding=True)))
 
 
@@ -114,7 +118,7 @@ def settle(connection: Connection, outcomes: Sequence[Row], seqs: Iterable[int])
     transaction. Rows go in action id order, so two replicas settling never deadlock."""
     unique = sorted({row["action_id"]: row for row in outcomes}.values(), key=_by_action)
     if unique:
-        connection.execute(_RECORD[connection.dialect.name], unique)
+        connection.execute(_record(connection.dialect.name), unique)
     done = sorted(set(seqs))
     for start in range(0, len(done), _CHUNK):
         connection.execute(_DEQUEUE, {"seqs": done[start : start + _CHUNK]})

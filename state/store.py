@@ -74,8 +74,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -506,7 +504,7 @@ class Store:
         if not rows:
             return
         table = _table(model)
-        insert = sqlite_insert if self.is_sqlite else pg_insert
+        insert = bulk.conflict_insert("sqlite" if self.is_sqlite else "postgresql")
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             statement = insert(table)

@@ -1,6 +1,12 @@
 """Logging set-up: structlog to stderr, JSON lines when not a TTY, a readable console on a TTY.
 
 stdout is reserved for each command's own output (`syncd report --format json > r.json`).
+
+When this module is the process's first to import structlog and the logs will be JSON lines,
+structlog is imported with Rich hidden: structlog imports Rich (with Pygments and attrs) at
+import time only for the console's tracebacks, which JSON lines never render (a fifth of a cold
+`syncd sync`'s import time went to it, bench/bench_cold_start.py). Rich stays importable for
+anything else afterwards (Typer's help).
 """
 
 from __future__ import annotations
@@ -9,7 +15,28 @@ import logging
 import os
 import sys
 
-import structlog
+
+def json_lines_by_default() -> bool:
+    """JSON lines unless stderr is a terminal; ``SYNCD_LOG_FORMAT=json|console`` decides."""
+    fmt = os.environ.get("SYNCD_LOG_FORMAT", "")
+    return fmt == "json" or (fmt != "console" and not sys.stderr.isatty())
+
+
+def _import_structlog_without_rich() -> None:
+    hidden = "rich" not in sys.modules
+    if hidden:
+        sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` fails: structlog
+    try:  # falls back to plain tracebacks
+        import structlog  # noqa: F401
+    finally:
+        if hidden and "rich" in sys.modules and sys.modules["rich"] is None:
+            del sys.modules["rich"]
+
+
+if "structlog" not in sys.modules and json_lines_by_default():
+    _import_structlog_without_rich()
+
+import structlog  # noqa: E402
 
 
 def configure_logging(*, debug: bool = False, json_lines: bool | None = None) -> None:
@@ -17,8 +44,7 @@ def configure_logging(*, debug: bool = False, json_lines: bool | None = None) ->
     level_name = "DEBUG" if debug else os.environ.get("SYNCD_LOG_LEVEL", "INFO").upper()
     level = getattr(logging, level_name, logging.INFO)
     if json_lines is None:
-        fmt = os.environ.get("SYNCD_LOG_FORMAT", "")
-        json_lines = fmt == "json" or (fmt != "console" and not sys.stderr.isatty())
+        json_lines = json_lines_by_default()
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -29,7 +29,6 @@ from typing import Any
 from state.store import BoardBatch, Row
 from state.timestamps import utc_iso
 from syncd.figma.links import find_figma_links
-from syncd.trello.schema import stored_action_data
 
 
 def object_id_time(object_id: str) -> str | None:
@@ -393,6 +392,9 @@ def refetched_batch(
 
 
 def action_rows(actions: Iterable[Mapping[str, Any]], board_id: str, source: str) -> list[Row]:
+    # the delivery models, imported when there are actions: an idle sync stores none
+    from syncd.trello.schema import stored_action_data
+
     rows = []
     for action in actions:
         data = action.get("data") or {}
