@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import json
 import threading
 from collections import defaultdict
@@ -239,16 +240,15 @@ def _plain_rows(
     SQLAlchemy's rows cost more than the rest of the read for 100,000 cards."""
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(_select_text(connection.dialect, model, columns))
+        cursor.execute(_select_text(connection.dialect, _table(model), columns))
         return [dict(zip(columns, row, strict=True)) for row in cursor]
     finally:
         cursor.close()
 
 
 @functools.cache
-def _select_text(dialect: Dialect, model: type[m.SQLModel], columns: tuple[str, ...]) -> str:
+def _select_text(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
     """``SELECT <columns> FROM <table>`` in `dialect`'s SQL (no parameter)."""
-    table = _table(model)
     return str(select(*(table.c[name] for name in columns)).compile(dialect=dialect))
 
 
@@ -548,7 +548,9 @@ class Store:
         for card_id in newly_gone:
             version(card_id, "deleted", gone_names[card_id], None)
         bulk.insert(connection, "card_version", _VERSION_COLUMNS, versions)
-        history.record_write(connection, batch, scope=scope, newly_gone=newly_gone, cards=touched)
+        history.record_write(
+            connection, batch, scope=scope, newly_gone=newly_gone, cards=touched, stored=stored
+        )
 
         actions_before = len(batch.actions)
         self._upsert(connection, m.Action, batch.actions, ["id"], do_nothing=True)
@@ -574,20 +576,22 @@ class Store:
             card["updated_at"] = batch.observed_at
             card["deleted_at"] = None
             written[_stored_form(card["id"], True)] = card  # the last wins, as an upsert would
-        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...], Any]] = {}
+        Shape = tuple[tuple[str, ...], tuple[str, ...], Any, Any]
+        shapes: dict[tuple[str, ...], Shape] = {}
         changed: set[str] = set()
         for card_id, card in written.items():
             shape = tuple(card)
             if shape not in shapes:  # the columns an upsert sets, and those that may differ
                 columns = tuple(name for name in shape if name not in _CARD_KEPT)
                 compared = tuple(n for n in columns if n != "updated_at")
-                shapes[shape] = (columns, compared, itemgetter(*compared, "id"))
-            columns, compared, values_of = shapes[shape]
+                text_of = itemgetter("id", *(name for name in shape if name in texts))
+                shapes[shape] = (columns, compared, itemgetter(*compared, "id"), text_of)
+            columns, compared, values_of, text_of = shapes[shape]
             old = stored.get(card_id)
             if old is not None and values_of(card) == values_of(old):
                 touches.append((batch.observed_at, card_id))
                 continue
-            if int in set(map(type, card.values())):
+            if int in set(map(type, text_of(card))):  # only a text column stores another form
                 card = {name: _stored_form(value, name in texts) for name, value in card.items()}
             if old is None:
                 try:
@@ -609,17 +613,21 @@ class Store:
     def _stored_cards(
         self, connection: Connection, board_id: str | None, card_ids: Sequence[str]
     ) -> dict[str, Row]:
-        """The stored rows of the board's cards (any state; `board_id` given) and of these."""
+        """The stored rows of the board's cards (any state; `board_id` given) and of these, as
+        the driver gives them (`bulk.fetch`)."""
         card = _table(m.Card)
-        names = [column.name for column in card.columns]
+        names = tuple(column.name for column in card.columns)
+        every = _select_text(connection.dialect, card, names)
         found: dict[str, Row] = {}
         if board_id is not None:
-            for row in connection.execute(select(card).where(card.c.board_id == board_id)).all():
+            sql = f"{every} WHERE card.board_id = {bulk.marks(connection, 1)}"
+            for row in bulk.fetch(connection, sql, [board_id]):
                 found[row[0]] = dict(zip(names, row, strict=True))
         missing = [card_id for card_id in card_ids if card_id not in found]
         for start in range(0, len(missing), _READ_CHUNK):
             chunk = missing[start : start + _READ_CHUNK]
-            for row in connection.execute(select(card).where(card.c.id.in_(chunk))).all():
+            sql = f"{every} WHERE card.id IN ({bulk.marks(connection, len(chunk))})"
+            for row in bulk.fetch(connection, sql, chunk):
                 found[row[0]] = dict(zip(names, row, strict=True))
         return found
 
@@ -630,31 +638,33 @@ class Store:
         stored: Mapping[str, Row],
         scope: Sequence[str],
     ) -> dict[str, list[tuple[Any, ...]]]:
-        """The stored child rows (whole, in table column order) of the stored cards in `scope`,
-        by `_CARD_CHILDREN` name: the board's in one query per table, the others by id."""
+        """The stored child rows (whole, in table column order, as the driver gives them) of
+        the stored cards in `scope`, by `_CARD_CHILDREN` name: the board's in one query per
+        table, the others by id."""
         wanted = {card_id for card_id in scope if card_id in stored}
         others = sorted(
             card_id
             for card_id in wanted
             if board_id is None or stored[card_id]["board_id"] != board_id
         )
-        card = _table(m.Card)
         found: dict[str, list[tuple[Any, ...]]] = {}
         for name, table in _CARD_CHILDREN:
-            rows: list[tuple[Any, ...]] = []
-            at = list(table.columns).index(table.c.card_id)
-            statements = []
+            names = tuple(column.name for column in table.columns)
+            every = _select_text(connection.dialect, table, names)
+            at = names.index("card_id")
+            queries: list[tuple[str, Sequence[str]]] = []
             if board_id is not None and len(others) < len(wanted):
-                on_board = select(card.c.id).where(card.c.board_id == board_id)
-                statements.append(select(table).where(table.c.card_id.in_(on_board)))
-            statements += [
-                select(table).where(table.c.card_id.in_(others[start : start + _READ_CHUNK]))
-                for start in range(0, len(others), _READ_CHUNK)
-            ]
-            for statement in statements:
-                rows += [
-                    tuple(row) for row in connection.execute(statement).all() if row[at] in wanted
-                ]
+                on_board = (
+                    f"SELECT card.id FROM card WHERE card.board_id = {bulk.marks(connection, 1)}"
+                )
+                queries.append((f"{every} WHERE {table.name}.card_id IN ({on_board})", [board_id]))
+            for start in range(0, len(others), _READ_CHUNK):
+                chunk = others[start : start + _READ_CHUNK]
+                marks = bulk.marks(connection, len(chunk))
+                queries.append((f"{every} WHERE {table.name}.card_id IN ({marks})", chunk))
+            rows: list[tuple[Any, ...]] = []
+            for sql, params in queries:
+                rows += [row for row in bulk.fetch(connection, sql, params) if row[at] in wanted]
             found[name] = rows
         return found
 
@@ -1681,16 +1691,25 @@ def _write_children(
         card_at = columns.index("card_id")
         whole, key_of = itemgetter(*columns), itemgetter(*key_at)  # tables of >= 2 columns
         current = {key_of(row): row for row in stored[name]}  # what is left is deleted
+        try:
+            given = list(map(whole, getattr(batch, name)))
+        except KeyError:  # a column left out: its default, as an INSERT would
+            given = [
+                tuple(row[c] if c in row else defaults[c] for c in columns)
+                for row in getattr(batch, name)
+            ]
+        # 0 is stored as "0": only a batch holding an integer needs the stored form (one pass)
+        integers = int in set(map(type, itertools.chain.from_iterable(given)))
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        for row in getattr(batch, name):
-            try:
-                values = whole(row)
-            except KeyError:  # a column left out: its default, as an INSERT would
-                values = tuple(row[c] if c in row else defaults[c] for c in columns)
+        if not current and not integers:  # nothing stored (a first write): all new
+            inserts = given  # a key given twice is inserted twice: refused
+            touched.update(map(itemgetter(card_at), given))
+            given = []
+        for values in given:
             key = key_of(values)
             old = current.pop(key, None)  # a key given twice is inserted twice: refused
-            if old != values and int in set(map(type, values)):  # 0 is stored as "0"
+            if integers and old != values and int in set(map(type, values)):
                 if old is not None:
                     current[key] = old
                 values = tuple(map(_stored_form, values, texts))
@@ -1766,6 +1785,8 @@ def _views_from_rows(
 
 def _views_from_batch(batch: BoardBatch, cards: Collection[str] | None = None) -> dict[str, Row]:
     """The view of the batch's cards (of those among `cards`, when given)."""
+    if cards is not None and not cards:
+        return {}
     views: dict[str, Row] = {
         card["id"]: {
             "name": card.get("name", ""),
