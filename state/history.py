@@ -211,7 +211,9 @@ def record_write(
     compared = written if cards is None else written & {str(card_id) for card_id in cards}
     children = _by_card(
         {
-            name: [row for row in getattr(batch, field) if str(row["card_id"]) in compared]
+            # a child is looked up by its card's id as text: one whose card id is not text
+            # would not be found, kept or not
+            name: [row for row in getattr(batch, field) if row["card_id"] in compared]
             for name, (_c, field) in CARD_CHILDREN.items()
         }
     )

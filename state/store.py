@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import itertools
 import json
 import threading
 from collections import defaultdict
@@ -1691,25 +1690,16 @@ def _write_children(
         card_at = columns.index("card_id")
         whole, key_of = itemgetter(*columns), itemgetter(*key_at)  # tables of >= 2 columns
         current = {key_of(row): row for row in stored[name]}  # what is left is deleted
-        try:
-            given = list(map(whole, getattr(batch, name)))
-        except KeyError:  # a column left out: its default, as an INSERT would
-            given = [
-                tuple(row[c] if c in row else defaults[c] for c in columns)
-                for row in getattr(batch, name)
-            ]
-        # 0 is stored as "0": only a batch holding an integer needs the stored form (one pass)
-        integers = int in set(map(type, itertools.chain.from_iterable(given)))
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        if not current and not integers:  # nothing stored (a first write): all new
-            inserts = given  # a key given twice is inserted twice: refused
-            touched.update(map(itemgetter(card_at), given))
-            given = []
-        for values in given:
+        for row in getattr(batch, name):
+            try:
+                values = whole(row)
+            except KeyError:  # a column left out: its default, as an INSERT would
+                values = tuple(row[c] if c in row else defaults[c] for c in columns)
             key = key_of(values)
             old = current.pop(key, None)  # a key given twice is inserted twice: refused
-            if integers and old != values and int in set(map(type, values)):
+            if old != values and int in set(map(type, values)):  # 0 is stored as "0"
                 if old is not None:
                     current[key] = old
                 values = tuple(map(_stored_form, values, texts))
