@@ -1792,18 +1792,17 @@ def _views_from_batch(batch: BoardBatch, cards: Collection[str] | None = None) -
         for card in batch.cards
         if cards is None or str(card["id"]) in cards
     }
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for row in batch.card_labels:
-        grouped[row["card_id"]].append(row["label_id"])
-    for card_id, labels in grouped.items():
-        if card_id in views:
-            views[card_id]["labels"] = sorted(labels)
-    grouped = defaultdict(list)
-    for row in batch.card_members:
-        grouped[row["card_id"]].append(row["member_id"])
-    for card_id, members in grouped.items():
-        if card_id in views:
-            views[card_id]["members"] = sorted(members)
+    for key, rows, column in (
+        ("labels", batch.card_labels, "label_id"),
+        ("members", batch.card_members, "member_id"),
+    ):
+        for row in rows:
+            view = views.get(row["card_id"])
+            if view is not None:
+                view[key].append(row[column])
+    for view in views.values():
+        view["labels"].sort()
+        view["members"].sort()
     for row in batch.check_items:
         if row["card_id"] in views:
             views[row["card_id"]]["checklist"][row["id"]] = row.get("state", "incomplete")
