@@ -183,6 +183,7 @@ def record_write(
     scope: Sequence[str],
     newly_gone: Sequence[str],
     cards: Collection[str] | None = None,
+    stored: Collection[str] | None = None,
 ) -> int:
     """Record what one `write_board` changed (same transaction); returns the versions added.
 
@@ -190,6 +191,9 @@ def record_write(
     the cards it marked deleted. Board-level rows are upserts. `cards`, when given, are the
     batch's cards whose row or children the writer changed: the others' open versions are
     their current rows already (the invariant), so they are neither read nor compared.
+    `stored`, when given, are the cards the store held before the write: a card it did not
+    hold has no open version (the invariant again), so is not looked for (a board's first
+    write reads no history).
     """
     at = batch.observed_at
     wanted: dict[tuple[str, str], str] = {}
@@ -207,7 +211,9 @@ def record_write(
     compared = written if cards is None else written & {str(card_id) for card_id in cards}
     children = _by_card(
         {
-            name: [row for row in getattr(batch, field) if str(row["card_id"]) in compared]
+            # a child is looked up by its card's id as text: one whose card id is not text
+            # would not be found, kept or not
+            name: [row for row in getattr(batch, field) if row["card_id"] in compared]
             for name, (_c, field) in CARD_CHILDREN.items()
         }
     )
@@ -222,6 +228,8 @@ def record_write(
     keys_by_kind: dict[str, set[str]] = defaultdict(set)
     for kind, key in wanted:
         keys_by_kind[kind].add(key)
+    if stored is not None:
+        keys_by_kind["card"] = {key for key in keys_by_kind["card"] if key in stored}
     keys_by_kind["card"] |= set(newly_gone)
     current = _open(connection, keys_by_kind)
 

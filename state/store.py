@@ -309,7 +309,7 @@ class _Streamed:
         self, connection: Connection, model: type[m.SQLModel], columns: tuple[str, ...]
     ) -> None:
         self._connection = connection
-        self._sql = _select_text(connection.dialect, model, columns)
+        self._sql = _select_text(connection.dialect, _table(model), columns)
         self._cursors: list[Any] = []
 
     def __iter__(self) -> Iterator[Tuple]:
@@ -331,9 +331,8 @@ class _Streamed:
 
 
 @functools.cache
-def _select_text(dialect: Dialect, model: type[m.SQLModel], columns: tuple[str, ...]) -> str:
+def _select_text(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
     """``SELECT <columns> FROM <table>`` in `dialect`'s SQL (no parameter)."""
-    table = _table(model)
     return str(select(*(table.c[name] for name in columns)).compile(dialect=dialect))
 
 
@@ -660,7 +659,9 @@ class Store:
         for card_id in newly_gone:
             version(card_id, "deleted", gone_names[card_id], None)
         bulk.insert(connection, "card_version", _VERSION_COLUMNS, versions)
-        history.record_write(connection, batch, scope=scope, newly_gone=newly_gone, cards=touched)
+        history.record_write(
+            connection, batch, scope=scope, newly_gone=newly_gone, cards=touched, stored=stored
+        )
 
         actions_before = len(batch.actions)
         self._upsert(connection, m.Action, batch.actions, ["id"], do_nothing=True)
@@ -686,20 +687,22 @@ class Store:
             card["updated_at"] = batch.observed_at
             card["deleted_at"] = None
             written[_stored_form(card["id"], True)] = card  # the last wins, as an upsert would
-        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...], Any]] = {}
+        Shape = tuple[tuple[str, ...], tuple[str, ...], Any, Any]
+        shapes: dict[tuple[str, ...], Shape] = {}
         changed: set[str] = set()
         for card_id, card in written.items():
             shape = tuple(card)
             if shape not in shapes:  # the columns an upsert sets, and those that may differ
                 columns = tuple(name for name in shape if name not in _CARD_KEPT)
                 compared = tuple(n for n in columns if n != "updated_at")
-                shapes[shape] = (columns, compared, itemgetter(*compared, "id"))
-            columns, compared, values_of = shapes[shape]
+                text_of = itemgetter("id", *(name for name in shape if name in texts))
+                shapes[shape] = (columns, compared, itemgetter(*compared, "id"), text_of)
+            columns, compared, values_of, text_of = shapes[shape]
             old = stored.get(card_id)
             if old is not None and values_of(card) == values_of(old):
                 touches.append((batch.observed_at, card_id))
                 continue
-            if int in set(map(type, card.values())):
+            if int in set(map(type, text_of(card))):  # only a text column stores another form
                 card = {name: _stored_form(value, name in texts) for name, value in card.items()}
             if old is None:
                 try:
@@ -721,17 +724,21 @@ class Store:
     def _stored_cards(
         self, connection: Connection, board_id: str | None, card_ids: Sequence[str]
     ) -> dict[str, Row]:
-        """The stored rows of the board's cards (any state; `board_id` given) and of these."""
+        """The stored rows of the board's cards (any state; `board_id` given) and of these, as
+        the driver gives them (`bulk.fetch`)."""
         card = _table(m.Card)
-        names = [column.name for column in card.columns]
+        names = tuple(column.name for column in card.columns)
+        every = _select_text(connection.dialect, card, names)
         found: dict[str, Row] = {}
         if board_id is not None:
-            for row in connection.execute(select(card).where(card.c.board_id == board_id)).all():
+            sql = f"{every} WHERE card.board_id = {bulk.marks(connection, 1)}"
+            for row in bulk.fetch(connection, sql, [board_id]):
                 found[row[0]] = dict(zip(names, row, strict=True))
         missing = [card_id for card_id in card_ids if card_id not in found]
         for start in range(0, len(missing), _READ_CHUNK):
             chunk = missing[start : start + _READ_CHUNK]
-            for row in connection.execute(select(card).where(card.c.id.in_(chunk))).all():
+            sql = f"{every} WHERE card.id IN ({bulk.marks(connection, len(chunk))})"
+            for row in bulk.fetch(connection, sql, chunk):
                 found[row[0]] = dict(zip(names, row, strict=True))
         return found
 
@@ -742,31 +749,33 @@ class Store:
         stored: Mapping[str, Row],
         scope: Sequence[str],
     ) -> dict[str, list[tuple[Any, ...]]]:
-        """The stored child rows (whole, in table column order) of the stored cards in `scope`,
-        by `_CARD_CHILDREN` name: the board's in one query per table, the others by id."""
+        """The stored child rows (whole, in table column order, as the driver gives them) of
+        the stored cards in `scope`, by `_CARD_CHILDREN` name: the board's in one query per
+        table, the others by id."""
         wanted = {card_id for card_id in scope if card_id in stored}
         others = sorted(
             card_id
             for card_id in wanted
             if board_id is None or stored[card_id]["board_id"] != board_id
         )
-        card = _table(m.Card)
         found: dict[str, list[tuple[Any, ...]]] = {}
         for name, table in _CARD_CHILDREN:
-            rows: list[tuple[Any, ...]] = []
-            at = list(table.columns).index(table.c.card_id)
-            statements = []
+            names = tuple(column.name for column in table.columns)
+            every = _select_text(connection.dialect, table, names)
+            at = names.index("card_id")
+            queries: list[tuple[str, Sequence[str]]] = []
             if board_id is not None and len(others) < len(wanted):
-                on_board = select(card.c.id).where(card.c.board_id == board_id)
-                statements.append(select(table).where(table.c.card_id.in_(on_board)))
-            statements += [
-                select(table).where(table.c.card_id.in_(others[start : start + _READ_CHUNK]))
-                for start in range(0, len(others), _READ_CHUNK)
-            ]
-            for statement in statements:
-                rows += [
-                    tuple(row) for row in connection.execute(statement).all() if row[at] in wanted
-                ]
+                on_board = (
+                    f"SELECT card.id FROM card WHERE card.board_id = {bulk.marks(connection, 1)}"
+                )
+                queries.append((f"{every} WHERE {table.name}.card_id IN ({on_board})", [board_id]))
+            for start in range(0, len(others), _READ_CHUNK):
+                chunk = others[start : start + _READ_CHUNK]
+                marks = bulk.marks(connection, len(chunk))
+                queries.append((f"{every} WHERE {table.name}.card_id IN ({marks})", chunk))
+            rows: list[tuple[Any, ...]] = []
+            for sql, params in queries:
+                rows += [row for row in bulk.fetch(connection, sql, params) if row[at] in wanted]
             found[name] = rows
         return found
 
@@ -1886,6 +1895,8 @@ def _views_from_rows(
 
 def _views_from_batch(batch: BoardBatch, cards: Collection[str] | None = None) -> dict[str, Row]:
     """The view of the batch's cards (of those among `cards`, when given)."""
+    if cards is not None and not cards:
+        return {}
     views: dict[str, Row] = {
         card["id"]: {
             "name": card.get("name", ""),
@@ -1901,18 +1912,17 @@ def _views_from_batch(batch: BoardBatch, cards: Collection[str] | None = None) -
         for card in batch.cards
         if cards is None or str(card["id"]) in cards
     }
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for row in batch.card_labels:
-        grouped[row["card_id"]].append(row["label_id"])
-    for card_id, labels in grouped.items():
-        if card_id in views:
-            views[card_id]["labels"] = sorted(labels)
-    grouped = defaultdict(list)
-    for row in batch.card_members:
-        grouped[row["card_id"]].append(row["member_id"])
-    for card_id, members in grouped.items():
-        if card_id in views:
-            views[card_id]["members"] = sorted(members)
+    for key, rows, column in (
+        ("labels", batch.card_labels, "label_id"),
+        ("members", batch.card_members, "member_id"),
+    ):
+        for row in rows:
+            view = views.get(row["card_id"])
+            if view is not None:
+                view[key].append(row[column])
+    for view in views.values():
+        view["labels"].sort()
+        view["members"].sort()
     for row in batch.check_items:
         if row["card_id"] in views:
             views[row["card_id"]]["checklist"][row["id"]] = row.get("state", "incomplete")

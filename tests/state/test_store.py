@@ -274,3 +274,41 @@ def test_a_card_never_stored_has_no_history_and_a_deletion_is_recorded_once(
     )
     assert (result.deleted, result.versions) == (0, 0)
     store.close()
+
+
+def test_an_integer_in_a_text_column_is_stored_as_text_and_rewrites_nothing(
+    store_url: str,
+) -> None:
+    """The writer compares a batch with the stored rows in their stored form: 7 in a text
+    column is stored as "7", and the same batch written again changes no row and adds no
+    version (a first write and a rewrite of a card and of its children)."""
+    store = Store(store_url)
+    c1, c2 = "c" * 23 + "1", "c" * 23 + "2"
+    checklist = [
+        {
+            "id": "k1",
+            "idCard": c1,
+            "name": "Actions prioritaires",
+            "checkItems": [{"id": "i1", "name": "A", "state": "incomplete"}],
+        }
+    ]
+
+    def batch(at: str) -> BoardBatch:
+        out = batch_of(snapshot([card(c1, "Somme"), card(c2, "Drôme")], checklist), at)
+        out.cards[0]["name"] = 7
+        out.check_items[0]["name"] = 5
+        return out
+
+    store.write_board(batch("2026-11-01T00:00:00.000Z"))
+    rows = store.read_mirror()
+    assert {c["id"]: c["name"] for c in rows.cards} == {c1: "7", c2: "Drôme"}
+    assert [i["name"] for i in rows.check_items] == ["5"]
+    history_rows = store.count(m.MirrorHistory)
+
+    result = store.write_board(batch("2026-11-02T00:00:00.000Z"))
+    assert result.versions == 0 and result.deleted == 0
+    assert store.count(m.MirrorHistory) == history_rows
+    rows = store.read_mirror()
+    assert {c["id"]: c["name"] for c in rows.cards} == {c1: "7", c2: "Drôme"}
+    assert [i["name"] for i in rows.check_items] == ["5"]
+    store.close()
