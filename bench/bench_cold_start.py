@@ -23,10 +23,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from peak_rss import Measured
 
 from adapters.sandbox import Sandbox
 from adapters.sandbox import build_sample_world as sample
@@ -90,8 +91,7 @@ def run(
     """One fresh process: wall seconds, CPU seconds, requests, peak RSS (KiB), stderr."""
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "syncd.cli"]
     sandbox.reset_counts()
-    started = time.perf_counter()
-    process = subprocess.Popen(
+    measured = Measured(  # through a launcher: its own wall, CPU and peak RSS, not this bench's
         [*command, *args],
         cwd=tree.config.parent,
         env=environment(sandbox, tree),
@@ -99,16 +99,13 @@ def run(
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stderr is not None
-    stderr = process.stderr.read()  # the only pipe: read to the end, then reap the child
-    process.stderr.close()
-    _, status, usage = os.wait4(process.pid, 0)  # its own CPU time and peak RSS
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
+    assert measured.process.stderr is not None
+    stderr = measured.process.stderr.read()  # the only pipe: read to the end, then reap
+    measured.process.stderr.close()
+    usage = measured.wait()
+    if usage.returncode:
         raise SystemExit(f"{tree.label}: syncd {' '.join(args)} failed:\n{stderr[-2000:]}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return wall, cpu, len(sandbox.requests), usage.ru_maxrss, stderr
+    return usage.wall_seconds, usage.cpu_seconds, len(sandbox.requests), usage.peak_rss_kb, stderr
 
 
 def import_times(stderr: str) -> dict[str, int]:
