@@ -168,17 +168,9 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
     # A card's labels and members in (name, id) order: each known one gets its rank in that
     # order once, a card keeps the ranks (small ints) and sorts its own few.
     label_names, label_rank = _ranked(labels)
-    card_labels: dict[str, list[int]] = defaultdict(list)
-    for card_id, label_id in rows.card_labels:
-        rank = label_rank.get(label_id)
-        if rank is not None:
-            card_labels[card_id].append(rank)
+    card_labels = _ranks_by_card(rows.card_labels, label_rank)
     member_names, member_rank = _ranked(members)
-    card_members: dict[str, list[int]] = defaultdict(list)
-    for card_id, member_id in rows.card_members:
-        rank = member_rank.get(member_id)
-        if rank is not None:
-            card_members[card_id].append(rank)
+    card_members = _ranks_by_card(rows.card_members, member_rank)
     items: dict[str, list[tuple[float, CheckItemFacts]]] = defaultdict(list)
     for row in rows.check_items:
         item_id, checklist_id, card_id, name, state, pos = row
@@ -323,6 +315,18 @@ def _ranked(names: Mapping[Any, str]) -> tuple[list[str], dict[Any, int]]:
     """The names in (name, id) order, and each id's rank in it."""
     order = sorted(names, key=lambda key: (names[key], key))
     return [names[key] for key in order], {key: rank for rank, key in enumerate(order)}
+
+
+def _ranks_by_card(
+    links: Iterable[tuple[Any, Any]], rank: Mapping[Any, int]
+) -> dict[Any, list[int]]:
+    """(card id, label or member id) rows → each card's ranks of the ids known (others left out)."""
+    by_card: dict[Any, list[int]] = defaultdict(list)
+    for card_id, linked_id in links:
+        position = rank.get(linked_id)
+        if position is not None:
+            by_card[card_id].append(position)
+    return by_card
 
 
 def stored_facts(store: Store) -> MirrorFacts:
