@@ -71,6 +71,14 @@ def config(sandbox: Sandbox, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def one_board(tmp_path: Path) -> Path:
+    """A config naming only the consortium board (no sandbox: the store comes from the env)."""
+    path = tmp_path / "syncd.toml"
+    path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
+    return path
+
+
 def imports_of(
     sandbox: Sandbox, config: Path, *args: str, log_format: str = "json"
 ) -> tuple[set[str], str]:
@@ -150,12 +158,13 @@ def test_help_imports_neither_the_store_nor_the_clients(sandbox: Sandbox, config
 
 
 def test_a_store_error_is_one_line_and_exit_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    one_board: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("SYNCD_STORE_URL", f"sqlite:///{tmp_path}/no/such/folder/store.db")
-    path = tmp_path / "syncd.toml"
-    path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
-    assert main(["--config", str(path), "report", "--format", "json"]) == 1
+    assert main(["--config", str(one_board), "report", "--format", "json"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("syncd: cannot open store sqlite:///")
 
@@ -171,20 +180,20 @@ def test_console_logs_still_format_with_rich(sandbox: Sandbox, config: Path) -> 
 
 
 def test_code_calling_main_keeps_its_collector(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, one_board: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the `syncd` process freezes its imported objects (main() without argv)."""
     import gc
 
     monkeypatch.setenv("SYNCD_STORE_URL", f"sqlite:///{tmp_path}/store.db")
-    path = tmp_path / "syncd.toml"
-    path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
     frozen = gc.get_freeze_count()
-    assert main(["--config", str(path), "report", "--format", "json"]) == 0
+    assert main(["--config", str(one_board), "report", "--format", "json"]) == 0
     assert gc.get_freeze_count() == frozen
 
 
-def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_is_not_hidden(
+    tmp_path: Path, one_board: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import syncd.report.build
 
     def broken(*_args: object, **_kwargs: object) -> None:
@@ -192,14 +201,12 @@ def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(syncd.report.build, "build_report", broken)
     monkeypatch.setenv("SYNCD_STORE_URL", f"sqlite:///{tmp_path}/store.db")
-    path = tmp_path / "syncd.toml"
-    path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
     with pytest.raises(RuntimeError, match="a bug"):
-        main(["--config", str(path), "report", "--format", "json"])
+        main(["--config", str(one_board), "report", "--format", "json"])
 
 
 def test_a_short_command_collects_less_often_the_daemon_as_usual(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, one_board: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A short command runs with a larger young generation (start-up allocates objects that live
     as long as the process); `syncd run` keeps the interpreter's pace; either way the caller in
@@ -223,11 +230,9 @@ def test_a_short_command_collects_less_often_the_daemon_as_usual(
     monkeypatch.setattr(syncd.daemon.run, "run_daemon", daemon)
     monkeypatch.setattr(syncd.report.build, "build_report", report)
     monkeypatch.setenv("SYNCD_STORE_URL", f"sqlite:///{tmp_path}/store.db")
-    path = tmp_path / "syncd.toml"
-    path.write_text(f'[[trello.boards]]\nid = "{CONSORTIUM_SHORT_LINK}"\nrole = "consortium"\n')
     before = gc.get_threshold()
-    assert main(["--config", str(path), "report", "--format", "json"]) == 1
+    assert main(["--config", str(one_board), "report", "--format", "json"]) == 1
     assert gc.get_threshold() == before
-    assert main(["--config", str(path), "run"]) == 0
+    assert main(["--config", str(one_board), "run"]) == 0
     assert gc.get_threshold() == before
     assert seen == {"report": COMMAND_GC_THRESHOLD, "run": before}
