@@ -71,6 +71,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    literal,
     select,
     update,
 )
@@ -242,13 +243,19 @@ CARD_TABLES = (
     "check_items",
     "custom_field_items",
 )
+# Of those, the ones whose rows the rules read for the consortium board's cards only (its
+# dashboard cards' referents, priority actions and topics): no rule reads a product card's
+# members, checklists or custom fields, and at scale they are four rows in five of the mirror.
+CONSORTIUM_CARD_TABLES = ("card_members", "checklists", "check_items", "custom_field_items")
+CONSORTIUM_ROLE = "consortium"  # `board.role` of the consortium board (the config's role)
 Tuple = tuple[Any, ...]
 
 
 @dataclass
 class RulesMirror:
     """The mirror as the rules and the report read it (`syncd.rules.facts`): only the columns
-    they use (`RULES_COLUMNS`), deleted cards included, no attachments.
+    they use (`RULES_COLUMNS`), deleted cards included, no attachments; of the tables in
+    `CONSORTIUM_CARD_TABLES`, only the rows of the consortium board's cards.
 
     The board-level tables (a few hundred rows) and the cards' Figma links are lists of dict
     rows. The per-card tables (`CARD_TABLES`) are **iterables of tuples in `RULES_COLUMNS`
@@ -277,9 +284,13 @@ class RulesMirror:
     def from_rows(cls, rows: MirrorRows) -> RulesMirror:
         """The same mirror from whole dict rows (a past moment's, `Store.mirror_at`; tests): a
         column a row leaves out reads as None."""
+        consortium = {b["id"] for b in rows.boards if b.get("role") == CONSORTIUM_ROLE}
+        consortium_cards = {c["id"] for c in rows.cards if c.get("board_id") in consortium}
         tables: dict[str, Any] = {}
         for name, (_model, columns) in RULES_COLUMNS.items():
             given: list[Row] = getattr(rows, name)
+            if name in CONSORTIUM_CARD_TABLES:
+                given = [row for row in given if row.get("card_id") in consortium_cards]
             if name in CARD_TABLES:
                 tables[name] = [tuple(row.get(c) for c in columns) for row in given]
             else:
@@ -301,15 +312,20 @@ def _plain_rows(
 
 
 class _Streamed:
-    """These columns of every row of `model`'s table, as tuples: iterating runs the query on a
-    DBAPI cursor of the open transaction and gives the cursor itself, row by row (SQLAlchemy's
-    rows, or a generator around the cursor, cost more than the rest of the read)."""
+    """These columns of every row of `model`'s table (with `consortium_only`, of the rows of the
+    consortium board's cards), as tuples: iterating runs the query on a DBAPI cursor of the
+    open transaction and gives the cursor itself, row by row (SQLAlchemy's rows, or a
+    generator around the cursor, cost more than the rest of the read)."""
 
     def __init__(
-        self, connection: Connection, model: type[m.SQLModel], columns: tuple[str, ...]
+        self,
+        connection: Connection,
+        model: type[m.SQLModel],
+        columns: tuple[str, ...],
+        consortium_only: bool = False,
     ) -> None:
         self._connection = connection
-        self._sql = _select_text(connection.dialect, _table(model), columns)
+        self._sql = _select_text(connection.dialect, _table(model), columns, consortium_only)
         self._cursors: list[Any] = []
 
     def __iter__(self) -> Iterator[Tuple]:
@@ -331,9 +347,21 @@ class _Streamed:
 
 
 @functools.cache
-def _select_text(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
-    """``SELECT <columns> FROM <table>`` in `dialect`'s SQL (no parameter)."""
-    return str(select(*(table.c[name] for name in columns)).compile(dialect=dialect))
+def _select_text(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], consortium_only: bool = False
+) -> str:
+    """``SELECT <columns> FROM <table>`` in `dialect`'s SQL (no parameter); with
+    `consortium_only`, of the rows whose card is on the consortium board."""
+    query = select(*(table.c[name] for name in columns))
+    if consortium_only:
+        card, board = _table(m.Card), _table(m.Board)
+        consortium_cards = (
+            select(card.c.id)
+            .join(board, board.c.id == card.c.board_id)
+            .where(board.c.role == literal(CONSORTIUM_ROLE))
+        )
+        query = query.where(table.c.card_id.in_(consortium_cards))
+    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 class Store:
@@ -1107,7 +1135,8 @@ class Store:
             streams: list[_Streamed] = []
             for name, (model, columns) in RULES_COLUMNS.items():
                 if name in CARD_TABLES:
-                    streams.append(_Streamed(connection, model, columns))
+                    consortium_only = name in CONSORTIUM_CARD_TABLES
+                    streams.append(_Streamed(connection, model, columns, consortium_only))
                     tables[name] = streams[-1]
                 else:
                     tables[name] = _plain_rows(connection, model, columns)

@@ -105,12 +105,49 @@ def test_a_degraded_child_row_names_its_cards_board() -> None:
         [_card("c1")],
         check_items=[
             {"id": "i1", "checklist_id": "k1", "card_id": "c1", "name": 7, "state": "complete"},
-            {"id": "i2", "checklist_id": "k1", "card_id": "gone", "name": 8, "state": "complete"},
         ],
     )
     degraded = {d.row_id: d for d in facts_from_rows(rows).degraded}
     assert degraded["i1"].board_id == BOARD and degraded["i1"].card_id == "c1"
-    assert degraded["i2"].board_id is None  # a card the store does not hold
+
+
+def test_only_the_consortium_cards_child_rows_are_read() -> None:
+    """No rule reads a product card's members, checklists or custom fields: those rows (and any
+    of a card the store does not hold) are not read, so they degrade nothing; its labels are."""
+    product = "p" * 24
+    rows = _rows(
+        [_card("c1"), _card("p1", board_id=product)],
+        boards=[
+            {"id": BOARD, "role": "consortium", "name": "b"},
+            {"id": product, "role": "product", "name": "p"},
+        ],
+        labels=[{"id": "lp", "board_id": product, "name": "Prioritaire"}],
+        members=[{"id": "m1", "full_name": "Léa", "username": "lea"}],
+        custom_fields=[{"id": "f1", "board_id": product, "name": "Référent territorial"}],
+        card_labels=[{"card_id": "p1", "label_id": "lp"}],
+        card_members=[{"card_id": c, "member_id": "m1"} for c in ("c1", "p1")],
+        checklists=[
+            {"id": f"k{c}", "card_id": c, "name": "Actions", "pos": 1.0} for c in ("c1", "p1")
+        ],
+        check_items=[
+            {"id": f"i{c}", "checklist_id": f"k{c}", "card_id": c, "name": 7, "state": "x"}
+            for c in ("c1", "p1", "gone")
+        ],
+        custom_field_items=[
+            {"card_id": c, "custom_field_id": "f1", "value": "Paul"} for c in ("c1", "p1")
+        ],
+    )
+    facts = facts_from_rows(rows)
+    by_id = {card.id: card for card in facts.cards}
+    assert by_id["c1"].members == ("Léa",) and by_id["c1"].checklists[0].items
+    assert by_id["c1"].custom_fields == {"Référent territorial": "Paul"}
+    assert by_id["p1"].labels == ("Prioritaire",)
+    assert (by_id["p1"].members, by_id["p1"].checklists, dict(by_id["p1"].custom_fields)) == (
+        (),
+        (),
+        {},
+    )
+    assert {(d.card_id, d.row_id) for d in facts.degraded} == {("c1", "ic1")}
 
 
 def test_labels_members_and_fields_in_a_total_order_whatever_the_row_order() -> None:

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from state.store import CARD_TABLES, RULES_COLUMNS, RulesMirror, Store
+from state.store import CARD_TABLES, CONSORTIUM_CARD_TABLES, RULES_COLUMNS, RulesMirror, Store
 from syncd.rules.departments import (
     MEMO_SIZE,
     departments_named,
@@ -22,46 +22,56 @@ from syncd.trello.rows import snapshot_batch
 FIGMA = "https://www.figma.com/file/FigmaKey00Tests/x?node-id=1-2"
 
 
-def _snapshot() -> dict:
+def _snapshot(board_id: str = "b" * 24, prefix: str = "") -> dict:
+    """A consortium-like board; `prefix` makes every id its own (another board's copy)."""
+
+    def own(value: str) -> str:
+        return prefix + value
+
     cards = [
         {
-            "id": f"c{n:023d}",
-            "idList": "l2" if n % 3 else "l1",
+            "id": own(f"c{n:023d}"),
+            "idList": own("l2" if n % 3 else "l1"),
             "name": ("Somme", "CD62 relance", "la somme des RDV", "Drôme (26)", "Var")[n % 5],
             "desc": f"Référent : Agent {n}\n{FIGMA}" if n % 4 == 0 else "",
             "pos": 100 - n,
             "closed": n % 7 == 0,
-            "idLabels": ["lp"] if n % 2 else ["lp", "l93"],
-            "idMembers": ["m1"] if n % 3 == 0 else [],
-            "customFieldItems": [{"idCustomField": "f1", "value": {"text": f"Réf {n}"}}],
+            "idLabels": [own("lp")] if n % 2 else [own("lp"), own("l93")],
+            "idMembers": [own("m1")] if n % 3 == 0 else [],
+            "customFieldItems": [{"idCustomField": own("f1"), "value": {"text": f"Réf {n}"}}],
             "dateLastActivity": f"2026-11-{1 + n % 28:02d}T08:00:00.000Z",
         }
         for n in range(30)
     ]
     checklists = [
         {
-            "id": f"k{n:023d}",
-            "idCard": f"c{n:023d}",
+            "id": own(f"k{n:023d}"),
+            "idCard": own(f"c{n:023d}"),
             "name": "Actions prioritaires",
             "pos": 2 - n % 2,
             "checkItems": [
-                {"id": f"i{n:021d}{i:02d}", "name": f"Action {i}", "state": "complete", "pos": i}
+                {
+                    "id": own(f"i{n:021d}{i:02d}"),
+                    "name": f"Action {i}",
+                    "state": "complete",
+                    "pos": i,
+                }
                 for i in range(3)
             ],
         }
         for n in range(0, 30, 2)
     ]
     return {
-        "id": "b" * 24,
+        "id": board_id,
         "shortLink": "oSmy09cz",
         "name": "consortium",
         "lists": [
-            {"id": "l1", "name": "Départements", "pos": 1},
-            {"id": "l2", "name": "Seine-Saint-Denis", "pos": 2},
+            {"id": own("l1"), "name": "Départements", "pos": 1},
+            {"id": own("l2"), "name": "Seine-Saint-Denis", "pos": 2},
         ],
-        "labels": [{"id": "lp", "name": "Prioritaire"}, {"id": "l93", "name": "93"}],
-        "members": [{"id": "m1", "fullName": "Camille Martin", "username": "cm"}],
-        "customFields": [{"id": "f1", "name": "Référent territorial", "type": "text"}],
+        "labels": [{"id": own("lp"), "name": "Prioritaire"}, {"id": own("l93"), "name": "93"}],
+        "members": [{"id": own("m1"), "fullName": "Camille Martin", "username": "cm"}],
+        "customFields": [{"id": own("f1"), "name": "Référent territorial", "type": "text"}],
         "cards": cards,
         "checklists": checklists,
     }
@@ -88,11 +98,24 @@ def test_the_lean_read_gives_the_facts_of_the_whole_mirror(store_url: str) -> No
                 observed_at="2026-12-01T08:00:00.000Z",
             )
         )
+        product = _snapshot(board_id="p" * 24, prefix="p")  # the same cards on a product board
+        store.write_board(
+            snapshot_batch(
+                product,
+                board_ref="BiT8tx09",
+                role="product",
+                observed_at="2026-12-01T08:00:00.000Z",
+            )
+        )
         whole = store.read_mirror()
+        consortium_cards = {row["id"] for row in whole.cards if row["board_id"] == "b" * 24}
         with store.rules_mirror() as lean:
             tables = {name: list(getattr(lean, name)) for name in RULES_COLUMNS}
         for name, (_model, columns) in RULES_COLUMNS.items():
             rows, every = tables[name], getattr(whole, name)
+            if name in CONSORTIUM_CARD_TABLES:  # a product card's: read by no rule
+                assert any(row["card_id"] not in consortium_cards for row in every), name
+                every = [row for row in every if row["card_id"] in consortium_cards]
             assert len(rows) == len(every) > 0, name
             if name in CARD_TABLES:  # tuples in RULES_COLUMNS order, streamed
                 expected = sorted(tuple(row[c] for c in columns) for row in every)
@@ -103,6 +126,9 @@ def test_the_lean_read_gives_the_facts_of_the_whole_mirror(store_url: str) -> No
         assert facts == reference
         assert sum(card.deleted for card in facts.cards) == 3
         assert any(card.checklists and card.custom_fields for card in facts.cards)
+        product_facts = [card for card in facts.cards if card.board_role == "product"]
+        assert len(product_facts) == 30 and any(card.labels for card in product_facts)
+        assert not any(card.checklists or card.members for card in product_facts)
     finally:
         store.close()
 
