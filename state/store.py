@@ -247,6 +247,9 @@ CARD_TABLES = (
 # dashboard cards' referents, priority actions and topics): no rule reads a product card's
 # members, checklists or custom fields, and at scale they are four rows in five of the mirror.
 CONSORTIUM_CARD_TABLES = ("card_members", "checklists", "check_items", "custom_field_items")
+# The card columns read for the consortium board's cards only (None for the others): a product
+# card's description is read by no rule, and it is most of what a card weighs.
+CONSORTIUM_CARD_COLUMNS = ("desc",)
 CONSORTIUM_ROLE = "consortium"  # `board.role` of the consortium board (the config's role)
 Tuple = tuple[Any, ...]
 
@@ -255,7 +258,8 @@ Tuple = tuple[Any, ...]
 class RulesMirror:
     """The mirror as the rules and the report read it (`syncd.rules.facts`): only the columns
     they use (`RULES_COLUMNS`), deleted cards included, no attachments; of the tables in
-    `CONSORTIUM_CARD_TABLES`, only the rows of the consortium board's cards.
+    `CONSORTIUM_CARD_TABLES` and the card columns in `CONSORTIUM_CARD_COLUMNS`, only the
+    consortium board's cards' (the other cards' columns read as None).
 
     The board-level tables (a few hundred rows) and the cards' Figma links are lists of dict
     rows. The per-card tables (`CARD_TABLES`) are **iterables of tuples in `RULES_COLUMNS`
@@ -291,6 +295,9 @@ class RulesMirror:
             given: list[Row] = getattr(rows, name)
             if name in CONSORTIUM_CARD_TABLES:
                 given = [row for row in given if row.get("card_id") in consortium_cards]
+            elif name == "cards":
+                blank = dict.fromkeys(CONSORTIUM_CARD_COLUMNS)
+                given = [row if row.get("id") in consortium_cards else row | blank for row in given]
             if name in CARD_TABLES:
                 tables[name] = [tuple(row.get(c) for c in columns) for row in given]
             else:
@@ -312,20 +319,21 @@ def _plain_rows(
 
 
 class _Streamed:
-    """These columns of every row of `model`'s table (with `consortium_only`, of the rows of the
-    consortium board's cards), as tuples: iterating runs the query on a DBAPI cursor of the
-    open transaction and gives the cursor itself, row by row (SQLAlchemy's rows, or a
-    generator around the cursor, cost more than the rest of the read)."""
+    """These columns of every row of `model`'s table (with `rules_view`, as `RulesMirror` holds
+    them), as tuples: iterating runs the query on a DBAPI cursor of the open transaction and
+    gives the cursor itself, row by row (SQLAlchemy's rows, or a generator around the cursor,
+    cost more than the rest of the read)."""
 
     def __init__(
         self,
         connection: Connection,
         model: type[m.SQLModel],
         columns: tuple[str, ...],
-        consortium_only: bool = False,
+        *,
+        rules_view: bool = False,
     ) -> None:
         self._connection = connection
-        self._sql = _select_text(connection.dialect, _table(model), columns, consortium_only)
+        self._sql = _select_text(connection.dialect, _table(model), columns, rules_view)
         self._cursors: list[Any] = []
 
     def __iter__(self) -> Iterator[Tuple]:
@@ -348,18 +356,27 @@ class _Streamed:
 
 @functools.cache
 def _select_text(
-    dialect: Dialect, table: Table, columns: tuple[str, ...], consortium_only: bool = False
+    dialect: Dialect, table: Table, columns: tuple[str, ...], rules_view: bool = False
 ) -> str:
-    """``SELECT <columns> FROM <table>`` in `dialect`'s SQL (no parameter); with
-    `consortium_only`, of the rows whose card is on the consortium board."""
-    query = select(*(table.c[name] for name in columns))
-    if consortium_only:
-        card, board = _table(m.Card), _table(m.Board)
-        consortium_cards = (
-            select(card.c.id)
-            .join(board, board.c.id == card.c.board_id)
-            .where(board.c.role == literal(CONSORTIUM_ROLE))
-        )
+    """``SELECT <columns> FROM <table>`` in `dialect`'s SQL (no parameter). With `rules_view`,
+    as `RulesMirror` holds them: a table of `CONSORTIUM_CARD_TABLES`, the rows of the
+    consortium board's cards only; the card table, its `CONSORTIUM_CARD_COLUMNS` of the
+    consortium board's cards only (None for the others)."""
+    selected: list[Any] = [table.c[name] for name in columns]
+    if not rules_view:
+        return str(select(*selected).compile(dialect=dialect))
+    card, board = _table(m.Card), _table(m.Board)
+    consortium = select(board.c.id).where(board.c.role == literal(CONSORTIUM_ROLE))
+    if table is card:
+        selected = [
+            case((card.c.board_id.in_(consortium), column)).label(column.name)
+            if column.name in CONSORTIUM_CARD_COLUMNS
+            else column
+            for column in selected
+        ]
+    query = select(*selected)
+    if table.name in {_table(RULES_COLUMNS[name][0]).name for name in CONSORTIUM_CARD_TABLES}:
+        consortium_cards = select(card.c.id).where(card.c.board_id.in_(consortium))
         query = query.where(table.c.card_id.in_(consortium_cards))
     return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
@@ -1135,8 +1152,7 @@ class Store:
             streams: list[_Streamed] = []
             for name, (model, columns) in RULES_COLUMNS.items():
                 if name in CARD_TABLES:
-                    consortium_only = name in CONSORTIUM_CARD_TABLES
-                    streams.append(_Streamed(connection, model, columns, consortium_only))
+                    streams.append(_Streamed(connection, model, columns, rules_view=True))
                     tables[name] = streams[-1]
                 else:
                     tables[name] = _plain_rows(connection, model, columns)

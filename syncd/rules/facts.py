@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -52,6 +51,9 @@ class Degraded:
 
 @dataclass(frozen=True)
 class MirrorFacts:
+    """The facts of a mirror. ``cards`` come in the order the store gives them (no order: every
+    reader maps them by id or sorts what it shows); ``lists`` by id."""
+
     cards: list[CardFacts]
     lists: list[ListFacts]
     degraded: tuple[Degraded, ...] = ()
@@ -231,7 +233,7 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
         else:
             card_values[name] = value
     del winners
-    cards: list[tuple[tuple[str, float, str], CardFacts]] = []
+    cards: list[CardFacts] = []
     pending = read.pending
     same: dict[Any, Any] = {}  # one object per board and list id (not one per card)
     for row in rows.cards:
@@ -288,8 +290,7 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
             deleted_at is not None,  # deleted
             moment,  # date_last_activity
         )
-        cards.append(((str(board_id), pos, str(card_id)), facts))
-    cards.sort(key=itemgetter(0))
+        cards.append(facts)
     lists = []
     for row in sorted(rows.lists, key=lambda row: row["id"]):
         where = {"card_id": None, "board_id": row.get("board_id")}
@@ -302,7 +303,7 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
                 read.number("list", row, "pos", **where),
             )
         )
-    return MirrorFacts([facts for _, facts in cards], lists, read.notes())
+    return MirrorFacts(cards, lists, read.notes())
 
 
 # The per-card tables' columns, as `RulesMirror` gives them (the tolerant reader's view of a row).

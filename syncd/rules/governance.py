@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -198,8 +198,14 @@ class DepartmentStatus:
 @dataclass
 class Evaluation:
     departments: list[DepartmentStatus]
-    links: list[Link]
+    unordered_links: list[Link]  # as found, card by card
     findings: list[Finding]
+
+    @cached_property
+    def links(self) -> list[Link]:
+        """Every link in (département, board role, card, reason) order, sorted when first
+        asked: the rules count links by département and never need them in order."""
+        return sorted(self.unordered_links, key=_LINK_ORDER)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -325,11 +331,13 @@ def _dashboard_cards(cards: Sequence[CardFacts], list_ids: set[str]) -> dict[str
 
 def _links(
     cards: Sequence[CardFacts], lists: Sequence[ListFacts], dashboards: Mapping[str, CardFacts]
-) -> list[Link]:
+) -> tuple[list[Link], dict[str, CardFacts]]:
+    """Every link of every card (not deleted), and the linked cards by id."""
     list_names = {lst.id: lst.name for lst in lists}
     dashboard_of = {card.id: code for code, card in dashboards.items()}
     list_codes = {lst.id: _codes_in_tag(lst.name) if lst.name else () for lst in lists}
     links: list[Link] = []
+    linked: dict[str, CardFacts] = {}
     for card in cards:
         if card.deleted:
             continue
@@ -348,11 +356,12 @@ def _links(
         for match in named:
             found.setdefault((match.code, "name"), card.name)
         if found:
+            linked[card.id] = card
             links.extend(
                 Link(card.id, card.board_role, code, reason, detail)
                 for (code, reason), detail in found.items()
             )
-    return links
+    return links, linked
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -382,11 +391,12 @@ def evaluate(
     now = _as_utc(now)
     list_ids, list_label = _dashboard_lists(cards, lists, rules)
     dashboards = _dashboard_cards(cards, list_ids)
-    links = _links(cards, lists, dashboards)
-    cards_by_id = {card.id: card for card in cards}
+    links, cards_by_id = _links(cards, lists, dashboards)
     priority_label = normalise_name(rules.priority_label)
-    labelled = {  # open cards carrying the priority label, decided once per card
-        card.id for card in cards if card.labels and _is_priority_card(card, None, priority_label)
+    labelled = {  # open linked cards carrying the priority label, decided once per card
+        card.id
+        for card in cards_by_id.values()
+        if card.labels and _is_priority_card(card, None, priority_label)
     }
     roles = sorted({card.board_role for card in cards})
     stale_after = timedelta(days=rules.stale_after_days)
@@ -456,8 +466,7 @@ def evaluate(
         findings.extend(status.findings)
         statuses.append(status)
 
-    links.sort(key=_LINK_ORDER)
-    return Evaluation(departments=statuses, links=links, findings=findings)
+    return Evaluation(departments=statuses, unordered_links=links, findings=findings)
 
 
 _LINK_ORDER = attrgetter("department", "board_role", "card_id", "reason")

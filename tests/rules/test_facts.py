@@ -112,11 +112,12 @@ def test_a_degraded_child_row_names_its_cards_board() -> None:
 
 
 def test_only_the_consortium_cards_child_rows_are_read() -> None:
-    """No rule reads a product card's members, checklists or custom fields: those rows (and any
-    of a card the store does not hold) are not read, so they degrade nothing; its labels are."""
+    """No rule reads a product card's description, members, checklists or custom fields: those
+    (and the rows of a card the store does not hold) are not read, so they degrade nothing; its
+    labels are read."""
     product = "p" * 24
     rows = _rows(
-        [_card("c1"), _card("p1", board_id=product)],
+        [_card("c1"), _card("p1", board_id=product, desc="Référent : Léa")],
         boards=[
             {"id": BOARD, "role": "consortium", "name": "b"},
             {"id": product, "role": "product", "name": "p"},
@@ -141,7 +142,7 @@ def test_only_the_consortium_cards_child_rows_are_read() -> None:
     by_id = {card.id: card for card in facts.cards}
     assert by_id["c1"].members == ("Léa",) and by_id["c1"].checklists[0].items
     assert by_id["c1"].custom_fields == {"Référent territorial": "Paul"}
-    assert by_id["p1"].labels == ("Prioritaire",)
+    assert by_id["p1"].labels == ("Prioritaire",) and by_id["p1"].desc == ""
     assert (by_id["p1"].members, by_id["p1"].checklists, dict(by_id["p1"].custom_fields)) == (
         (),
         (),

@@ -9,7 +9,14 @@ import threading
 
 import pytest
 
-from state.store import CARD_TABLES, CONSORTIUM_CARD_TABLES, RULES_COLUMNS, RulesMirror, Store
+from state.store import (
+    CARD_TABLES,
+    CONSORTIUM_CARD_COLUMNS,
+    CONSORTIUM_CARD_TABLES,
+    RULES_COLUMNS,
+    RulesMirror,
+    Store,
+)
 from syncd.rules.departments import (
     MEMO_SIZE,
     departments_named,
@@ -116,6 +123,9 @@ def test_the_lean_read_gives_the_facts_of_the_whole_mirror(store_url: str) -> No
             if name in CONSORTIUM_CARD_TABLES:  # a product card's: read by no rule
                 assert any(row["card_id"] not in consortium_cards for row in every), name
                 every = [row for row in every if row["card_id"] in consortium_cards]
+            if name == "cards":  # nor its description
+                blank = dict.fromkeys(CONSORTIUM_CARD_COLUMNS)
+                every = [row if row["id"] in consortium_cards else row | blank for row in every]
             assert len(rows) == len(every) > 0, name
             if name in CARD_TABLES:  # tuples in RULES_COLUMNS order, streamed
                 expected = sorted(tuple(row[c] for c in columns) for row in every)
@@ -123,12 +133,13 @@ def test_the_lean_read_gives_the_facts_of_the_whole_mirror(store_url: str) -> No
             else:
                 assert all(tuple(row) == columns for row in rows), name
         facts, reference = stored_facts(store), facts_from_rows(RulesMirror.from_rows(whole))
-        assert facts == reference
+        assert sorted(facts.cards) == sorted(reference.cards)  # in no particular order
+        assert (facts.lists, facts.degraded) == (reference.lists, reference.degraded)
         assert sum(card.deleted for card in facts.cards) == 3
         assert any(card.checklists and card.custom_fields for card in facts.cards)
         product_facts = [card for card in facts.cards if card.board_role == "product"]
         assert len(product_facts) == 30 and any(card.labels for card in product_facts)
-        assert not any(card.checklists or card.members for card in product_facts)
+        assert not any(card.checklists or card.members or card.desc for card in product_facts)
     finally:
         store.close()
 
