@@ -246,7 +246,9 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
             pos = read.row_number("card", row, _CARD, "pos")
         if name.__class__ is not str or "\x00" in name:
             name = read.row_text("card", row, _CARD, "name")
-        if desc.__class__ is not str or "\x00" in desc:
+        if desc is None:  # a product card's (`RulesMirror`), or none
+            desc = ""
+        elif desc.__class__ is not str or "\x00" in desc:
             desc = read.row_text("card", row, _CARD, "desc")
         if url.__class__ is not str or "\x00" in url:
             url = read.row_text("card", row, _CARD, "url")
