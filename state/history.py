@@ -95,49 +95,47 @@ _history = table(
 
 
 @cache
-def _typed(columns: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Positions of the boolean and the float columns (normalised: SQLite gives 0/1 for bools)."""
-    return (
-        tuple(i for i, name in enumerate(columns) if name in _BOOLEAN),
-        tuple(i for i, name in enumerate(columns) if name in _FLOAT),
-    )
+def _reader(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """A row's `columns` as a list, normalised (booleans as bool: SQLite gives 0/1; floats as
+    float, None as 0.0; a column the row leaves out as None): one function per column tuple,
+    made once, called once per row (a card's document calls it for each of its children)."""
+    booleans = tuple(i for i, name in enumerate(columns) if name in _BOOLEAN)
+    floats = tuple(i for i, name in enumerate(columns) if name in _FLOAT)
+    many = itemgetter(*columns)  # one column: the value itself, else a tuple
+    single = len(columns) == 1
 
+    def read(row: Mapping[str, Any]) -> list[Any]:
+        try:
+            values = [many(row)] if single else list(many(row))
+        except KeyError:
+            values = [row.get(name) for name in columns]
+        for i in booleans:
+            values[i] = bool(values[i])
+        for i in floats:
+            values[i] = float(values[i] or 0.0)
+        return values
 
-@cache
-def _getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], list[Any]]:
-    if len(columns) == 1:
-        (name,) = columns
-        return lambda row: [row[name]]
-    many = itemgetter(*columns)
-    return lambda row: list(many(row))
-
-
-def _values(row: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    try:
-        values = _getter(columns)(row)
-    except KeyError:  # a column the row leaves out: None
-        values = [row.get(name) for name in columns]
-    booleans, floats = _typed(columns)
-    for i in booleans:
-        values[i] = bool(values[i])
-    for i in floats:
-        values[i] = float(values[i] or 0.0)
-    return values
+    return read
 
 
 def encode_row(kind: str, row: Mapping[str, Any]) -> str:
     """A board-level row's tracked columns as canonical JSON text."""
-    return _encode(_values(row, ROW_KINDS[kind][1]))
+    return _encode(_reader(ROW_KINDS[kind][1])(row))
 
 
 def encode_card(
     card: Mapping[str, Any], children: Mapping[str, Iterable[Mapping[str, Any]]]
 ) -> str:
     """A card document: its tracked columns, then each kind of child in canonical order."""
-    document: list[Any] = [_values(card, CARD_COLUMNS)]
-    for name, (columns, _field) in CARD_CHILDREN.items():
-        document.append(sorted(_values(row, columns) for row in children.get(name, ())))
+    document: list[Any] = [_read_card(card)]
+    for name, read in _CHILD_READERS:
+        rows = children.get(name)
+        document.append(sorted(map(read, rows)) if rows else [])
     return _encode(document)
+
+
+_read_card = _reader(CARD_COLUMNS)
+_CHILD_READERS = tuple((name, _reader(columns)) for name, (columns, _f) in CARD_CHILDREN.items())
 
 
 def decode_card(text: str) -> tuple[Row, dict[str, list[Row]]]:
