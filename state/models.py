@@ -8,20 +8,33 @@ Conventions:
 - Nothing mirrored is ever erased: a card or frame gone from the remote gets ``deleted_at``.
 - ``card_version`` is the card history: one row per observed change of one field, with the
   old and new values as JSON text. Drift reports are queries over it.
-"""
 
-from __future__ import annotations
+Import cost (every command imports these 35 classes): the tables are written and read through
+SQLAlchemy Core only (``Model.__table__``), never validated as pydantic models, so each class
+defers its pydantic schema to a first validation (`TableModel`, ``defer_build``), and the
+annotations are evaluated as the module runs (no ``from __future__ import annotations``: pydantic
+and SQLAlchemy would otherwise parse 221 annotation strings back). Same tables and columns:
+Alembic's autogenerate sees no difference (tests/state).
+"""
 
 from datetime import datetime
 from typing import Any
 
+from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
 
 
-class Board(SQLModel, table=True):
+class TableModel(SQLModel):
+    """The base of every table below: its pydantic schema is built on a first validation only
+    (``defer_build``), which syncd never asks for (rows go through SQLAlchemy Core)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Board(TableModel, table=True):
     id: str = Field(primary_key=True)
     short_link: str = Field(default="", index=True)
     name: str = ""
@@ -32,7 +45,7 @@ class Board(SQLModel, table=True):
     date_last_activity: str | None = None
 
 
-class BoardList(SQLModel, table=True):
+class BoardList(TableModel, table=True):
     __tablename__ = "board_list"
     id: str = Field(primary_key=True)
     board_id: str = Field(foreign_key="board.id", index=True)
@@ -41,27 +54,27 @@ class BoardList(SQLModel, table=True):
     pos: float = 0.0
 
 
-class Label(SQLModel, table=True):
+class Label(TableModel, table=True):
     id: str = Field(primary_key=True)
     board_id: str = Field(foreign_key="board.id", index=True)
     name: str = ""
     color: str | None = None
 
 
-class Member(SQLModel, table=True):
+class Member(TableModel, table=True):
     id: str = Field(primary_key=True)
     full_name: str = ""
     username: str = ""
     initials: str = ""
 
 
-class BoardMember(SQLModel, table=True):
+class BoardMember(TableModel, table=True):
     __tablename__ = "board_member"
     board_id: str = Field(foreign_key="board.id", primary_key=True)
     member_id: str = Field(foreign_key="member.id", primary_key=True)
 
 
-class Card(SQLModel, table=True):
+class Card(TableModel, table=True):
     id: str = Field(primary_key=True)
     board_id: str = Field(foreign_key="board.id", index=True)
     list_id: str = Field(default="", index=True)
@@ -81,19 +94,19 @@ class Card(SQLModel, table=True):
     deleted_at: str | None = Field(default=None, index=True)
 
 
-class CardLabel(SQLModel, table=True):
+class CardLabel(TableModel, table=True):
     __tablename__ = "card_label"
     card_id: str = Field(foreign_key="card.id", primary_key=True)
     label_id: str = Field(primary_key=True)
 
 
-class CardMember(SQLModel, table=True):
+class CardMember(TableModel, table=True):
     __tablename__ = "card_member"
     card_id: str = Field(foreign_key="card.id", primary_key=True)
     member_id: str = Field(primary_key=True)
 
 
-class Checklist(SQLModel, table=True):
+class Checklist(TableModel, table=True):
     id: str = Field(primary_key=True)
     card_id: str = Field(foreign_key="card.id", index=True)
     board_id: str = Field(index=True)
@@ -101,7 +114,7 @@ class Checklist(SQLModel, table=True):
     pos: float = 0.0
 
 
-class CheckItem(SQLModel, table=True):
+class CheckItem(TableModel, table=True):
     __tablename__ = "check_item"
     id: str = Field(primary_key=True)
     checklist_id: str = Field(foreign_key="checklist.id", index=True)
@@ -111,7 +124,7 @@ class CheckItem(SQLModel, table=True):
     pos: float = 0.0
 
 
-class CustomField(SQLModel, table=True):
+class CustomField(TableModel, table=True):
     __tablename__ = "custom_field"
     id: str = Field(primary_key=True)
     board_id: str = Field(foreign_key="board.id", index=True)
@@ -120,14 +133,14 @@ class CustomField(SQLModel, table=True):
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class CustomFieldItem(SQLModel, table=True):
+class CustomFieldItem(TableModel, table=True):
     __tablename__ = "custom_field_item"
     card_id: str = Field(foreign_key="card.id", primary_key=True)
     custom_field_id: str = Field(primary_key=True)
     value: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
-class Attachment(SQLModel, table=True):
+class Attachment(TableModel, table=True):
     id: str = Field(primary_key=True)
     card_id: str = Field(foreign_key="card.id", index=True)
     name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -135,7 +148,7 @@ class Attachment(SQLModel, table=True):
     date: str | None = None
 
 
-class Action(SQLModel, table=True):
+class Action(TableModel, table=True):
     """A raw Trello action (board history), keyed by its id: applying one twice is a no-op."""
 
     id: str = Field(primary_key=True)
@@ -148,7 +161,7 @@ class Action(SQLModel, table=True):
     source: str = "poll"  # "poll" (actions feed) or "webhook"
 
 
-class CardVersion(SQLModel, table=True):
+class CardVersion(TableModel, table=True):
     """One observed change of one field of one card."""
 
     __tablename__ = "card_version"
@@ -164,7 +177,7 @@ class CardVersion(SQLModel, table=True):
     action_id: str | None = None
 
 
-class SyncState(SQLModel, table=True):
+class SyncState(TableModel, table=True):
     """Where each configured board's sync stands; moves in the same transaction as its rows."""
 
     __tablename__ = "sync_state"
@@ -179,7 +192,7 @@ class SyncState(SQLModel, table=True):
     last_error_at: str | None = None
 
 
-class Flag(SQLModel, table=True):
+class Flag(TableModel, table=True):
     """A governance flag of one département; open while ``resolved_at`` is null."""
 
     __table_args__ = (Index("ix_flag_open", "department", "code", "resolved_at"),)
@@ -192,7 +205,7 @@ class Flag(SQLModel, table=True):
     resolved_at: str | None = Field(default=None, index=True)
 
 
-class GovernanceSnapshot(SQLModel, table=True):
+class GovernanceSnapshot(TableModel, table=True):
     """Per-département state at the last evaluation, to report what changed (referents, …)."""
 
     __tablename__ = "governance_snapshot"
@@ -204,7 +217,7 @@ class GovernanceSnapshot(SQLModel, table=True):
     updated_at: str = ""
 
 
-class GovernanceEvent(SQLModel, table=True):
+class GovernanceEvent(TableModel, table=True):
     """A governance change seen between two evaluations (priority added/completed, referents)."""
 
     __tablename__ = "governance_event"
@@ -215,7 +228,7 @@ class GovernanceEvent(SQLModel, table=True):
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
-class WebhookDelivery(SQLModel, table=True):
+class WebhookDelivery(TableModel, table=True):
     """A Trello webhook delivery, by action id: a replay is recognised and applied once."""
 
     __tablename__ = "webhook_delivery"
@@ -226,7 +239,7 @@ class WebhookDelivery(SQLModel, table=True):
     outcome: str = "queued"
 
 
-class WebhookQueue(SQLModel, table=True):
+class WebhookQueue(TableModel, table=True):
     """A verified Trello delivery durably queued (answered 200) and not applied yet.
 
     Written in group commits by the daemon's intake (`state.queue`), deleted in the transaction
@@ -244,7 +257,7 @@ class WebhookQueue(SQLModel, table=True):
     queued_by: str = ""  # the replica that queued it ("" with SQLite: one process)
 
 
-class FigmaFile(SQLModel, table=True):
+class FigmaFile(TableModel, table=True):
     __tablename__ = "figma_file"
     key: str = Field(primary_key=True)
     name: str = ""
@@ -259,7 +272,7 @@ class FigmaFile(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
-class FigmaNode(SQLModel, table=True):
+class FigmaNode(TableModel, table=True):
     """A page (CANVAS) or a top-level frame of a Figma file."""
 
     __tablename__ = "figma_node"
@@ -272,7 +285,7 @@ class FigmaNode(SQLModel, table=True):
     deleted_at: str | None = None
 
 
-class FigmaVersion(SQLModel, table=True):
+class FigmaVersion(TableModel, table=True):
     __tablename__ = "figma_version"
     file_key: str = Field(foreign_key="figma_file.key", primary_key=True)
     id: str = Field(primary_key=True)
@@ -282,7 +295,7 @@ class FigmaVersion(SQLModel, table=True):
     user_name: str | None = None
 
 
-class FigmaComment(SQLModel, table=True):
+class FigmaComment(TableModel, table=True):
     __tablename__ = "figma_comment"
     file_key: str = Field(foreign_key="figma_file.key", primary_key=True)
     id: str = Field(primary_key=True)
@@ -294,7 +307,7 @@ class FigmaComment(SQLModel, table=True):
     deleted_at: str | None = None  # gone from the file's comment list
 
 
-class CardFigmaLink(SQLModel, table=True):
+class CardFigmaLink(TableModel, table=True):
     """A card pointing at a Figma file (and, when the URL says so, a frame)."""
 
     __tablename__ = "card_figma_link"
@@ -310,7 +323,7 @@ class CardFigmaLink(SQLModel, table=True):
 # ---------------------------------------------------------------------------------------------
 
 
-class FigmaNodeCheck(SQLModel, table=True):
+class FigmaNodeCheck(TableModel, table=True):
     """Figma's last answer about one node a card links to (``GET /v1/files/:key/nodes``).
 
     The tree is read two levels deep, so a layer inside a frame is only known from here.
@@ -333,7 +346,7 @@ class FigmaNodeCheck(SQLModel, table=True):
 # -- write-back (issue 13, migration 0005) ----------------------------------------------------
 
 
-class WritebackComment(SQLModel, table=True):
+class WritebackComment(TableModel, table=True):
     """One comment write-back owes or posted on a dashboard card: a flag opening or resolving.
 
     ``id`` is the intent id, written in the comment's text as its marker (``syncd-<id>``): a
@@ -364,7 +377,7 @@ class WritebackComment(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
-class WritebackState(SQLModel, table=True):
+class WritebackState(TableModel, table=True):
     """Write-back's one row: since when it is enabled (events before are not commented)."""
 
     __tablename__ = "writeback_state"
@@ -378,7 +391,7 @@ class WritebackState(SQLModel, table=True):
 # ---------------------------------------------------------------------------------------------
 
 
-class MirrorHistory(SQLModel, table=True):
+class MirrorHistory(TableModel, table=True):
     """One version of a mirrored row or card, valid from ``valid_from`` until ``valid_to``.
 
     ``kind`` is a board-level row kind or ``card`` (a card with its children), ``key`` its id,
@@ -397,7 +410,7 @@ class MirrorHistory(SQLModel, table=True):
     data: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class FlagMessage(SQLModel, table=True):
+class FlagMessage(TableModel, table=True):
     """A flag's message from ``at`` on (messages change while a flag stays open)."""
 
     __tablename__ = "flag_message"
@@ -407,7 +420,7 @@ class FlagMessage(SQLModel, table=True):
     message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
-class PriorityCount(SQLModel, table=True):
+class PriorityCount(TableModel, table=True):
     """A département's number of open priority actions from ``at`` on (the trends' source)."""
 
     __tablename__ = "priority_count"
@@ -418,7 +431,7 @@ class PriorityCount(SQLModel, table=True):
     count: int = 0
 
 
-class DigestRun(SQLModel, table=True):
+class DigestRun(TableModel, table=True):
     """The weekly digest of one period (an ISO week in ``digest.timezone``): sent once."""
 
     __tablename__ = "digest_run"
@@ -440,7 +453,7 @@ class DigestRun(SQLModel, table=True):
 # schema for both backends) and stay empty there.
 
 
-class Replica(SQLModel, table=True):
+class Replica(TableModel, table=True):
     """A running `syncd run` on a PostgreSQL store; alive while ``expires_at`` is ahead."""
 
     id: str = Field(primary_key=True)  # host-pid-random, also its connections' application_name
@@ -451,7 +464,7 @@ class Replica(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class DutyLease(SQLModel, table=True):
+class DutyLease(TableModel, table=True):
     """One duty (``board:<ref>``, ``figma:<key>``, ``flags``, …) and the replica holding it.
 
     Held while ``holder`` is set and ``expires_at`` (database clock) is ahead; taken over by

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from syncd.rules.departments import (
     NAME_DECISIONS,
     Department,
     DepartmentMatch,
+    _words_pattern,
     all_departments,
     by_code,
     match_departments,
@@ -49,6 +51,34 @@ def test_package_data_is_the_shared_copy() -> None:
     raw = CSV_PATH.read_bytes()
     assert b"\r\n" in raw
     assert raw.decode("utf-8").startswith("DEP,REG,CHEFLIEU,TNCC,NCC,NCCENR,LIBELLE")
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        [d.code.lower() for d in all_departments()],
+        ["971", "972", "01", "1", "a", "ab", "b", "abc"],
+        ["-", "]", "^", "\\", "a-", "a]"],
+    ],
+)
+def test_a_words_pattern_matches_as_the_plain_alternation(words: list[str]) -> None:
+    """`_words_pattern` (the codes in the matcher's patterns) matches what the plain alternation
+    of the words, longest first, matches: the same words (every piece of every text of up to 4
+    characters over their alphabet) and the same first try at every position, so the same tries
+    in the same order when a pattern around it backtracks."""
+    longest_first = sorted(words, key=lambda w: (-len(w), w))
+    plain = re.compile("(?:" + "|".join(map(re.escape, longest_first)) + ")")
+    short = re.compile("(?:" + _words_pattern(words) + ")")
+    alphabet = sorted({char for word in words for char in word} | {"x"})
+    for size in range(5):
+        for text in map("".join, itertools.product(alphabet, repeat=size)):
+            for start in range(size + 1):
+                first = plain.match(text, start)
+                again = short.match(text, start)
+                assert (again and again.group()) == (first and first.group()), (text, start)
+                for end in range(start, size + 1):
+                    expected = bool(plain.fullmatch(text, start, end))
+                    assert bool(short.fullmatch(text, start, end)) == expected, (text, start)
 
 
 @pytest.mark.parametrize(

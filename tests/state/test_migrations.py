@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.resources import files
 
 from alembic import command
@@ -27,6 +29,23 @@ def test_head_schema_matches_the_models(store_url: str) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
     store.close()
+
+
+def test_the_table_models_build_no_pydantic_schema_at_import() -> None:
+    """`state.models` defers each table's pydantic schema (rows go through SQLAlchemy Core); a
+    row object still validates on demand. Run in a fresh process: tests may validate rows."""
+    script = (
+        "from sqlmodel import SQLModel\n"
+        "from state import models as m\n"
+        "tables = [c for c in vars(m).values() if isinstance(c, type) and issubclass(c, SQLModel)"
+        " and hasattr(c, '__table__')]\n"
+        "print(len(tables), sum(c.__pydantic_complete__ for c in tables))\n"
+        "print(m.Action.model_validate({'id': 'a', 'board_id': 'b'}).data)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split("\n")[:2] == ["35 0", "{}"]
 
 
 def test_upgrade_from_0001_keeps_rows(store_url: str) -> None:
