@@ -16,10 +16,12 @@ peak RSS printed is syncd's alone, not the sandbox's it was forked from. Prints:
     python bench/bench_scale.py [--boards 50] [--cards 2000] [--actions 20000]
                                 [--backend sqlite|postgresql] [--rate 100] [--latency 0]
 
-A small run: ``--boards 5 --cards 200 --actions 2000`` (about a minute). The targets (issue 15):
-first sync at the floor of requests, idle poll ⌈boards/10⌉, syncd's peak RSS ≤ 300 MB, report
-≤ 1 s. PostgreSQL: ``postgresql+psycopg://root@127.0.0.1:5432/test`` (or ``SYNCD_BENCH_PG``),
-one fresh schema, dropped at the end. Every process started is waited for.
+A small run: ``--boards 5 --cards 200 --actions 2000`` (about a minute). ``--report-only DIR``
+times the report alone over a store kept by ``--keep DIR`` (in this process, best of 3). The
+targets (issue 15): first sync at the floor of requests, idle poll ⌈boards/10⌉, syncd's peak
+RSS ≤ 300 MB, report ≤ 1 s. PostgreSQL: ``postgresql+psycopg://root@127.0.0.1:5432/test``
+(or ``SYNCD_BENCH_PG``), one fresh schema, dropped at the end. Every process started is waited
+for.
 """
 
 from __future__ import annotations
@@ -193,6 +195,24 @@ def report_seconds(config: Path, env: dict[str, str], rounds: int = 3) -> tuple[
         store.close()
 
 
+def report_only(kept: Path) -> None:
+    """The report over a kept store (`--keep`): first build, then the best of 3, in this
+    process (no remote is called: the secrets are placeholders)."""
+    import resource
+
+    placeholders = {"TRELLO_API_KEY": "-", "TRELLO_TOKEN": "-", "TRELLO_API_SECRET": "-"}
+    env = {**os.environ, **placeholders, "FIGMA_TOKEN": "-"}
+    started = time.perf_counter()
+    first, _, _ = report_seconds(kept / "scale.toml", env, rounds=1)
+    seconds, cpu, departments = report_seconds(kept / "scale.toml", env)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"report over {kept}: first {first:.3f} s, best of 3 {seconds:.3f} s (cpu {cpu:.3f} s), "
+        f"{departments} départements; peak RSS {peak:.0f} MB; "
+        f"{time.perf_counter() - started:.1f} s in all; load {os.getloadavg()[0]:.2f}"
+    )
+
+
 def changes(world: ScaleWorld) -> int:
     """A few changes on three boards (a move, a rename, a comment, a ticked item)."""
     made = 0
@@ -231,7 +251,15 @@ def main() -> None:
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--keep", help="keep the logs, config and SQLite store in this folder")
+    parser.add_argument(
+        "--report-only",
+        metavar="KEPT",
+        help="only time the report over a store kept by --keep in this folder (no sandbox)",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        report_only(Path(args.report_only))
+        return
 
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)

@@ -258,7 +258,7 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
         if moment is _UNREAD:
             data, where = read.of_row("card", row, _CARD)
             moment = read.moment("card", data, "date_last_activity", **where)
-        own = own_by_card.get(card_id)
+        own = own_by_card.get(card_id) if own_by_card else None
         if own:
             moment = activity_without_own_comments(moment, own, actions_by_card.get(card_id, ()))
         # labels, then members, in rank order (inline, not a helper: a call per card cost ~7 %
@@ -268,12 +268,14 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
             if len(labelled) > 1:
                 labelled.sort()
             labelled = tuple([label_names[rank] for rank in labelled])
-        membered = card_members.pop(card_id, None)
+        # a card's members, checklists and values are popped: those of the consortium board's
+        # cards only (`RulesMirror`), so once they are taken the other cards skip the lookup
+        membered = card_members.pop(card_id, None) if card_members else None
         if membered:
             if len(membered) > 1:
                 membered.sort()
             membered = tuple([member_names[rank] for rank in membered])
-        listed = checklists.pop(card_id, None)
+        listed = checklists.pop(card_id, None) if checklists else None
         if listed and len(listed) > 1:
             listed.sort(key=lambda pair: (pair[0], pair[1].id))
         facts = CardFacts(  # positional, in the field order: a third cheaper than by keyword
@@ -287,7 +289,7 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
             labelled or (),  # labels
             membered or (),  # members
             tuple(checklist for _, checklist in listed) if listed else (),  # checklists
-            values.get(card_id) or _NO_VALUES,  # custom_fields
+            (values.pop(card_id, None) if values else None) or _NO_VALUES,  # custom_fields
             bool(closed),  # closed
             deleted_at is not None,  # deleted
             moment,  # date_last_activity
