@@ -234,7 +234,10 @@ RULES_COLUMNS: dict[str, tuple[type[m.SQLModel], tuple[str, ...]]] = {
     "check_items": (m.CheckItem, ("id", "checklist_id", "card_id", "name", "state", "pos")),
     "custom_field_items": (m.CustomFieldItem, ("card_id", "custom_field_id", "value")),
 }
-# The per-card tables of `RulesMirror`: tuples in `RULES_COLUMNS` order, each read once.
+# The `BoardBatch` lists holding one card's rows: the card itself, then its children.
+CARD_BATCH_FIELDS = ("cards", *(name for name, _table in _CARD_CHILDREN))
+# The per-card tables of `RulesMirror`: tuples in `RULES_COLUMNS` order, each read once (the
+# cards' Figma links stay dict rows: the report's Figma section reads them after the facts).
 CARD_TABLES = (
     "cards",
     "card_labels",

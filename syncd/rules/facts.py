@@ -242,8 +242,8 @@ def facts_from_rows(rows: RulesMirror) -> MirrorFacts:
         list_id = same.setdefault(list_id, list_id)
         if pending and card_id in pending:
             read.boards_of[card_id] = board_id
-        if pos.__class__ is not float or not _isfinite(pos):
-            pos = read.row_number("card", row, _CARD, "pos")
+        if pos.__class__ is not float or not _isfinite(pos):  # read for its note only:
+            read.row_number("card", row, _CARD, "pos")  # nothing orders the facts by it
         if name.__class__ is not str or "\x00" in name:
             name = read.row_text("card", row, _CARD, "name")
         if desc is None:  # a product card's (`RulesMirror`), or none

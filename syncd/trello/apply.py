@@ -57,7 +57,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from state.store import BoardBatch, Store
+from state.store import CARD_BATCH_FIELDS, BoardBatch, Store
 from state.timestamps import utc_iso
 from syncd.config import BoardConfig
 from syncd.trello.actions import action_card_id, action_checklist_id, apply_action, plan
@@ -71,18 +71,6 @@ T = TypeVar("T")
 Action = Mapping[str, Any]  # a checked action in Trello's JSON shape (`TrelloAction.as_trello`)
 Row = dict[str, Any]
 Delivery = tuple[TrelloAction, BoardConfig, str]  # the action, its configured board, its id
-
-# The batch lists holding one card's rows (the card itself, then its children).
-CARD_ROWS = (
-    "cards",
-    "card_labels",
-    "card_members",
-    "checklists",
-    "check_items",
-    "custom_field_items",
-    "attachments",
-    "figma_links",
-)
 
 
 @dataclass
@@ -367,7 +355,7 @@ class TrelloApplier:
             source="webhook",
         )
         replaced = set(fetched) | gone
-        for name in CARD_ROWS:
+        for name in CARD_BATCH_FIELDS:
             key = "id" if name == "cards" else "card_id"
             getattr(batch, name).extend(
                 row for row in getattr(changed, name) if row[key] not in replaced

@@ -48,10 +48,10 @@ from sqlalchemy import select
 from adapters.sandbox import EXCLUDED_ACTION_TYPES, Sandbox, TrelloWorld, webhook_signature
 from adapters.transport import RetryPolicy
 from state import models as m
-from state.store import BoardBatch, Store, WriteResult
+from state.store import CARD_BATCH_FIELDS, BoardBatch, Store, WriteResult
 from syncd.config import BoardConfig, Secrets, Settings, StoreConfig, TrelloConfig
 from syncd.runtime import Runtime, build_runtime
-from syncd.trello.apply import CARD_ROWS, TrelloApplier
+from syncd.trello.apply import TrelloApplier
 from syncd.trello.rows import refetched_batch
 from syncd.trello.schema import TrelloAction, parse_delivery
 from syncd.trello.webhooks import BoardIndex, signature_ok
@@ -300,7 +300,7 @@ class WebhookMachine(RuleBasedStateMachine):
             options=self.store.custom_field_options(self.board_id),
         )
         stored = self.store.card_batch(SHORT_LINK, "consortium", cards, observed_at="")
-        for name in CARD_ROWS:
+        for name in CARD_BATCH_FIELDS:
             drop = BOOKKEEPING["card"] if name == "cards" else set()
             rows = [
                 sorted(

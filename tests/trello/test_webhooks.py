@@ -3,6 +3,7 @@ each full-change action onto a real store, replays, and the refetch and board-sy
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from adapters.sandbox import CONSORTIUM_SHORT_LINK, PRODUCT_SHORT_LINK, Sandbox, webhook_signature
 from adapters.transport import ApiError
 from state import models as m
+from state.store import CARD_BATCH_FIELDS, BoardBatch
 from syncd.config import BoardConfig
 from syncd.demo import demo_settings
 from syncd.payloads import BadDelivery
@@ -24,7 +26,7 @@ from syncd.report.build import build_report
 from syncd.runtime import Runtime, build_runtime
 from syncd.trello.actions import DIRECT_ACTIONS, plan
 from syncd.trello.admin import delete_webhooks, list_webhooks, register_webhooks
-from syncd.trello.apply import CARD_ROWS, TrelloApplier
+from syncd.trello.apply import TrelloApplier
 from syncd.trello.rows import UPDATE_FIELDS
 from syncd.trello.schema import (
     KNOWN_ACTION_TYPES,
@@ -601,9 +603,14 @@ def test_register_list_delete_are_idempotent_and_only_touch_ours(tmp_path: Path)
 
 
 def test_the_applier_moves_every_card_row_the_store_replaces() -> None:
-    from state.store import _CARD_CHILDREN
-
-    assert set(CARD_ROWS) == {"cards", *(name for name, _ in _CARD_CHILDREN)}
+    """The applier carries over the lists the writer replaces card by card
+    (`CARD_BATCH_FIELDS`, made from the writer's own children): each a `BoardBatch` list of
+    rows, keyed by the card; the actions are not among them (they are kept, never replaced)."""
+    fields = {field.name for field in dataclasses.fields(BoardBatch)}
+    assert set(CARD_BATCH_FIELDS) <= fields
+    assert CARD_BATCH_FIELDS[0] == "cards" and "actions" not in CARD_BATCH_FIELDS
+    batch = BoardBatch(board_ref="b", role="product", observed_at="")
+    assert all(getattr(batch, name) == [] for name in CARD_BATCH_FIELDS)
 
 
 def test_an_action_not_understood_is_never_applied_directly(world: World) -> None:
