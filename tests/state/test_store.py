@@ -47,6 +47,18 @@ def snapshot(cards: list[dict], checklists: list[dict] | None = None) -> dict:
     }
 
 
+def one_item_checklist(card_id: str) -> list[dict]:
+    """The card's "Actions prioritaires" checklist ``k1`` of one incomplete item ``i1``."""
+    return [
+        {
+            "id": "k1",
+            "idCard": card_id,
+            "name": "Actions prioritaires",
+            "checkItems": [{"id": "i1", "name": "A", "state": "incomplete"}],
+        }
+    ]
+
+
 def batch_of(snap: dict, at: str, actions: list[dict] | None = None) -> BoardBatch:
     batch = snapshot_batch(snap, board_ref="oSmy09cz", role="consortium", observed_at=at)
     batch.actions = action_rows(actions or [], BOARD, "poll")
@@ -57,14 +69,7 @@ def batch_of(snap: dict, at: str, actions: list[dict] | None = None) -> BoardBat
 def test_snapshot_then_changes_write_history_and_keep_deleted(store_url: str) -> None:
     store = Store(store_url)
     c1, c2 = "c" * 23 + "1", "c" * 23 + "2"
-    checklist = [
-        {
-            "id": "k1",
-            "idCard": c1,
-            "name": "Actions prioritaires",
-            "checkItems": [{"id": "i1", "name": "A", "state": "incomplete"}],
-        }
-    ]
+    checklist = one_item_checklist(c1)
     result = store.write_board(
         batch_of(
             snapshot([card(c1, "Somme"), card(c2, "Drôme")], checklist), "2026-11-01T00:00:00.000Z"
@@ -284,14 +289,7 @@ def test_an_integer_in_a_text_column_is_stored_as_text_and_rewrites_nothing(
     version (a first write and a rewrite of a card and of its children)."""
     store = Store(store_url)
     c1, c2 = "c" * 23 + "1", "c" * 23 + "2"
-    checklist = [
-        {
-            "id": "k1",
-            "idCard": c1,
-            "name": "Actions prioritaires",
-            "checkItems": [{"id": "i1", "name": "A", "state": "incomplete"}],
-        }
-    ]
+    checklist = one_item_checklist(c1)
 
     def batch(at: str) -> BoardBatch:
         out = batch_of(snapshot([card(c1, "Somme"), card(c2, "Drôme")], checklist), at)
