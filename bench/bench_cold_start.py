@@ -8,6 +8,14 @@ time (user + sys), requests to the sandbox and the child's peak RSS. Then ``--im
 with ``python -X importtime``: the time spent importing (per module, the min over those runs),
 its share of the median wall time, and the heaviest top-level packages.
 
+The **floor**: a fresh process importing only the third-party modules a `syncd sync` imported
+(the libraries the contract fixes: SQLAlchemy with SQLModel's ORM, pydantic-settings, Typer,
+requests and py-trello, tenacity, structlog…; taken from that run's ``-X importtime``, in its
+order), with the collector held off, Rich hidden from structlog and the exit's collection done once
+then frozen, as `syncd.cli` does, and no module of syncd: what a cold `syncd sync` costs before
+any line of syncd runs. Its runs are
+interleaved with the commands'.
+
 ``--source DIR`` (repeatable) measures another checkout of syncd, e.g. the code before a change
 (``git archive <commit> | tar -x -C /tmp/before``); with several, the runs are interleaved so
 that every tree sees the same machine load.
@@ -128,6 +136,50 @@ def fastest(samples: list[dict[str, int]]) -> dict[str, int]:
     return best
 
 
+def third_party_modules(stderr: str) -> list[str]:
+    """The modules a run imported from outside the standard library and syncd, in the order
+    ``-X importtime`` printed them (each after its own imports)."""
+    ours = {"syncd", "state", "adapters"}
+    names = []
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "self [us]" not in line:
+            name = line.rsplit("|", 1)[1].strip()
+            top = name.split(".")[0]
+            if top not in ours and top not in sys.stdlib_module_names:
+                names.append(name)
+    return names
+
+
+def floor_script(modules: list[str]) -> str:
+    """A program importing `modules` only, as `syncd.cli` imports: collector off, Rich hidden
+    while structlog is imported, one collection then a freeze at exit (a module that fails
+    alone, e.g. an optional one probed by its package, is skipped as its importer skipped it)."""
+    return (
+        "import atexit, gc, importlib, sys\n"
+        "gc.disable()\n"
+        "atexit.register(lambda: (gc.collect(), gc.freeze()))\n"
+        "sys.modules['rich'] = None\n"
+        "import structlog\n"
+        "del sys.modules['rich']\n"
+        f"for name in {modules!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError:\n"
+        "        pass\n"
+    )
+
+
+def run_floor(script: Path) -> tuple[float, float]:
+    """One fresh process running the floor script: wall and CPU seconds."""
+    measured = Measured(
+        [sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    usage = measured.wait()
+    if usage.returncode:
+        raise SystemExit(f"the floor script failed ({script})")
+    return usage.wall_seconds, usage.cpu_seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
@@ -159,7 +211,16 @@ def main() -> None:
                 f"{tree.label:<12} first sync (new store, Alembic creates the schema): "
                 f"{wall:.2f} s wall, {cpu:.2f} s CPU, {requests} requests"
             )
+        *_, stderr = run(sandbox, trees[0], COMMANDS["sync"], importtime=True)
+        floor = Path(tmp) / "floor.py"
+        modules = third_party_modules(stderr)
+        floor.write_text(floor_script(modules), encoding="utf-8")
+        floor_walls: list[float] = []
+        floor_cpus: list[float] = []
         for _ in range(options.runs):
+            wall, cpu = run_floor(floor)
+            floor_walls.append(wall)
+            floor_cpus.append(cpu)
             for name, args in COMMANDS.items():
                 for tree in trees:
                     wall, cpu, requests, peak, _ = run(sandbox, tree, args)
@@ -195,6 +256,18 @@ def main() -> None:
                 f"{tree.peak_kib[name] / 1024:7.0f}MB "
                 + (f"{imported:7.3f}s {share}" if tree.imports else "       -      -")
             )
+    floor_median = statistics.median(floor_walls)
+    print(
+        f"{'floor':<12} {'imports':<8} {floor_median:7.3f}s {min(floor_walls):7.3f}s "
+        f"{statistics.median(floor_cpus):7.3f}s        -         -  ({len(modules)} third-party "
+        f"modules of `{trees[0].label} sync`, nothing of syncd)"
+    )
+    for tree in trees:
+        sync_median = statistics.median(tree.walls["sync"])
+        print(
+            f"{tree.label:<12} sync − floor: {sync_median - floor_median:.3f} s of "
+            f"{sync_median:.3f} s is syncd's own (its modules, its tables, the command itself)"
+        )
     for tree in trees:
         for name, times in tree.imports.items():
             packages: Counter[str] = Counter()
