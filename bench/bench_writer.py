@@ -8,13 +8,18 @@ times three writes of the whole board in one transaction each:
 
 - ``first``: the empty store receives the snapshot (all inserts, one history version per row);
 - ``unchanged``: the same snapshot observed later (nothing changes but ``updated_at``);
-- ``5% changed``: 500 cards renamed, moved, checked, relabelled or re-valued.
+- ``5% changed``: 500 cards renamed, moved, checked, relabelled or re-valued;
+- ``unchanged again``: then ``--steady`` more snapshots that change nothing, one after the
+  other, as a daemon's periodic full syncs write them (the median of those, per repetition).
+  On PostgreSQL the ``card`` table's size is printed after them (its row versions: a snapshot
+  moves every card's ``updated_at``).
 
 Prints cards/s (best of 3, batches built outside the timing), the seconds and the CPU seconds
 of this process (on a loaded machine the steadier figure; PostgreSQL's own work is not in it)
 and the process's peak RSS. ``--cache FILE`` keeps the fetched snapshot for the next run.
 
-    python bench/bench_writer.py [--cards 10000] [--repeat 3] [--no-pg] [--no-sqlite] [--cache F]
+    python bench/bench_writer.py [--cards 10000] [--repeat 3] [--steady 4] [--no-pg]
+                                 [--no-sqlite] [--cache F]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import copy
 import json
 import os
 import resource
+import statistics
 import tempfile
 import time
 import uuid
@@ -122,29 +128,49 @@ def drop_pg(schema: str) -> None:
         connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def one_round(url: str, base: dict, edited: dict, actions: list) -> dict[str, tuple[float, float]]:
+def one_round(
+    url: str, base: dict, edited: dict, actions: list, steady: int
+) -> tuple[dict[str, tuple[float, float]], float | None]:
+    """The timed writes of one fresh store (wall and CPU seconds), and on PostgreSQL the size
+    of its ``card`` table after them (MB)."""
     store = Store(url)
     seconds: dict[str, tuple[float, float]] = {}
-    steps = (
+    steps = [
         ("first", base, "2026-12-01T08:00:00.000Z"),
         ("unchanged", base, "2026-12-01T09:00:00.000Z"),
         ("5% changed", edited, "2026-12-01T10:00:00.000Z"),
-    )
+    ]
+    steps += [("again", edited, f"2026-12-01T11:{minute:02d}:00.000Z") for minute in range(steady)]
+    again: list[tuple[float, float]] = []
     try:
         for label, snapshot, at in steps:
             prepared = batch(snapshot, actions, at)
             started, cpu = time.perf_counter(), time.process_time()
             store.write_board(prepared)
-            seconds[label] = (time.perf_counter() - started, time.process_time() - cpu)
+            taken = (time.perf_counter() - started, time.process_time() - cpu)
+            if label == "again":
+                again.append(taken)
+            else:
+                seconds[label] = taken
+        if again:
+            seconds["unchanged again"] = (
+                statistics.median(wall for wall, _ in again),
+                statistics.median(cpu for _, cpu in again),
+            )
+        size = None
+        if not store.is_sqlite:
+            with store.engine.connect() as connection:
+                size = connection.exec_driver_sql("SELECT pg_relation_size('card')").scalar()
     finally:
         store.close()
-    return seconds
+    return seconds, None if size is None else size / 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cards", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steady", type=int, default=4, help="unchanged snapshots at the end")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--cache", help="a JSON file keeping the fetched snapshot")
@@ -185,24 +211,35 @@ def main() -> None:
     for backend in backends:
         best: dict[str, float] = {}
         best_cpu: dict[str, float] = {}
+        sizes: list[float] = []
         for _ in range(args.repeat):
             if backend == "SQLite":
                 with tempfile.TemporaryDirectory() as tmp:
-                    seconds = one_round(f"sqlite:///{tmp}/w.db", base, edited, actions)
+                    seconds, size = one_round(
+                        f"sqlite:///{tmp}/w.db", base, edited, actions, args.steady
+                    )
             else:
                 schema, url = fresh_pg()
                 try:
-                    seconds = one_round(url, base, edited, actions)
+                    seconds, size = one_round(url, base, edited, actions, args.steady)
                 finally:
                     drop_pg(schema)
+            if size is not None:
+                sizes.append(size)
             for label, (value, cpu) in seconds.items():
                 best[label] = min(best.get(label, value), value)
                 best_cpu[label] = min(best_cpu.get(label, cpu), cpu)
         for label, value in best.items():
             print(
-                f"  {backend:<11} {label:<11} {value:6.2f} s  {n_cards / value:7.0f} cards/s"
+                f"  {backend:<11} {label:<15} {value:6.2f} s  {n_cards / value:7.0f} cards/s"
                 f"  CPU here {best_cpu[label]:5.2f} s ({n_cards / best_cpu[label]:6.0f} cards/s)"
                 f"  (best of {args.repeat})"
+            )
+        if sizes:
+            print(
+                f"  {backend:<11} card table after {3 + args.steady} snapshots: "
+                + ", ".join(f"{size:.1f}" for size in sizes)
+                + " MB"
             )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

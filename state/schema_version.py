@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 def stored_revisions(connection: Connection) -> tuple[str, ...]:

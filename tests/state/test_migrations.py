@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from state import models as m
 from state.models import metadata
 from state.store import Store
 
@@ -103,3 +104,33 @@ def test_a_store_at_0007_gets_the_delivery_queue(store_url: str) -> None:
     (state,) = store.sync_states()
     assert state["action_cursor"] == "a9"
     store.close()
+
+
+def test_the_card_table_keeps_room_on_its_pages_on_postgresql(pg_store_url: str) -> None:
+    """Migration 0009 gives ``card`` the fillfactor its model declares (a snapshot that moves
+    every card's ``updated_at`` then updates in place); a downgrade takes it back."""
+    declared = m.Card.__table__.dialect_options["postgresql"]["with"]
+    reloptions = text("SELECT reloptions FROM pg_class WHERE oid = 'card'::regclass")
+    store = Store(pg_store_url)  # upgrades to head
+    with store.engine.connect() as connection:
+        assert connection.execute(reloptions).scalar() == [
+            f"{name}={value}" for name, value in declared.items()
+        ]
+    store.close()
+    engine = create_engine(pg_store_url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0008")
+        assert connection.execute(reloptions).scalar() is None
+    engine.dispose()
+
+
+def test_the_fillfactor_is_postgresql_s_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """On SQLite migration 0009 changes nothing: the store upgrades to head and back."""
+    url = f"sqlite:///{tmp_path}/store.db"
+    Store(url).close()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        before = inspect(connection).get_table_names()
+        command.downgrade(alembic_config(connection), "0008")
+        assert inspect(connection).get_table_names() == before
+    engine.dispose()
