@@ -74,7 +74,8 @@ def store_url(backend: str) -> Iterator[str]:
     with psycopg.connect(libpq, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+        joiner = "&" if "?" in PG_BASE else "?"  # a base may name its socket: ?host=/run/…
+        yield f"{PG_BASE}{joiner}options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect(libpq, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
