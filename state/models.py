@@ -75,9 +75,10 @@ class BoardMember(TableModel, table=True):
 
 
 class Card(TableModel, table=True):
-    # PostgreSQL keeps 30 % of each page free: every full snapshot moves `updated_at` of every
-    # card, and the new version then stays on its page, no index touched (migration 0009)
-    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
+    # On PostgreSQL `card` keeps 30 % of each page free (fillfactor 70): every full snapshot
+    # moves each card's `updated_at`, and the new version then stays on its page, no index
+    # touched. Set by migration 0009 alone, like `uq_flag_open`'s PostgreSQL form: a
+    # `postgresql_with` here would load SQLAlchemy's PostgreSQL dialect into every process.
     id: str = Field(primary_key=True)
     board_id: str = Field(foreign_key="board.id", index=True)
     list_id: str = Field(default="", index=True)
