@@ -11,10 +11,9 @@ its share of the median wall time, and the heaviest top-level packages.
 The **floor**: a fresh process importing only the third-party modules a `syncd sync` imported
 (the libraries the contract fixes: SQLAlchemy with SQLModel's ORM, pydantic-settings, Typer,
 requests and py-trello, tenacity, structlog…; taken from that run's ``-X importtime``, in its
-order), with the collector held off, Rich hidden from structlog and the exit's collection done once
-then frozen, as `syncd.cli` does, and no module of syncd: what a cold `syncd sync` costs before
-any line of syncd runs. Its runs are
-interleaved with the commands'.
+order), with the collector held off, Rich hidden from structlog and one collection then a freeze
+at exit, as `syncd.cli` does, and no module of syncd: what a cold `syncd sync` costs before any
+line of syncd runs. Its runs are interleaved with the commands'.
 
 ``--source DIR`` (repeatable) measures another checkout of syncd, e.g. the code before a change
 (``git archive <commit> | tar -x -C /tmp/before``); with several, the runs are interleaved so
