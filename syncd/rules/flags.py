@@ -4,11 +4,11 @@
 one writer), then in one write step opens new flags (with the time first seen), resolves the
 ones gone (with the time resolved), and records what changed per département since the last
 evaluation (priority actions added, completed or removed; referents changed) for the drift
-report's ``changes``. A stored row it cannot read
-degrades only its card (`syncd.rules.facts`), named in the logs. Evaluations run one at a time
-in the process (each diffs against the snapshot the previous one recorded), but never hold the
-writer: only `Store.record_evaluation` runs on it, so a webhook delivery's write never waits
-behind a whole evaluation.
+report's ``changes``. A stored row it cannot read degrades only its card
+(`syncd.rules.facts`), named in the logs. Evaluations run one at a time in the process (each
+diffs against the snapshot the previous one recorded), but never hold the writer: only
+`Store.record_evaluation` runs on it, so a webhook delivery's write never waits behind a whole
+evaluation.
 """
 
 from __future__ import annotations
