@@ -30,8 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cached_property, lru_cache
-from operator import attrgetter
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -198,14 +197,8 @@ class DepartmentStatus:
 @dataclass
 class Evaluation:
     departments: list[DepartmentStatus]
-    unordered_links: list[Link]  # as found, card by card
+    links: list[Link]  # as found, card by card: the rules count them by département, unordered
     findings: list[Finding]
-
-    @cached_property
-    def links(self) -> list[Link]:
-        """Every link in (département, board role, card, reason) order, sorted when first
-        asked: the rules count links by département and never need them in order."""
-        return sorted(self.unordered_links, key=_LINK_ORDER)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -466,10 +459,7 @@ def evaluate(
         findings.extend(status.findings)
         statuses.append(status)
 
-    return Evaluation(departments=statuses, unordered_links=links, findings=findings)
-
-
-_LINK_ORDER = attrgetter("department", "board_role", "card_id", "reason")
+    return Evaluation(departments=statuses, links=links, findings=findings)
 
 
 def _is_priority_card(card: CardFacts, dashboard: CardFacts | None, label: str) -> bool:
