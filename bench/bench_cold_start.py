@@ -139,14 +139,11 @@ def third_party_modules(stderr: str) -> list[str]:
     """The modules a run imported from outside the standard library and syncd, in the order
     ``-X importtime`` printed them (each after its own imports)."""
     ours = {"syncd", "state", "adapters"}
-    names = []
-    for line in stderr.splitlines():
-        if line.startswith("import time:") and "self [us]" not in line:
-            name = line.rsplit("|", 1)[1].strip()
-            top = name.split(".")[0]
-            if top not in ours and top not in sys.stdlib_module_names:
-                names.append(name)
-    return names
+    return [
+        name
+        for name in import_times(stderr)  # in the printed order
+        if (top := name.split(".")[0]) not in ours and top not in sys.stdlib_module_names
+    ]
 
 
 def floor_script(modules: list[str]) -> str:
